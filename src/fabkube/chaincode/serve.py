@@ -1,0 +1,52 @@
+"""Run a Python chaincode directory as a chaincode server (CCaaS), over the real shim.
+
+    python -m fabkube.chaincode.serve DIR --address HOST:PORT --id PACKAGE_ID
+
+DIR holds chaincode.py, which names its Chaincode subclass as CHAINCODE (or defines exactly one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import logging
+import sys
+from pathlib import Path
+
+from fabric_chaincode_python.fabric_shim import server
+from fabric_chaincode_python.fabric_shim.interfaces import Chaincode
+
+
+def load_chaincode(directory: Path) -> type[Chaincode]:
+    module_path = directory / "chaincode.py"
+    if not module_path.is_file():
+        raise SystemExit(f"{module_path} does not exist: a chaincode directory needs a chaincode.py")
+    sys.path.insert(0, str(directory))
+    spec = importlib.util.spec_from_file_location("fabkube_user_chaincode", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    chosen = getattr(module, "CHAINCODE", None)
+    if chosen is None:
+        found = [v for v in vars(module).values()
+                 if inspect.isclass(v) and issubclass(v, Chaincode) and v is not Chaincode]
+        if len(found) != 1:
+            raise SystemExit(f"{module_path}: set CHAINCODE = YourClass (found {len(found)} Chaincode classes)")
+        chosen = found[0]
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fabkube.chaincode.serve")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--id", required=True, help="the chaincode package ID")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    chaincode = load_chaincode(args.directory)
+    logging.info("serving %s as %s on %s", chaincode.__name__, args.id, args.address)
+    server.start(chaincode, cc_id=args.id, address=args.address)
+
+
+if __name__ == "__main__":
+    main()

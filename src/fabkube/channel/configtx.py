@@ -1,0 +1,149 @@
+"""configtx.yaml rendered from the topology, and the real configtxgen run over it.
+
+A system channel profile with OrdererType kafka, the target's broker list and a
+consortium of the application orgs; one profile per application channel.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from fabkube.errors import RuntimeFailure
+from fabkube.layout import Layout
+from fabkube.toolchain import Toolchain
+from fabkube.topology import Org, Topology
+
+SYSTEM_CHANNEL = "system-channel"
+SYSTEM_PROFILE = "SystemChannel"
+CONSORTIUM = "FabkubeConsortium"
+CAPABILITIES = {"Channel": {"V2_0": True}, "Orderer": {"V2_0": True}, "Application": {"V2_5": True}}
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data):  # noqa: ARG002 - plain, readable YAML for users to inspect
+        return True
+
+
+def _sig(rule: str) -> dict:
+    return {"Type": "Signature", "Rule": rule}
+
+
+def _meta(rule: str) -> dict:
+    return {"Type": "ImplicitMeta", "Rule": rule}
+
+
+def channel_profile(channel: str) -> str:
+    return f"Channel_{channel}"
+
+
+def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
+    m = org.msp_id
+    section: dict = {"Name": m, "ID": m, "MSPDir": str(layout.org_dir(org) / "msp")}
+    if org.kind == "orderer":
+        section["Policies"] = {"Readers": _sig(f"OR('{m}.member')"), "Writers": _sig(f"OR('{m}.member')"),
+                               "Admins": _sig(f"OR('{m}.admin')")}
+        section["OrdererEndpoints"] = [str(o.address) for o in topo.orderers]
+    else:
+        section["Policies"] = {
+            "Readers": _sig(f"OR('{m}.admin', '{m}.peer', '{m}.client')"),
+            "Writers": _sig(f"OR('{m}.admin', '{m}.client')"),
+            "Admins": _sig(f"OR('{m}.admin')"),
+            "Endorsement": _sig(f"OR('{m}.peer')"),
+        }
+        section["AnchorPeers"] = [{"Host": p.address.host, "Port": p.address.port}
+                                  for p in topo.org_peers(org) if p.anchor]
+    return section
+
+
+def render_configtx(layout: Layout) -> dict:
+    topo, spec = layout.topo, layout.topo.spec
+    o = spec.ordering
+    orderer_org = _org_section(layout, topo.orderer_org, topo)
+    app_orgs = {org.name: _org_section(layout, org, topo) for org in topo.orgs}
+    channel_policies = {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                        "Admins": _meta("MAJORITY Admins")}
+    orderer = {
+        "OrdererType": "kafka",
+        "Addresses": [str(n.address) for n in topo.orderers],
+        "BatchTimeout": o.batchTimeout,
+        "BatchSize": {"MaxMessageCount": o.maxMessageCount, "AbsoluteMaxBytes": o.absoluteMaxBytes,
+                      "PreferredMaxBytes": o.preferredMaxBytes},
+        "Kafka": {"Brokers": topo.broker_addresses},
+        "Organizations": [orderer_org],
+        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                     "Admins": _meta("MAJORITY Admins"), "BlockValidation": _meta("ANY Writers")},
+        "Capabilities": CAPABILITIES["Orderer"],
+    }
+    application = {
+        "Organizations": [],
+        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
+                     "Admins": _meta("MAJORITY Admins"),
+                     "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
+                     "Endorsement": _meta("MAJORITY Endorsement")},
+        "Capabilities": CAPABILITIES["Application"],
+    }
+    profiles: dict = {
+        SYSTEM_PROFILE: {
+            "Policies": channel_policies,
+            "Capabilities": CAPABILITIES["Channel"],
+            "Orderer": orderer,
+            "Consortiums": {CONSORTIUM: {"Organizations": list(app_orgs.values())}},
+        }
+    }
+    for ch in topo.channels:
+        profiles[channel_profile(ch.name)] = {
+            "Consortium": CONSORTIUM,
+            "Policies": channel_policies,
+            "Capabilities": CAPABILITIES["Channel"],
+            "Application": {**application, "Organizations": [app_orgs[org.name] for org in ch.orgs]},
+        }
+    return {
+        "Organizations": [orderer_org, *app_orgs.values()],
+        "Capabilities": CAPABILITIES,
+        "Application": application,
+        "Orderer": orderer,
+        "Channel": {"Policies": channel_policies, "Capabilities": CAPABILITIES["Channel"]},
+        "Profiles": profiles,
+    }
+
+
+def write_configtx(layout: Layout) -> Path:
+    layout.configtx.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Written by fabkube from the topology; regenerated on every generate.\n"
+    text += yaml.dump(render_configtx(layout), Dumper=_NoAliases, sort_keys=False)
+    layout.configtx.write_text(text)
+    return layout.configtx
+
+
+def _configtxgen(tools: Toolchain, layout: Layout, args: list[str], what: str) -> None:
+    log = layout.logs / "configtxgen.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(tools.bin("configtxgen")), "-configPath", str(layout.configtx.parent), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with log.open("a") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeFailure(f"configtxgen could not make {what}: {last}", log)
+
+
+def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:
+    """Genesis block, channel creation txs and anchor peer updates, made by the real configtxgen."""
+    topo = layout.topo
+    layout.artifacts.mkdir(parents=True, exist_ok=True)
+    out = [layout.genesis_block]
+    _configtxgen(tools, layout, ["-profile", SYSTEM_PROFILE, "-channelID", SYSTEM_CHANNEL,
+                                 "-outputBlock", str(layout.genesis_block)], "the system-channel genesis block")
+    for ch in topo.channels:
+        _configtxgen(tools, layout, ["-profile", channel_profile(ch.name), "-channelID", ch.name,
+                                     "-outputCreateChannelTx", str(layout.channel_tx(ch))], f"{ch.name}.tx")
+        out.append(layout.channel_tx(ch))
+        for org in ch.orgs:
+            _configtxgen(tools, layout, ["-profile", channel_profile(ch.name), "-channelID", ch.name,
+                                         "-outputAnchorPeersUpdate", str(layout.anchors_tx(ch, org)),
+                                         "-asOrg", org.msp_id], f"the {org.name} anchor peer update")
+            out.append(layout.anchors_tx(ch, org))
+    return out

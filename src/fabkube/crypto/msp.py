@@ -1,0 +1,94 @@
+"""MSP and TLS folders in cryptogen's layout, for every org, orderer, peer, admin and user.
+
+crypto/
+  ordererOrganizations/<domain>/{ca,tlsca,msp,orderers/<fqdn>,users/Admin@<domain>}
+  peerOrganizations/<domain>/{ca,tlsca,msp,peers/<fqdn>,users/{Admin,User1}@<domain>}
+
+Existing CAs and node folders are reused, so generating twice makes no new keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from fabkube.crypto.certs import CA, KEY_FILE, new_key, write_cert, write_key
+from fabkube.topology import Org, Topology
+
+OUS = ("client", "peer", "admin", "orderer")
+
+
+def org_dir(crypto: Path, org: Org) -> Path:
+    kind = "ordererOrganizations" if org.kind == "orderer" else "peerOrganizations"
+    return crypto / kind / org.domain
+
+
+def node_dir(crypto: Path, org: Org, fqdn: str) -> Path:
+    return org_dir(crypto, org) / ("orderers" if org.kind == "orderer" else "peers") / fqdn
+
+
+def user_dir(crypto: Path, org: Org, user: str) -> Path:
+    return org_dir(crypto, org) / "users" / user
+
+
+def _node_ou_config(ca_file: str) -> str:
+    ids = {f"{ou.capitalize()}OUIdentifier": {"Certificate": ca_file, "OrganizationalUnitIdentifier": ou}
+           for ou in OUS}
+    return yaml.safe_dump({"NodeOUs": {"Enable": True, **ids}}, sort_keys=False)
+
+
+def _verifying_msp(msp: Path, sign_ca: CA, tls_ca: CA) -> None:
+    for sub in ("admincerts", "cacerts", "tlscacerts"):
+        (msp / sub).mkdir(parents=True, exist_ok=True)
+    write_cert(msp / "cacerts" / f"{sign_ca.name}-cert.pem", sign_ca.cert)
+    write_cert(msp / "tlscacerts" / f"{tls_ca.name}-cert.pem", tls_ca.cert)
+    (msp / "config.yaml").write_text(_node_ou_config(f"cacerts/{sign_ca.name}-cert.pem"))
+
+
+def _local_msp(base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str) -> None:
+    """One identity: msp/ (signing key + cert with its NodeOU) and tls/ (server or client pair)."""
+    msp, tls = base / "msp", base / "tls"
+    _verifying_msp(msp, sign_ca, tls_ca)
+    (msp / "keystore").mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    write_key(msp / "keystore" / KEY_FILE, key)
+    write_cert(msp / "signcerts" / f"{name}-cert.pem", sign_ca.issue(name, key.public_key(), ous=[ou]))
+    tls_key = new_key()
+    prefix = "client" if ou in ("client", "admin") else "server"
+    tls.mkdir(parents=True, exist_ok=True)
+    write_cert(tls / f"{prefix}.crt", tls_ca.issue(name, tls_key.public_key(), sans=sans, tls=True))
+    write_key(tls / f"{prefix}.key", tls_key)
+    write_cert(tls / "ca.crt", tls_ca.cert)
+
+
+def _ensure_identity(base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str) -> bool:
+    if (base / "msp" / "signcerts" / f"{name}-cert.pem").exists():
+        return False
+    _local_msp(base, name, sans, sign_ca, tls_ca, ou)
+    return True
+
+
+def generate_org(crypto: Path, org: Org, nodes: list[tuple[str, list[str]]]) -> int:
+    """Create (or extend) one org; `nodes` are (fqdn, SANs). Returns how many identities were new."""
+    root = org_dir(crypto, org)
+    sign_ca = CA.load_or_create(root / "ca", org.ca_name, org.domain)
+    tls_ca = CA.load_or_create(root / "tlsca", org.tlsca_name, org.domain)
+    _verifying_msp(root / "msp", sign_ca, tls_ca)
+    created = 0
+    node_ou = "orderer" if org.kind == "orderer" else "peer"
+    for fqdn, sans in nodes:
+        created += _ensure_identity(node_dir(crypto, org, fqdn), fqdn, sans, sign_ca, tls_ca, node_ou)
+    created += _ensure_identity(user_dir(crypto, org, org.admin), org.admin, [], sign_ca, tls_ca, "admin")
+    for i in range(1, org.users + 1):
+        user = f"User{i}@{org.domain}"
+        created += _ensure_identity(user_dir(crypto, org, user), user, [], sign_ca, tls_ca, "client")
+    return created
+
+
+def generate_crypto(topo: Topology, crypto: Path) -> int:
+    """All orgs of a topology. SANs cover both targets, so one crypto set serves local and k8s."""
+    created = generate_org(crypto, topo.orderer_org, [(o.fqdn, topo.tls_sans(o)) for o in topo.orderers])
+    for org in topo.orgs:
+        created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)])
+    return created

@@ -1,0 +1,258 @@
+"""Obtain, verify and cache the real Fabric binaries and the Kafka/ZooKeeper jars.
+
+Fabric is built with the installed Go from the Go module proxy (checksums pinned by our
+go.sum and the Go checksum database); Kafka and ZooKeeper come from Maven Central with
+strict checksum checking. Everything lands under one cache dir ($FABKUBE_CACHE, default
+~/.cache/fabkube) and a second install does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from fabkube.errors import RuntimeFailure
+from fabkube.toolchain.versions import (
+    DEFAULT_FABRIC_VERSION,
+    FABRIC_COMMANDS,
+    FABRIC_MODULE,
+    FABRIC_VERSIONS,
+    KAFKA_VERSION,
+    SCALA_VERSION,
+    ZOOKEEPER_VERSION,
+)
+
+MIN_GO = (1, 22)
+Progress = Callable[[str], None]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("FABKUBE_CACHE") or Path.home() / ".cache" / "fabkube").expanduser()
+
+
+def _data(name: str) -> str:
+    return resources.files("fabkube.toolchain").joinpath("data", name).read_text()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _need(tool: str, what: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        raise RuntimeFailure(f"{tool} not found on PATH: {what}")
+    return found
+
+
+def _run(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeFailure(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} failed with exit code {proc.returncode}",
+                             log)
+
+
+@dataclass
+class ToolStatus:
+    name: str
+    version: str
+    path: Path
+    ok: bool
+
+
+class Toolchain:
+    def __init__(self, fabric_version: str = DEFAULT_FABRIC_VERSION, root: Path | None = None):
+        self.fabric = FABRIC_VERSIONS[fabric_version]
+        self.root = root or cache_root()
+
+    # ------------------------------------------------------------ paths
+    @property
+    def fabric_dir(self) -> Path:
+        return self.root / f"fabric-{self.fabric.version}"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.fabric_dir / "bin"
+
+    @property
+    def config_dir(self) -> Path:
+        """Fabric's sampleconfig (core.yaml, orderer.yaml, configtx.yaml) from the same module version."""
+        return self.fabric_dir / "config"
+
+    def bin(self, command: str) -> Path:
+        return self.bin_dir / command
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.root / f"kafka-{KAFKA_VERSION}"
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.kafka_dir / "libs"
+
+    @property
+    def kafka_classpath(self) -> str:
+        return str(self.kafka_libs / "*")
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    # ------------------------------------------------------------ state
+    def _stamp(self, directory: Path) -> dict | None:
+        try:
+            return json.loads((directory / "INSTALLED.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def fabric_ready(self) -> bool:
+        stamp = self._stamp(self.fabric_dir)
+        if not stamp or stamp.get("commit") != self.fabric.commit:
+            return False
+        return all((self.bin_dir / c).is_file() and _sha256(self.bin_dir / c) == stamp["sha256"].get(c)
+                   for c in FABRIC_COMMANDS) and (self.config_dir / "core.yaml").is_file()
+
+    def kafka_ready(self) -> bool:
+        stamp = self._stamp(self.kafka_dir)
+        if not stamp or stamp.get("kafka") != KAFKA_VERSION:
+            return False
+        return all((self.kafka_libs / j).is_file() for j in stamp["jars"])
+
+    def ready(self) -> bool:
+        return self.fabric_ready() and self.kafka_ready()
+
+    # ------------------------------------------------------------ install
+    def install(self, progress: Progress = lambda _m: None) -> dict[str, float]:
+        """Install what is missing; returns seconds spent per part (0 when already there)."""
+        times = {"fabric": 0.0, "kafka": 0.0}
+        if not self.fabric_ready():
+            start = time.monotonic()
+            progress(f"building Fabric {self.fabric.version} from the Go module proxy (first time: a few minutes)")
+            self._install_fabric()
+            times["fabric"] = time.monotonic() - start
+        if not self.kafka_ready():
+            start = time.monotonic()
+            progress(f"fetching Kafka {KAFKA_VERSION} and ZooKeeper {ZOOKEEPER_VERSION} from Maven Central")
+            self._install_kafka()
+            times["kafka"] = time.monotonic() - start
+        return times
+
+    def ensure(self, progress: Progress = lambda _m: None) -> "Toolchain":
+        if not self.ready():
+            self.install(progress)
+        return self
+
+    def _go_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["GOFLAGS"] = "-mod=mod"
+        env.setdefault("GOTOOLCHAIN", "local")
+        return env
+
+    def _check_go(self) -> str:
+        go = _need("go", "install Go 1.22 or newer (the Go toolchain builds Fabric from the Go module proxy)")
+        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
+        m = re.match(r"go(\d+)\.(\d+)", out)
+        if not m or (int(m.group(1)), int(m.group(2))) < MIN_GO:
+            raise RuntimeFailure(f"Go {out or '(unknown)'} is too old: Fabric {self.fabric.version} needs Go "
+                                 f"{MIN_GO[0]}.{MIN_GO[1]} or newer")
+        return go
+
+    def _install_fabric(self) -> None:
+        go = self._check_go()
+        log = self.logs / f"fabric-{self.fabric.version}-build.log"
+        src = self.fabric_dir / "src"
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "go.mod").write_text(f"module fabkube.local/fabricbuild\n\ngo 1.22\n\n"
+                                    f"require {FABRIC_MODULE} {self.fabric.module_version}\n")
+        go_sum = f"fabric-{self.fabric.version}.go.sum"
+        (src / "go.sum").write_text(_data(go_sum))
+        env = self._go_env()
+        _run([go, "mod", "download", FABRIC_MODULE], log, cwd=src, env=env)
+        staging = self.fabric_dir / "bin.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        ldflags = f"-X {FABRIC_MODULE}/common/metadata.Version={self.fabric.version} " \
+                  f"-X {FABRIC_MODULE}/common/metadata.CommitSHA={self.fabric.commit[:7]}"
+        _run([go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
+             + [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS], log, cwd=src, env=env)
+        module_dir = subprocess.run([go, "list", "-m", "-f", "{{.Dir}}", FABRIC_MODULE], cwd=src, env=env,
+                                    capture_output=True, text=True, check=True).stdout.strip()
+        config = self.fabric_dir / "config"
+        shutil.rmtree(config, ignore_errors=True)
+        config.mkdir(parents=True)
+        for name in ("core.yaml", "orderer.yaml", "configtx.yaml"):
+            shutil.copyfile(Path(module_dir) / "sampleconfig" / name, config / name)
+        out = subprocess.run([str(staging / "peer"), "version"], capture_output=True, text=True).stdout
+        if f"Version: {self.fabric.version}" not in out:
+            raise RuntimeFailure(f"the built peer reports the wrong version:\n{out}", log)
+        shutil.rmtree(self.bin_dir, ignore_errors=True)
+        staging.rename(self.bin_dir)
+        stamp = {"version": self.fabric.version, "commit": self.fabric.commit,
+                 "module": f"{FABRIC_MODULE}@{self.fabric.module_version}",
+                 "sha256": {c: _sha256(self.bin_dir / c) for c in FABRIC_COMMANDS}}
+        (self.fabric_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+
+    def _install_kafka(self) -> None:
+        mvn = _need("mvn", "install Apache Maven (it fetches Kafka and ZooKeeper from Maven Central)")
+        _need("java", "install a Java 17 runtime (Kafka and ZooKeeper run on the JVM)")
+        log = self.logs / f"kafka-{KAFKA_VERSION}-fetch.log"
+        self.kafka_dir.mkdir(parents=True, exist_ok=True)
+        pom = self.kafka_dir / "pom.xml"
+        pom.write_text(_data("kafka-pom.xml").replace("@KAFKA_VERSION@", KAFKA_VERSION)
+                       .replace("@SCALA_VERSION@", SCALA_VERSION))
+        staging = self.kafka_dir / "libs.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        # -C: fail on a checksum mismatch instead of warning.
+        _run([mvn, "-B", "-q", "-C", "-f", str(pom), "dependency:copy-dependencies",
+              f"-DoutputDirectory={staging}", "-DincludeScope=runtime"], log)
+        jars = sorted(p.name for p in staging.glob("*.jar"))
+        for needed in (f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", f"zookeeper-{ZOOKEEPER_VERSION}.jar"):
+            if needed not in jars:
+                raise RuntimeFailure(f"Maven did not deliver {needed}", log)
+        shutil.rmtree(self.kafka_libs, ignore_errors=True)
+        staging.rename(self.kafka_libs)
+        stamp = {"kafka": KAFKA_VERSION, "zookeeper": ZOOKEEPER_VERSION, "jars": jars}
+        (self.kafka_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+
+    # ------------------------------------------------------------ report
+    def status(self) -> list[ToolStatus]:
+        rows: list[ToolStatus] = []
+        fabric_ok = self.fabric_ready()
+        for c in FABRIC_COMMANDS:
+            rows.append(ToolStatus(c, self.fabric.version, self.bin(c), fabric_ok))
+        kafka_ok = self.kafka_ready()
+        rows.append(ToolStatus("kafka", KAFKA_VERSION, self.kafka_libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar",
+                               kafka_ok))
+        rows.append(ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar",
+                               kafka_ok))
+        java = shutil.which("java")
+        rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
+        return rows
+
+    def require(self) -> "Toolchain":
+        """For commands that must not build: fail clearly when the toolchain is not there."""
+        if not self.ready():
+            raise RuntimeFailure("the toolchain is not installed: run `fabkube toolchain install`")
+        return self
+
+
+def _java_version(java: str) -> str:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "([^"]+)"', out)
+    return m.group(1) if m else "unknown"

@@ -1,0 +1,46 @@
+"""Pinned versions of everything the toolchain builds or downloads.
+
+Fabric is built from the Go module proxy. Its module path has no /v2, so a 2.x commit is
+addressed by a pseudo-version whose base is the last v1 tag that is its ancestor.
+ARCHITECTURE.md asked for 2.5.16 (commit f871cf92); the module proxy reachable from our
+machines refuses every pseudo-version of the release-2.5 line after 2.5.9 (HTTP 403 "This
+module version is not available"), so 2.5.9 is the newest 2.5 LTS we can really build.
+It still has the Kafka consenter and the system channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FabricVersion:
+    version: str
+    commit: str
+    module_version: str  # what the Go module proxy serves for that commit
+    unavailable: str | None = None
+
+
+FABRIC_VERSIONS: dict[str, FabricVersion] = {
+    "2.5.9": FabricVersion(
+        "2.5.9",
+        "7c3876255bf064b789a839ce347b6a02adb6333c",
+        "v1.4.0-rc1.0.20240618194258-7c3876255bf0",
+    ),
+    "2.5.16": FabricVersion(
+        "2.5.16",
+        "f871cf92a026aba7b12e6f06d71ded3e6e659d71",
+        "v1.4.0-rc1.0.20260617221605-f871cf92a026",
+        unavailable="the Go module proxy refuses this commit (403, not available)",
+    ),
+}
+DEFAULT_FABRIC_VERSION = "2.5.9"
+
+FABRIC_MODULE = "github.com/hyperledger/fabric"
+FABRIC_COMMANDS = ("peer", "orderer", "configtxgen", "configtxlator", "cryptogen", "osnadmin")
+
+# Kafka 3.9 is the last line with ZooKeeper mode; 4.x is KRaft-only and dropped protocol
+# versions that the orderer's sarama client speaks.
+KAFKA_VERSION = "3.9.1"
+ZOOKEEPER_VERSION = "3.8.4"  # what kafka_2.13:3.9.1 depends on
+SCALA_VERSION = "2.13"

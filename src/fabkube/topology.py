@@ -1,0 +1,262 @@
+"""The topology: every node, name, address and port, derived from the spec for a target.
+
+Nothing here is stored; it is recomputed from the spec whenever needed, so local and
+Kubernetes targets, crypto SANs, configtx and backends all agree by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fabkube.spec import NetworkSpec
+
+Target = Literal["local", "k8s"]
+TARGETS: tuple[str, ...] = ("local", "k8s")
+LOCAL_HOST = "127.0.0.1"
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+# Fixed in-cluster ports; locally every port comes from local.basePort instead.
+K8S_PORTS = {"zk_client": 2181, "zk_peer": 2888, "zk_election": 3888, "kafka": 9092,
+             "orderer": 7050, "orderer_ops": 9443, "peer": 7051, "peer_cc": 7052, "peer_ops": 9444,
+             "chaincode": 9999}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class Org:
+    name: str
+    msp_id: str
+    domain: str
+    kind: Literal["orderer", "peer"]
+    namespace: str
+    users: int
+
+    @property
+    def admin(self) -> str:
+        return f"Admin@{self.domain}"
+
+    @property
+    def ca_name(self) -> str:
+        return f"ca.{self.domain}"
+
+    @property
+    def tlsca_name(self) -> str:
+        return f"tlsca.{self.domain}"
+
+
+@dataclass
+class ZooKeeperNode:
+    index: int
+    name: str
+    namespace: str
+    client: Endpoint
+    peer: Endpoint
+    election: Endpoint
+
+    @property
+    def myid(self) -> int:
+        return self.index + 1
+
+
+@dataclass
+class KafkaNode:
+    index: int
+    name: str
+    namespace: str
+    address: Endpoint
+
+    @property
+    def broker_id(self) -> int:
+        return self.index
+
+
+@dataclass
+class OrdererNode:
+    index: int
+    name: str        # component name: orderer0
+    hostname: str    # cryptogen's Hostname: orderer0
+    fqdn: str        # cryptogen's CommonName: orderer0.example.com
+    org: Org
+    namespace: str
+    address: Endpoint
+    operations: Endpoint
+    kind: str = "orderer"
+
+
+@dataclass
+class PeerNode:
+    index: int
+    name: str        # component name: peer0.org1
+    hostname: str
+    fqdn: str
+    org: Org
+    namespace: str
+    address: Endpoint
+    chaincode: Endpoint
+    operations: Endpoint
+    anchor: bool
+    kind: str = "peer"
+
+
+@dataclass
+class ChannelInfo:
+    name: str
+    orgs: list[Org]
+    peers: list[PeerNode]
+
+
+@dataclass
+class ChaincodeInfo:
+    name: str
+    channel: str
+    version: str
+    sequence: int
+    source: str
+    init: list[str] | None
+    policy: str | None
+    image: str | None
+    orgs: list[Org]
+    servers: dict[str, Endpoint]  # org name -> where that org's peers reach the chaincode server
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}_{self.version}"
+
+
+@dataclass
+class Topology:
+    spec: NetworkSpec
+    target: Target
+    orderer_org: Org
+    orgs: list[Org]
+    zookeepers: list[ZooKeeperNode] = field(default_factory=list)
+    kafkas: list[KafkaNode] = field(default_factory=list)
+    orderers: list[OrdererNode] = field(default_factory=list)
+    peers: list[PeerNode] = field(default_factory=list)
+    channels: list[ChannelInfo] = field(default_factory=list)
+    chaincodes: list[ChaincodeInfo] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kafka_namespace(self) -> str:
+        return self.zookeepers[0].namespace if self.zookeepers else ""
+
+    def org(self, name: str) -> Org:
+        return next(o for o in self.orgs if o.name == name)
+
+    def org_peers(self, org: Org) -> list[PeerNode]:
+        return [p for p in self.peers if p.org.name == org.name]
+
+    def channel(self, name: str) -> ChannelInfo:
+        return next(c for c in self.channels if c.name == name)
+
+    def chaincode(self, name: str) -> ChaincodeInfo:
+        return next(c for c in self.chaincodes if c.name == name)
+
+    @property
+    def broker_addresses(self) -> list[str]:
+        return [str(k.address) for k in self.kafkas]
+
+    @property
+    def zookeeper_connect(self) -> str:
+        return ",".join(str(z.client) for z in self.zookeepers)
+
+    def tls_sans(self, node: OrdererNode | PeerNode) -> list[str]:
+        """Names a node's TLS certificate must cover on both targets, so one crypto set serves both."""
+        names = [node.fqdn, node.hostname, "localhost", LOCAL_HOST]
+        k8s = self if self.target == "k8s" else build_topology(self.spec, "k8s")
+        twin = next(n for n in (k8s.orderers + k8s.peers) if n.name == node.name)
+        short = twin.address.host.split(".")[0]
+        for suffix in ("", f".{twin.namespace}", f".{twin.namespace}.svc", f".{twin.namespace}.{CLUSTER_DOMAIN}"):
+            names.append(short + suffix)
+        return list(dict.fromkeys(names))
+
+
+def local_port_count(spec: NetworkSpec) -> int:
+    peers = sum(o.peers for o in spec.organizations)
+    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 2 * spec.ordering.orderers + 3 * peers + len(
+        spec.chaincodes)
+
+
+class _Ports:
+    def __init__(self, base: int):
+        self.next = base
+
+    def take(self) -> int:
+        port, self.next = self.next, self.next + 1
+        return port
+
+
+def namespaces(spec: NetworkSpec) -> dict[str, str]:
+    """Kubernetes namespaces: one for ZooKeeper/Kafka, one for the orderer org, one per peer org."""
+    prefix = spec.kubernetes.namespacePrefix or spec.name
+    out = {"kafka": spec.kubernetes.kafkaNamespace or f"{prefix}-kafka",
+           spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}"}
+    for org in spec.organizations:
+        out[org.name] = f"{prefix}-{org.name.lower()}"
+    return out
+
+
+def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}")
+    local = target == "local"
+    ports = _Ports(spec.local.basePort)
+    ns = namespaces(spec)
+
+    def endpoint(host: str, k8s_port_key: str) -> Endpoint:
+        return Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, K8S_PORTS[k8s_port_key])
+
+    o = spec.ordering
+    orderer_org = Org(o.orgName, f"{o.orgName}MSP", o.domain, "orderer", ns[o.orgName], 0)
+    orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users)
+            for org in spec.organizations]
+    topo = Topology(spec, target, orderer_org, orgs)
+
+    kns = ns["kafka"]
+    for i in range(spec.zookeeper.nodes):
+        host = f"zookeeper-{i}.zookeeper-headless.{kns}.{CLUSTER_DOMAIN}"
+        topo.zookeepers.append(ZooKeeperNode(i, f"zookeeper-{i}", kns, endpoint(host, "zk_client"),
+                                             endpoint(host, "zk_peer"), endpoint(host, "zk_election")))
+    for i in range(spec.kafka.brokers):
+        host = f"kafka-{i}.kafka-headless.{kns}.{CLUSTER_DOMAIN}"
+        topo.kafkas.append(KafkaNode(i, f"kafka-{i}", kns, endpoint(host, "kafka")))
+    for i in range(o.orderers):
+        hostname = f"orderer{i}"
+        host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"
+        topo.orderers.append(OrdererNode(i, hostname, hostname, f"{hostname}.{o.domain}", orderer_org,
+                                         orderer_org.namespace, endpoint(host, "orderer"),
+                                         endpoint(host, "orderer_ops")))
+    for org_spec, org in zip(spec.organizations, orgs):
+        for i in range(org_spec.peers):
+            hostname = f"peer{i}"
+            host = f"{hostname}.{org.namespace}.{CLUSTER_DOMAIN}"
+            topo.peers.append(PeerNode(i, f"{hostname}.{org.name.lower()}", hostname, f"{hostname}.{org.domain}",
+                                       org, org.namespace, endpoint(host, "peer"), endpoint(host, "peer_cc"),
+                                       endpoint(host, "peer_ops"), i in org_spec.anchorPeers))
+    for ch in spec.channels:
+        ch_orgs = [topo.org(n) for n in ch.organizations]
+        topo.channels.append(ChannelInfo(ch.name, ch_orgs, [p for org in ch_orgs for p in topo.org_peers(org)]))
+    for cc in spec.chaincodes:
+        ch_orgs = topo.channel(cc.channel).orgs
+        if local:
+            shared = Endpoint(LOCAL_HOST, ports.take())
+            servers = {org.name: shared for org in ch_orgs}
+        else:
+            servers = {org.name: Endpoint(f"cc-{cc.name}.{org.namespace}.{CLUSTER_DOMAIN}", K8S_PORTS["chaincode"])
+                       for org in ch_orgs}
+        topo.chaincodes.append(ChaincodeInfo(cc.name, cc.channel, cc.version, cc.sequence, cc.path, cc.init,
+                                             cc.endorsementPolicy, cc.image, ch_orgs, servers))
+    return topo
