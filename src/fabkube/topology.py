@@ -18,7 +18,7 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 
 # Fixed in-cluster ports; locally every port comes from local.basePort instead.
 K8S_PORTS = {"zk_client": 2181, "zk_peer": 2888, "zk_election": 3888, "kafka": 9092,
-             "orderer": 7050, "orderer_ops": 9443, "peer": 7051, "peer_cc": 7052, "peer_ops": 9444,
+             "orderer": 7050, "orderer_ops": 9443, "orderer_admin": 7053, "peer": 7051, "peer_cc": 7052, "peer_ops": 9444,
              "chaincode": 9999}
 
 
@@ -89,6 +89,7 @@ class OrdererNode:
     namespace: str
     address: Endpoint
     operations: Endpoint
+    admin: Endpoint
     kind: str = "orderer"
 
 
@@ -186,7 +187,7 @@ class Topology:
 
 def local_port_count(spec: NetworkSpec) -> int:
     peers = sum(o.peers for o in spec.organizations)
-    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 2 * spec.ordering.orderers + 3 * peers + len(
+    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 3 * spec.ordering.orderers + 3 * peers + len(
         spec.chaincodes)
 
 
@@ -238,7 +239,7 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
         host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"
         topo.orderers.append(OrdererNode(i, hostname, hostname, f"{hostname}.{o.domain}", orderer_org,
                                          orderer_org.namespace, endpoint(host, "orderer"),
-                                         endpoint(host, "orderer_ops")))
+                                         endpoint(host, "orderer_ops"), endpoint(host, "orderer_admin")))
     for org_spec, org in zip(spec.organizations, orgs):
         for i in range(org_spec.peers):
             hostname = f"peer{i}"

@@ -1,0 +1,298 @@
+"""The local backend: the whole network as processes on this machine.
+
+`up` is an ordered list of named steps (like kind's create actions), each idempotent, so a
+second `up` changes nothing and an `up` after a failure resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from fabkube import health
+from fabkube.chaincode import source_dir
+from fabkube.chaincode.ccaas_builder import install as install_builder
+from fabkube.components import KIND_ORDER, Component, local_components
+from fabkube.errors import RuntimeFailure, UserError
+from fabkube.generate import generate
+from fabkube.layout import Layout
+from fabkube.ops.executor import LocalExecutor
+from fabkube.ops.lifecycle import PeerCommand, chaincode_args, endorser_flags, orderer_flags, package_chaincode
+from fabkube.ops.lifecycle import plan as lifecycle_plan
+from fabkube.ops.lifecycle import smoke_step
+from fabkube.backends.local.supervisor import Supervisor
+from fabkube.reporter import Reporter, SilentReporter
+from fabkube.spec import LoadedSpec
+from fabkube.toolchain import Toolchain
+from fabkube.topology import build_topology
+
+WAIT = {"zookeeper": 90.0, "kafka": 120.0, "orderer": 90.0, "peer": 90.0, "chaincode": 30.0}
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    kind: str
+    pid: int | None
+    address: str
+    state: str
+
+
+class LocalNetwork:
+    def __init__(self, loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None,
+                 spec_dir: Path | None = None):
+        self.loaded = loaded
+        self.workdir = workdir.resolve()
+        self.tools = tools or Toolchain(loaded.spec.fabric.version)
+        self.layout = Layout(self.workdir, build_topology(loaded.spec, "local"))
+        self.supervisor = Supervisor(self.layout)
+        # Relative chaincode paths are relative to the spec the user wrote, not the work dir's copy.
+        if spec_dir is not None:
+            self.state.data["spec_dir"] = str(spec_dir)
+
+    @property
+    def topo(self):
+        return self.layout.topo
+
+    @property
+    def state(self):
+        return self.supervisor.state
+
+    # ------------------------------------------------------------ components
+    def _chaincode_dirs(self) -> dict[str, Path]:
+        base = Path(self.state.data["spec_dir"]) if "spec_dir" in self.state.data else None
+        return {cc.name: source_dir(cc.source, base) for cc in self.topo.chaincodes}
+
+    def components(self) -> list[Component]:
+        ids = {name: next(iter(by_org.values())) for name, by_org in self.state.data.get("package_ids", {}).items()}
+        return local_components(self.layout, self.tools, ids, self._chaincode_dirs())
+
+    def component(self, name: str) -> Component:
+        for comp in self.components():
+            if comp.name == name:
+                return comp
+        known = ", ".join(c.name for c in self.components())
+        raise UserError(f"unknown component {name!r}; known: {known}")
+
+    def _probe(self, comp: Component) -> Callable[[], bool]:
+        h = comp.health
+        if h.kind == "zookeeper":
+            return lambda: health.zookeeper_mode(h.endpoint) in ("leader", "follower", "standalone")
+        if h.kind == "kafka":
+            want = [k.broker_id for k in self.topo.kafkas]
+            return lambda: health.kafka_brokers(h.endpoint) == want
+        if h.kind == "http":
+            return lambda: health.http_ok(h.endpoint, h.path)
+        return lambda: health.tcp_open(h.endpoint)
+
+    def check_ports(self, comps: list[Component]) -> None:
+        """Before anything starts: every port a stopped component needs must be free."""
+        busy = [(c.name, ep) for c in comps if not self.supervisor.running(c.name)
+                for ep in c.ports if not health.port_free(ep)]
+        if busy:
+            name, ep = busy[0]
+            more = f" (and {len(busy) - 1} more)" if len(busy) > 1 else ""
+            raise UserError(f"local.basePort: port {ep.port} needed by {name} is already in use{more}; "
+                            "stop what holds it or choose another local.basePort")
+
+    def _start_kind(self, kind: str, report: Reporter, started: list[str]) -> str:
+        comps = [c for c in self.components() if c.kind == kind]
+        fresh = [c for c in comps if not self.supervisor.running(c.name)]
+        for comp in fresh:
+            self.supervisor.start(comp)
+            started.append(comp.name)
+        for comp in comps:
+            self.supervisor.wait(comp, self._probe(comp), WAIT[kind], "ready")
+        return f"{len(comps)} running" + (f", {len(fresh)} started" if fresh else ", already up")
+
+    # ------------------------------------------------------------ up
+    def up(self, report: Reporter | None = None) -> dict:
+        report = report or SilentReporter()
+        started: list[str] = []
+        result: dict = {}
+        try:
+            with report.step("toolchain"):
+                self.tools.ensure(report.info)
+            with report.step("generate crypto and channel artifacts"):
+                gen = generate(self.loaded, "local", self.workdir, self.tools)
+                report.info(f"{gen.new_identities} new identities" if gen.new_identities else "reused crypto")
+            self.check_ports(self.components())
+            install_builder(self.layout.builders / "ccaas")
+            for kind, title in (("zookeeper", "ZooKeeper ensemble (quorum)"),
+                                ("kafka", "Kafka brokers (all registered)"),
+                                ("orderer", "orderers (Kafka consenter, healthy)"),
+                                ("peer", "peers (healthy)")):
+                if not any(c.kind == kind for c in self.components()):
+                    continue
+                with report.step(title) as s:
+                    s.detail = self._start_kind(kind, report, started)
+            executor = LocalExecutor(self.layout, self.tools)
+            package_ids = {cc.name: package_chaincode(self.layout, cc) for cc in self.topo.chaincodes}
+            self.state.data["package_ids"] = package_ids
+            self.state.save()
+            steps = lifecycle_plan(self.layout, package_ids)
+            channel_steps = [s for s in steps if not s.id.startswith("cc-")]
+            cc_steps = [s for s in steps if s.id.startswith("cc-")]
+            if channel_steps:
+                with report.step("channels: create, join, anchor peers") as s:
+                    s.detail = self._run_steps(executor, channel_steps, report)
+            if self.topo.chaincodes:
+                with report.step("chaincode servers (CCaaS)") as s:
+                    s.detail = self._start_kind("chaincode", report, started)
+                with report.step("chaincode: install, approve, commit, init") as s:
+                    s.detail = self._run_steps(executor, cc_steps, report)
+            for cc in self.topo.chaincodes:
+                smoke = smoke_step(self.layout, cc)
+                if smoke:
+                    with report.step(f"smoke query {cc.name}") as s:
+                        value = executor.run_step(smoke)[0].output
+                        s.detail = f"value is {value}"
+                        result.setdefault("smoke", {})[cc.name] = value
+        except BaseException:
+            if started:
+                report.info(f"stopping the {len(started)} components this run started")
+                self.supervisor.stop_many(list(reversed(started)))
+            raise
+        result["components"] = len(self.components())
+        return result
+
+    def _run_steps(self, executor: LocalExecutor, steps, report: Reporter) -> str:
+        ran = 0
+        for step in steps:
+            if self.state.is_done(step.id):
+                continue
+            report.info(step.title)
+            executor.run_step(step)
+            self.state.mark_done(step.id)
+            ran += 1
+        return f"{ran} steps run, {len(steps) - ran} already done"
+
+    # ------------------------------------------------------------ down
+    def down(self, purge: bool = False, report: Reporter | None = None) -> None:
+        report = report or SilentReporter()
+        comps = self.components()
+        with report.step("stop components"):
+            for kind in reversed(KIND_ORDER):
+                names = [c.name for c in comps if c.kind == kind]
+                self.supervisor.stop_many(names, timeout=45.0 if kind == "kafka" else 20.0)
+            # A pid recorded for a component no longer in the spec is stopped too.
+            self.supervisor.stop_many(list(self.state.processes))
+        if purge:
+            with report.step(f"remove {self.workdir}"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ------------------------------------------------------------ status and use
+    def status(self) -> list[ComponentStatus]:
+        rows = []
+        for comp in self.components():
+            pid = self.supervisor.pid(comp.name)
+            if pid is None:
+                state = "stopped"
+            else:
+                state = "running" if self._probe(comp)() else "unhealthy"
+            rows.append(ComponentStatus(comp.name, comp.kind, pid, comp.address, state))
+        return rows
+
+    def heights(self) -> dict[str, dict[str, int | None]]:
+        """Ledger height of each running peer on each of its channels."""
+        executor = LocalExecutor(self.layout, self.tools, attempts=1)
+        out: dict[str, dict[str, int | None]] = {}
+        for ch in self.topo.channels:
+            for peer in ch.peers:
+                height = None
+                if self.supervisor.running(peer.name):
+                    try:
+                        res = executor.run(PeerCommand(["channel", "getinfo", "-c", ch.name], peer.org.name,
+                                                       peer.name, retry=False), timeout=20)
+                        m = re.search(r'"height":(\d+)', res.output)
+                        height = int(m.group(1)) if m else None
+                    except RuntimeFailure:
+                        height = None
+                out.setdefault(peer.name, {})[ch.name] = height
+        return out
+
+    def _chaincode(self, name: str):
+        for cc in self.topo.chaincodes:
+            if cc.name == name:
+                return cc
+        known = ", ".join(c.name for c in self.topo.chaincodes) or "(none)"
+        raise UserError(f"unknown chaincode {name!r}; known: {known}")
+
+    def _require_running(self) -> None:
+        down = [c.name for c in self.components() if not self.supervisor.running(c.name)]
+        if down:
+            raise RuntimeFailure(f"the network is not running ({', '.join(down[:4])} stopped): run `fabkube up`")
+
+    def invoke(self, chaincode: str, args: list[str], wait: bool = True, orderer: int = 0,
+               peer: str | None = None) -> str:
+        cc = self._chaincode(chaincode)
+        self._require_running()
+        org = cc.orgs[0]
+        target = peer or self.topo.org_peers(org)[0].name
+        argv = ["chaincode", "invoke", *orderer_flags(self.layout, orderer), "-C", cc.channel, "-n", cc.name,
+                "-c", chaincode_args(args), *endorser_flags(self.layout, cc.orgs)]
+        if wait:
+            argv.append("--waitForEvent")
+        res = LocalExecutor(self.layout, self.tools, attempts=5).run(PeerCommand(argv, org.name, target))
+        return res.output
+
+    def query(self, chaincode: str, args: list[str], peer: str | None = None) -> str:
+        cc = self._chaincode(chaincode)
+        self._require_running()
+        node = self._peer(peer) if peer else self.topo.org_peers(cc.orgs[0])[0]
+        if peer and node.org.name not in {o.name for o in cc.orgs}:
+            raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
+        return LocalExecutor(self.layout, self.tools, attempts=3).run(
+            PeerCommand(["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)],
+                        node.org.name, node.name)).output
+
+    def _peer(self, name: str):
+        for p in self.topo.peers:
+            if p.name == name:
+                return p
+        raise UserError(f"unknown peer {name!r}; known: {', '.join(p.name for p in self.topo.peers)}")
+
+    def stop_component(self, name: str) -> None:
+        self.component(name)
+        self.supervisor.stop_many([name])
+
+    def start_component(self, name: str) -> None:
+        comp = self.component(name)
+        if not self.supervisor.running(name):
+            self.supervisor.start(comp)
+        self.supervisor.wait(comp, self._probe(comp), WAIT[comp.kind], "ready")
+
+
+def resident_memory_kib(pids: list[int]) -> int:
+    """Sum of VmRSS over the given processes and all their descendants."""
+    total, seen = 0, set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except OSError:
+            continue
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return ticks / 100.0
+

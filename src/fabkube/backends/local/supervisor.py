@@ -1,0 +1,155 @@
+"""Start, watch and stop component processes; remember them in the work dir's state.json.
+
+Each component runs in its own session/process group (so a JVM and its children stop
+together), with stdout and stderr appended to logs/<name>.log. A pid is only trusted
+together with its kernel start time, so a recycled pid is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from fabkube.components import Component
+from fabkube.errors import RuntimeFailure
+from fabkube.layout import Layout
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+class State:
+    """The work dir's memory: running pids, finished lifecycle steps, package IDs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+        self.data.setdefault("processes", {})
+        self.data.setdefault("done", [])
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        tmp.replace(self.path)
+
+    @property
+    def processes(self) -> dict[str, dict]:
+        return self.data["processes"]
+
+    def is_done(self, step_id: str) -> bool:
+        return step_id in self.data["done"]
+
+    def mark_done(self, step_id: str) -> None:
+        if step_id not in self.data["done"]:
+            self.data["done"].append(step_id)
+            self.save()
+
+
+class Supervisor:
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self.state = State(layout.state_file)
+
+    def pid(self, name: str) -> int | None:
+        entry = self.state.processes.get(name)
+        if not entry:
+            return None
+        if _start_time(entry["pid"]) != entry["start"]:
+            return None
+        return entry["pid"]
+
+    def running(self, name: str) -> bool:
+        return self.pid(name) is not None
+
+    def start(self, comp: Component) -> int:
+        for path, content in comp.files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        self.layout.data_dir(comp.name).mkdir(parents=True, exist_ok=True)
+        log = self.layout.log(comp.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(comp.env)
+        with log.open("ab") as out:
+            out.write(f"\n==== fabkube starts {comp.name}: {' '.join(comp.command)}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(comp.command, cwd=comp.workdir, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.state.processes[comp.name] = {"pid": proc.pid, "start": _start_time(proc.pid) or "", "kind": comp.kind}
+        self.state.save()
+        return proc.pid
+
+    def exited(self, name: str) -> bool:
+        """True when a process we started is gone (reaping it if it was our child)."""
+        entry = self.state.processes.get(name)
+        if not entry:
+            return True
+        try:
+            done, _ = os.waitpid(entry["pid"], os.WNOHANG)
+            if done:
+                return True
+        except ChildProcessError:
+            pass
+        return not self.running(name)
+
+    def stop_many(self, names: list[str], timeout: float = 30.0) -> None:
+        """SIGTERM each group, wait together, then SIGKILL what is left."""
+        pids = {n: self.pid(n) for n in names}
+        for pid in pids.values():
+            if pid:
+                _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid and not self.exited(n) for n, pid in pids.items()):
+            time.sleep(0.2)
+        for n, pid in pids.items():
+            if pid and not self.exited(n):
+                _signal_group(pid, signal.SIGKILL)
+                time.sleep(0.2)
+                self.exited(n)
+            self.state.processes.pop(n, None)
+        self.state.save()
+
+    def wait(self, comp: Component, probe, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if probe():
+                return
+            if self.exited(comp.name):
+                raise RuntimeFailure(f"{comp.name} exited while starting{_tail(self.layout.log(comp.name))}",
+                                     self.layout.log(comp.name))
+            time.sleep(0.5)
+        raise RuntimeFailure(f"{comp.name} did not become {what} within {int(timeout)}s",
+                             self.layout.log(comp.name))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1][:300]}" if lines else ""

@@ -1,0 +1,350 @@
+"""The fabkube command line: parse, call the library, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fabkube.errors import RuntimeFailure, UserError
+from fabkube.layout import default_workdir, fabkube_home
+from fabkube.reporter import Reporter, StepHandle
+from fabkube.spec import json_schema, load_spec
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="One YAML spec to a running Hyperledger Fabric network with Kafka ordering, "
+                       "as local processes (default) or on Kubernetes.")
+toolchain_app = typer.Typer(no_args_is_help=True, help="The Fabric binaries and Kafka/ZooKeeper jars fabkube uses.")
+app.add_typer(toolchain_app, name="toolchain")
+out = Console()
+err = Console(stderr=True)
+
+
+class RichReporter(Reporter):
+    def __init__(self, console: Console):
+        super().__init__()
+        self.console = console
+        self._status = None
+
+    def started(self, handle: StepHandle) -> None:
+        if self.console.is_terminal:
+            self._status = self.console.status(handle.title + " ...")
+            self._status.start()
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def finished(self, handle: StepHandle) -> None:
+        self._stop()
+        detail = f" - {handle.detail}" if handle.detail else ""
+        self.console.print(f"[green]✓[/] {handle.title}{detail} [dim]({handle.seconds:.1f}s)[/]", highlight=False)
+
+    def failed(self, handle: StepHandle, exc: BaseException) -> None:
+        self._stop()
+        self.console.print(f"[red]✗[/] {handle.title} [dim]({handle.seconds:.1f}s)[/]", highlight=False)
+
+    def info(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(text + " ...")
+        else:
+            self.console.print(f"  [dim]{text}[/]", highlight=False)
+
+
+def _fail(exc: UserError | RuntimeFailure) -> None:
+    for line in str(exc).splitlines():
+        err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+
+
+def _load(spec: Path):
+    loaded = load_spec(spec)
+    _warn(loaded.warnings)
+    return loaded
+
+
+def _network_dir(network: Optional[str], workdir: Optional[Path]) -> Path:
+    if workdir:
+        if not (workdir / "spec.yaml").is_file():
+            raise UserError(f"--workdir {workdir}: no fabkube network there (no spec.yaml)")
+        return workdir
+    if network:
+        path = default_workdir(network)
+        if not (path / "spec.yaml").is_file():
+            raise UserError(f"--network {network}: no such network under {fabkube_home() / 'networks'}")
+        return path
+    found = sorted(p.parent for p in (fabkube_home() / "networks").glob("*/spec.yaml"))
+    if not found:
+        raise UserError("no network found: run `fabkube up SPEC` first, or pass --workdir")
+    if len(found) > 1:
+        raise UserError("several networks (" + ", ".join(p.name for p in found) + "): pass --network NAME")
+    return found[0]
+
+
+def _open_network(network: Optional[str], workdir: Optional[Path]):
+    from fabkube.backends.local.network import LocalNetwork
+
+    path = _network_dir(network, workdir)
+    return LocalNetwork(load_spec(path / "spec.yaml"), path)
+
+
+NETWORK_OPT = typer.Option(None, "--network", "-N", help="Network name (its work dir under $FABKUBE_HOME).")
+WORKDIR_OPT = typer.Option(None, "--workdir", "-w", help="The network's work dir.")
+
+
+def _guard(func):
+    """Map library errors to exit codes: 2 for bad input, 1 for runtime failures."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (UserError, RuntimeFailure) as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            err.print("[red]interrupted[/]: components started by this run were stopped")
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+@app.command()
+@_guard
+def schema() -> None:
+    """Print the JSON Schema of the spec (for editor completion)."""
+    out.print_json(json.dumps(json_schema()))
+
+
+@app.command()
+@_guard
+def validate(spec: Path = typer.Argument(..., help="The network spec (YAML).")) -> None:
+    """Check a spec; print warnings; exit 2 on errors."""
+    loaded = _load(spec)
+    out.print(f"{spec}: valid ({loaded.spec.name})")
+
+
+@app.command()
+@_guard
+def generate(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+             target: str = typer.Option("local", "--target", "-t", help="local or k8s."),
+             out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write artifacts into.")) -> None:
+    """Write crypto material, configtx.yaml, the genesis block and channel transactions."""
+    from fabkube.generate import generate as do_generate
+
+    if target not in ("local", "k8s"):
+        raise UserError(f"--target {target!r}: allowed: local, k8s")
+    loaded = _load(spec)
+    reporter = RichReporter(err)
+    with reporter.step(f"generate {loaded.spec.name} for {target}") as s:
+        gen = do_generate(loaded, target, out_dir, progress=reporter.info)
+        s.detail = f"{len(gen.files)} channel artifacts, {gen.new_identities} new identities"
+    for f in gen.files:
+        out.print(str(f))
+
+
+@app.command()
+@_guard
+def up(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+       target: str = typer.Option("local", "--target", "-t", help="local (processes) or k8s."),
+       workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
+                                              help="Work dir (default $FABKUBE_HOME/networks/NAME).")) -> None:
+    """Bring the network up and run the channel and chaincode lifecycle; idempotent and resumable."""
+    if target not in ("local", "k8s"):
+        raise UserError(f"--target {target!r}: allowed: local, k8s")
+    loaded = _load(spec)
+    if target == "k8s":
+        raise UserError("--target k8s: the Kubernetes backend is not implemented yet; use `fabkube render`")
+    from fabkube.backends.local.network import LocalNetwork
+
+    path = (workdir or default_workdir(loaded.spec.name)).resolve()
+    net = LocalNetwork(loaded, path, spec_dir=spec.resolve().parent)
+    start = time.monotonic()
+    reporter = RichReporter(err)
+    result = net.up(reporter)
+    for name, value in result.get("smoke", {}).items():
+        out.print(f"{name}: value is {value}")
+    err.print(f"network {loaded.spec.name} is up in {time.monotonic() - start:.1f}s (work dir {path})")
+
+
+@app.command()
+@_guard
+def down(purge: bool = typer.Option(False, "--purge", help="Also delete the work dir (ledgers, crypto, logs)."),
+         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Stop every component in reverse order; keep the data unless --purge."""
+    net = _open_network(network, workdir)
+    net.down(purge=purge, report=RichReporter(err))
+
+
+@app.command()
+@_guard
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+           network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Each component with pid, address and state, and each peer's ledger height per channel."""
+    net = _open_network(network, workdir)
+    rows = net.status()
+    heights = net.heights()
+    if as_json:
+        print(json.dumps({"network": net.topo.name, "workdir": str(net.workdir),
+                          "components": [vars(r) for r in rows], "heights": heights}, indent=2))
+        return
+    table = Table(title=f"{net.topo.name} ({net.workdir})")
+    for col in ("component", "kind", "pid", "address", "state"):
+        table.add_column(col)
+    for r in rows:
+        colour = {"running": "green", "stopped": "red"}.get(r.state, "yellow")
+        table.add_row(r.name, r.kind, str(r.pid or "-"), r.address, f"[{colour}]{r.state}[/]")
+    out.print(table)
+    if heights:
+        ht = Table(title="ledger heights")
+        channels = sorted({c for by in heights.values() for c in by})
+        ht.add_column("peer")
+        for c in channels:
+            ht.add_column(c)
+        for peer, by in heights.items():
+            ht.add_row(peer, *[str(by.get(c)) if by.get(c) is not None else "-" for c in channels])
+        out.print(ht)
+
+
+@app.command()
+@_guard
+def logs(name: str = typer.Argument(..., help="Component name, e.g. kafka-0, orderer0, peer0.org1, lifecycle."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+         lines: int = typer.Option(50, "--lines", "-n", help="How many last lines to show."),
+         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Show a component's log."""
+    net = _open_network(network, workdir)
+    if name != "lifecycle":
+        net.component(name)
+    log = net.layout.log(name)
+    if not log.exists():
+        raise UserError(f"{name} has no log yet ({log})")
+    with log.open(errors="replace") as fh:
+        for line in fh.readlines()[-lines:]:
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        while follow:
+            line = fh.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.3)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_guard
+def invoke(chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
+           args: list[str] = typer.Argument(..., help="Function and arguments, e.g. move a b 10."),
+           no_wait: bool = typer.Option(False, "--no-wait", help="Return once the orderer accepted it."),
+           orderer: int = typer.Option(0, "--orderer", help="Index of the orderer to submit through."),
+           network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Submit a transaction; waits until it is committed on the peers unless --no-wait."""
+    net = _open_network(network, workdir)
+    if not 0 <= orderer < len(net.topo.orderers):
+        raise UserError(f"--orderer {orderer}: allowed: 0 to {len(net.topo.orderers) - 1}")
+    net.invoke(chaincode, args, wait=not no_wait, orderer=orderer)
+    out.print(f"{chaincode} {' '.join(args)}: " + ("submitted" if no_wait else "committed"))
+
+
+@app.command()
+@_guard
+def query(chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
+          args: list[str] = typer.Argument(..., help="Function and arguments, e.g. query a; 'query' may be left out."),
+          peer: Optional[str] = typer.Option(None, "--peer", help="Peer to ask, e.g. peer1.org1."),
+          network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Evaluate a chaincode function on one peer and print the result."""
+    net = _open_network(network, workdir)
+    if len(args) == 1:
+        args = ["query", *args]
+    out.print(net.query(chaincode, args, peer=peer), highlight=False)
+
+
+@app.command()
+@_guard
+def stop(name: str = typer.Argument(..., help="Component to stop, e.g. kafka-1."),
+         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Stop one component (e.g. to see the network tolerate a broker loss)."""
+    _open_network(network, workdir).stop_component(name)
+    out.print(f"{name} stopped")
+
+
+@app.command()
+@_guard
+def start(name: str = typer.Argument(..., help="Component to start again."),
+          network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+    """Start one stopped component and wait until it is ready."""
+    _open_network(network, workdir).start_component(name)
+    out.print(f"{name} running")
+
+
+@toolchain_app.command("install")
+@_guard
+def toolchain_install(version: str = typer.Option(None, "--fabric-version", help="Fabric version to build.")) -> None:
+    """Build Fabric and fetch Kafka/ZooKeeper into the cache; does nothing when already there."""
+    from fabkube.toolchain import Toolchain
+    from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION
+
+    tools = _toolchain(version or DEFAULT_FABRIC_VERSION)
+    reporter = RichReporter(err)
+    with reporter.step("toolchain install") as s:
+        times = tools.install(reporter.info)
+        s.detail = ", ".join(f"{k} {'%.1fs' % v if v else 'cached'}" for k, v in times.items())
+    assert isinstance(tools, Toolchain)
+
+
+def _toolchain(version: str):
+    from fabkube.toolchain import Toolchain
+    from fabkube.toolchain.versions import FABRIC_VERSIONS
+
+    if version not in FABRIC_VERSIONS or FABRIC_VERSIONS[version].unavailable:
+        ok = [v for v, fv in FABRIC_VERSIONS.items() if not fv.unavailable]
+        raise UserError(f"--fabric-version {version!r}: allowed: {', '.join(ok)}")
+    return Toolchain(version)
+
+
+@toolchain_app.command("status")
+@_guard
+def toolchain_status(version: str = typer.Option(None, "--fabric-version")) -> None:
+    """Each tool, its version, its path and whether it is installed."""
+    from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION
+
+    tools = _toolchain(version or DEFAULT_FABRIC_VERSION)
+    table = Table(title=f"toolchain ({tools.root})")
+    for col in ("tool", "version", "path", "installed"):
+        table.add_column(col)
+    rows = tools.status()
+    for r in rows:
+        table.add_row(r.name, r.version, str(r.path), "[green]yes[/]" if r.ok else "[red]no[/]")
+    out.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+@toolchain_app.command("bin")
+@_guard
+def toolchain_bin(version: str = typer.Option(None, "--fabric-version")) -> None:
+    """Print the Fabric bin dir (e.g. export PATH=$(fabkube toolchain bin):$PATH)."""
+    from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION
+
+    print(_toolchain(version or DEFAULT_FABRIC_VERSION).bin_dir)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The component model: what each ZooKeeper, Kafka, orderer, peer and chaincode server needs.
+
+A component is data: its command, environment, config files, ports and a health check.
+The local backend runs it as a process; the same settings (Fabric's CORE_*/ORDERER_* env,
+broker properties) feed the Kubernetes manifests.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from fabkube.layout import Layout
+from fabkube.toolchain import Toolchain
+from fabkube.topology import ChaincodeInfo, Endpoint, KafkaNode, OrdererNode, PeerNode, Topology, ZooKeeperNode
+
+KIND_ORDER = ("zookeeper", "kafka", "orderer", "peer", "chaincode")
+JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxMetaspaceSize=96m", "-Xss512k",
+             "-Djava.awt.headless=true"]
+# Fabric's Kafka guide: AbsoluteMaxBytes < replica.fetch.max.bytes <= message.max.bytes.
+KAFKA_MESSAGE_HEADROOM = 1024 * 1024
+
+LOG4J = """log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.zookeeper.audit=WARN
+"""
+
+
+@dataclass
+class Health:
+    """How to tell the component is serving: one of the probes in fabkube.health."""
+
+    kind: str  # "zookeeper" | "kafka" | "http" | "tcp"
+    endpoint: Endpoint
+    path: str = ""
+
+
+@dataclass
+class Component:
+    name: str
+    kind: str
+    command: list[str]
+    env: dict[str, str]
+    files: dict[Path, str]
+    ports: list[Endpoint]
+    health: Health
+    workdir: Path
+    address: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def size_bytes(text: str) -> int:
+    number, unit = text.replace(" ", "")[:-2], text.replace(" ", "")[-2:]
+    return int(number) * {"KB": 1024, "MB": 1024 * 1024}[unit]
+
+
+def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
+    props = {"tickTime": "2000", "initLimit": "10", "syncLimit": "5", "dataDir": data_dir,
+             "clientPort": str(node.client.port), "admin.enableServer": "false",
+             "4lw.commands.whitelist": "ruok,srvr,mntr,stat", "autopurge.purgeInterval": "1"}
+    if topo.target == "local":
+        props["clientPortAddress"] = node.client.host
+    if len(topo.zookeepers) > 1:
+        for z in topo.zookeepers:
+            props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
+    return props
+
+
+def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str) -> dict[str, str]:
+    k = topo.spec.kafka
+    max_bytes = size_bytes(topo.spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
+    system_rf = str(min(3, k.brokers))
+    listener = f"PLAINTEXT://{node.address.host}:{node.address.port}"
+    return {
+        "broker.id": str(node.broker_id),
+        "listeners": listener if topo.target == "local" else f"PLAINTEXT://0.0.0.0:{node.address.port}",
+        "advertised.listeners": listener,
+        "log.dirs": log_dir,
+        "zookeeper.connect": topo.zookeeper_connect,
+        "zookeeper.connection.timeout.ms": "30000",
+        "num.partitions": "1",
+        "default.replication.factor": str(k.replicationFactor),
+        "min.insync.replicas": str(k.minInsyncReplicas),
+        "unclean.leader.election.enable": "false",
+        "log.retention.ms": "-1",
+        "message.max.bytes": str(max_bytes),
+        "replica.fetch.max.bytes": str(max_bytes),
+        "offsets.topic.replication.factor": system_rf,
+        "transaction.state.log.replication.factor": system_rf,
+        "transaction.state.log.min.isr": str(min(k.minInsyncReplicas, int(system_rf))),
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "num.recovery.threads.per.data.dir": "1",
+        "background.threads": "2",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+
+
+def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str) -> dict[str, str]:
+    tls = paths.node_tls(node)
+    listen = node.address.host if topo.target == "local" else "0.0.0.0"
+    ops = str(node.operations) if topo.target == "local" else f"0.0.0.0:{node.operations.port}"
+    admin = str(node.admin) if topo.target == "local" else f"0.0.0.0:{node.admin.port}"
+    tls_on = "true" if topo.spec.tls else "false"
+    return {
+        "ORDERER_GENERAL_LISTENADDRESS": listen,
+        "ORDERER_GENERAL_LISTENPORT": str(node.address.port),
+        "ORDERER_GENERAL_LOCALMSPID": node.org.msp_id,
+        "ORDERER_GENERAL_LOCALMSPDIR": str(paths.node_msp(node)),
+        "ORDERER_GENERAL_TLS_ENABLED": tls_on,
+        "ORDERER_GENERAL_TLS_PRIVATEKEY": str(tls / "server.key"),
+        "ORDERER_GENERAL_TLS_CERTIFICATE": str(tls / "server.crt"),
+        "ORDERER_GENERAL_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+        "ORDERER_GENERAL_BOOTSTRAPMETHOD": "file",
+        "ORDERER_GENERAL_BOOTSTRAPFILE": str(paths.genesis_block),
+        "ORDERER_FILELEDGER_LOCATION": f"{data_dir}/ledger",
+        "ORDERER_CONSENSUS_WALDIR": f"{data_dir}/etcdraft/wal",
+        "ORDERER_CONSENSUS_SNAPDIR": f"{data_dir}/etcdraft/snapshot",
+        "ORDERER_OPERATIONS_LISTENADDRESS": ops,
+        "ORDERER_ADMIN_LISTENADDRESS": admin,
+        "ORDERER_METRICS_PROVIDER": "prometheus",
+        "ORDERER_KAFKA_VERSION": "1.0.0",
+        "ORDERER_KAFKA_TOPIC_REPLICATIONFACTOR": str(topo.spec.kafka.replicationFactor),
+        "ORDERER_KAFKA_VERBOSE": "false",
+        "FABRIC_LOGGING_SPEC": "INFO",
+    }
+
+
+def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> dict[str, str]:
+    tls = paths.node_tls(node)
+    local = topo.target == "local"
+    org_peers = topo.org_peers(node.org)
+    bootstrap = next((p for p in org_peers if p.name != node.name), node)
+    return {
+        "CORE_PEER_ID": node.fqdn,
+        "CORE_PEER_ADDRESS": str(node.address),
+        "CORE_PEER_LISTENADDRESS": str(node.address) if local else f"0.0.0.0:{node.address.port}",
+        "CORE_PEER_CHAINCODEADDRESS": str(node.chaincode),
+        "CORE_PEER_CHAINCODELISTENADDRESS": str(node.chaincode) if local else f"0.0.0.0:{node.chaincode.port}",
+        "CORE_PEER_GOSSIP_BOOTSTRAP": str(bootstrap.address),
+        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": str(node.address),
+        "CORE_PEER_LOCALMSPID": node.org.msp_id,
+        "CORE_PEER_MSPCONFIGPATH": str(paths.node_msp(node)),
+        "CORE_PEER_TLS_ENABLED": "true" if topo.spec.tls else "false",
+        "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
+        "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
+        "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
+        "CORE_PEER_FILESYSTEMPATH": data_dir,
+        "CORE_LEDGER_SNAPSHOTS_ROOTDIR": f"{data_dir}/snapshots",
+        "CORE_OPERATIONS_LISTENADDRESS": str(node.operations) if local else f"0.0.0.0:{node.operations.port}",
+        "CORE_METRICS_PROVIDER": "prometheus",
+        "CORE_PEER_PROFILE_ENABLED": "false",
+        "CORE_CHAINCODE_EXECUTETIMEOUT": "60s",
+        "FABRIC_LOGGING_SPEC": "INFO",
+    }
+
+
+def peer_core_yaml(tools: Toolchain, builder_dir: Path) -> str:
+    """Fabric's own core.yaml, with our CCaaS external builder and no Docker endpoint."""
+    core = yaml.safe_load((tools.config_dir / "core.yaml").read_text())
+    core["vm"]["endpoint"] = ""
+    core["chaincode"]["externalBuilders"] = [{"name": "ccaas", "path": str(builder_dir),
+                                             "propagateEnvironment": ["HOME"]}]
+    return yaml.safe_dump(core, sort_keys=False)
+
+
+def _props(values: dict[str, str]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path) -> list[str]:
+    return ["java", "-Xms32m", f"-Xmx{heap}", *JVM_FLAGS, f"-Dlog4j.configuration=file:{log4j}",
+            "-cp", tools.kafka_classpath, main, str(config)]
+
+
+def local_components(layout: Layout, tools: Toolchain, package_ids: dict[str, str] | None = None,
+                     chaincode_dirs: dict[str, Path] | None = None) -> list[Component]:
+    """Every component of a local network, in start order."""
+    topo = layout.topo
+    assert topo.target == "local"
+    out: list[Component] = []
+    for z in topo.zookeepers:
+        conf, data = layout.config_dir(z.name), layout.data_dir(z.name)
+        out.append(Component(
+            z.name, "zookeeper",
+            _java(tools, topo.spec.zookeeper.heap, "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                  conf / "zoo.cfg", conf / "log4j.properties"),
+            {}, {conf / "zoo.cfg": _props(zookeeper_properties(topo, z, str(data))),
+                 conf / "log4j.properties": LOG4J, data / "myid": f"{z.myid}\n"},
+            [z.client, z.peer, z.election], Health("zookeeper", z.client), layout.node_dir(z.name), str(z.client)))
+    for k in topo.kafkas:
+        conf, data = layout.config_dir(k.name), layout.data_dir(k.name)
+        out.append(Component(
+            k.name, "kafka",
+            _java(tools, topo.spec.kafka.heap, "kafka.Kafka", conf / "server.properties", conf / "log4j.properties"),
+            {}, {conf / "server.properties": _props(kafka_properties(topo, k, str(data))),
+                 conf / "log4j.properties": LOG4J},
+            [k.address], Health("kafka", k.address), layout.node_dir(k.name), str(k.address)))
+    for o in topo.orderers:
+        env = orderer_env(topo, o, layout, str(layout.data_dir(o.name)))
+        env["FABRIC_CFG_PATH"] = str(tools.config_dir)
+        out.append(Component(o.name, "orderer", [str(tools.bin("orderer"))], env, {},
+                             [o.address, o.operations, o.admin], Health("http", o.operations, "/healthz"),
+                             layout.node_dir(o.name), str(o.address)))
+    for p in topo.peers:
+        conf = layout.config_dir(p.name)
+        env = peer_env(topo, p, layout, str(layout.data_dir(p.name)))
+        env["FABRIC_CFG_PATH"] = str(conf)
+        out.append(Component(p.name, "peer", [str(tools.bin("peer")), "node", "start"], env,
+                             {conf / "core.yaml": peer_core_yaml(tools, layout.builders / "ccaas")},
+                             [p.address, p.chaincode, p.operations], Health("http", p.operations, "/healthz"),
+                             layout.node_dir(p.name), str(p.address)))
+    for cc in topo.chaincodes:
+        out.append(chaincode_component(layout, cc, (package_ids or {}).get(cc.name, ""),
+                                       (chaincode_dirs or {}).get(cc.name)))
+    return out
+
+
+def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None) -> Component:
+    server = next(iter(cc.servers.values()))
+    name = f"chaincode-{cc.name}"
+    command = [sys.executable, "-m", "fabkube.chaincode.serve", str(source), "--address", str(server),
+               "--id", package_id]
+    return Component(name, "chaincode", command, {"PYTHONUNBUFFERED": "1"}, {}, [server], Health("tcp", server),
+                     layout.node_dir(name), str(server), {"chaincode": cc.name})
