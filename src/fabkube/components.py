@@ -22,6 +22,8 @@ JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxMetaspaceSiz
              "-Djava.awt.headless=true"]
 # Fabric's Kafka guide: AbsoluteMaxBytes < replica.fetch.max.bytes <= message.max.bytes.
 KAFKA_MESSAGE_HEADROOM = 1024 * 1024
+# Short, so a broker that was killed can re-register soon after (ZooKeeper's minimum is 2 ticks).
+KAFKA_ZK_SESSION_S = 6
 
 LOG4J = """log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -85,6 +87,7 @@ def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str) -> dict[str,
         "log.dirs": log_dir,
         "zookeeper.connect": topo.zookeeper_connect,
         "zookeeper.connection.timeout.ms": "30000",
+        "zookeeper.session.timeout.ms": str(KAFKA_ZK_SESSION_S * 1000),
         "num.partitions": "1",
         "default.replication.factor": str(k.replicationFactor),
         "min.insync.replicas": str(k.minInsyncReplicas),

@@ -125,18 +125,6 @@ class Supervisor:
             self.state.processes.pop(n, None)
         self.state.save()
 
-    def wait(self, comp: Component, probe, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if probe():
-                return
-            if self.exited(comp.name):
-                raise RuntimeFailure(f"{comp.name} exited while starting{_tail(self.layout.log(comp.name))}",
-                                     self.layout.log(comp.name))
-            time.sleep(0.5)
-        raise RuntimeFailure(f"{comp.name} did not become {what} within {int(timeout)}s",
-                             self.layout.log(comp.name))
-
 
 def _signal_group(pid: int, sig: int) -> None:
     try:
@@ -147,7 +135,7 @@ def _signal_group(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _tail(log: Path) -> str:
+def tail(log: Path) -> str:
     try:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
