@@ -149,7 +149,7 @@ class KubernetesSpec(Model):
 
 
 class LocalSpec(Model):
-    basePort: int = Field(17000, ge=1024, le=65000)
+    basePort: int = Field(17000, ge=1024, le=65535)
 
 
 class NetworkSpec(Model):

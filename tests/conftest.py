@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def tools():
+    """The real toolchain; installed here if missing (never skipped: a missing install must fail)."""
+    from fabkube.toolchain import Toolchain
+
+    return Toolchain().ensure()
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    monkeypatch.setenv("FABKUBE_HOME", str(h))
+    return h
+
+
+def run_cli(*args: str, home: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "fabkube.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fabkube {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def live_processes(workdir: Path) -> list[str]:
+    """Non-zombie processes whose command line or cwd points into the work dir."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(workdir) in cmd or cwd.startswith(str(workdir)):
+            found.append(f"{proc.name}: {cmd[:120]}")
+    return found
