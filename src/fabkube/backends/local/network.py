@@ -267,17 +267,20 @@ class LocalNetwork:
         known = ", ".join(c.name for c in self.topo.chaincodes) or "(none)"
         raise UserError(f"unknown chaincode {name!r}; known: {known}")
 
-    def _require_running(self) -> None:
-        down = [c.name for c in self.components() if not self.supervisor.running(c.name)]
+    def _require_running(self, names: list[str]) -> None:
+        """The components a call talks to must run; others (a crashed broker) may be down."""
+        down = [n for n in names if not self.supervisor.running(n)]
         if down:
             raise RuntimeFailure(f"the network is not running ({', '.join(down[:4])} stopped): run `fabkube up`")
 
     def invoke(self, chaincode: str, args: list[str], wait: bool = True, orderer: int = 0,
                peer: str | None = None) -> str:
         cc = self._chaincode(chaincode)
-        self._require_running()
         org = cc.orgs[0]
         target = peer or self.topo.org_peers(org)[0].name
+        endorsers = [self.topo.org_peers(o)[0].name for o in cc.orgs]
+        orderer_name = self.topo.orderers[orderer % len(self.topo.orderers)].name
+        self._require_running([f"chaincode-{cc.name}", orderer_name, *endorsers])
         argv = ["chaincode", "invoke", *orderer_flags(self.layout, orderer), "-C", cc.channel, "-n", cc.name,
                 "-c", chaincode_args(args), *endorser_flags(self.layout, cc.orgs)]
         if wait:
@@ -287,8 +290,8 @@ class LocalNetwork:
 
     def query(self, chaincode: str, args: list[str], peer: str | None = None) -> str:
         cc = self._chaincode(chaincode)
-        self._require_running()
         node = self._peer(peer) if peer else self.topo.org_peers(cc.orgs[0])[0]
+        self._require_running([f"chaincode-{cc.name}", node.name])
         if peer and node.org.name not in {o.name for o in cc.orgs}:
             raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
         return LocalExecutor(self.layout, self.tools, attempts=3).run(

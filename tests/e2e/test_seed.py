@@ -1,0 +1,43 @@
+"""The user's network end to end, as a user runs it: real ZooKeeper, Kafka, orderer, peers, chaincode."""
+
+import json
+
+import pytest
+
+from conftest import EXAMPLES, live_processes, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+def test_seed_lifecycle(tools, home):
+    spec = str(EXAMPLES / "seed.yaml")
+    workdir = home / "networks" / "seed"
+    try:
+        up = run_cli("up", spec, home=home)
+        assert "mycc: value is 100" in up.stdout
+        assert run_cli("query", "mycc", "a", home=home).stdout.strip() == "100"
+        assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "10", home=home).stdout
+        assert run_cli("query", "mycc", "a", home=home).stdout.strip() == "90"
+        assert run_cli("query", "mycc", "query", "b", "--peer", "peer1.org1", home=home).stdout.strip() == "210"
+
+        status = json.loads(run_cli("status", "--json", home=home).stdout)
+        assert {c["name"]: c["state"] for c in status["components"]} == {
+            **{f"zookeeper-{i}": "running" for i in range(3)}, **{f"kafka-{i}": "running" for i in range(3)},
+            "orderer0": "running", "peer0.org1": "running", "peer1.org1": "running", "chaincode-mycc": "running"}
+        heights = {peer: by["mychannel"] for peer, by in status["heights"].items()}
+        assert len(set(heights.values())) == 1 and list(heights.values())[0] >= 6, heights
+
+        again = run_cli("up", spec, home=home)  # idempotent: nothing to start, nothing to run
+        assert "already up" in again.stderr and "0 steps run" in again.stderr
+
+        run_cli("down", home=home)
+        assert live_processes(workdir) == []
+        assert run_cli("query", "mycc", "a", home=home, check=False).returncode == 1
+
+        restarted = run_cli("up", spec, home=home)
+        assert "mycc: value is 90" in restarted.stdout
+        assert run_cli("query", "mycc", "b", home=home).stdout.strip() == "210"
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+    assert not workdir.exists()
+    assert live_processes(workdir) == []
