@@ -290,6 +290,52 @@ def start(name: str = typer.Argument(..., help="Component to start again."),
     out.print(f"{name} running")
 
 
+@app.command()
+@_guard
+def render(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+           out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the manifests."),
+           workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
+                                                  help="Where crypto and artifacts are kept "
+                                                       "(default $FABKUBE_HOME/networks/NAME-k8s).")) -> None:
+    """Write Kubernetes manifests (one file per component + kustomization.yaml) for `kubectl apply -k`."""
+    from fabkube.backends.k8s.render import render as do_render
+    from fabkube.backends.k8s.render import write_manifests
+
+    loaded = _load(spec)
+    reporter = RichReporter(err)
+    with reporter.step(f"render {loaded.spec.name} for Kubernetes") as s:
+        rendered = do_render(loaded, (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve(),
+                             progress=reporter.info)
+        files = write_manifests(rendered, out_dir)
+        s.detail = f"{len(rendered.objects())} objects in {len(files)} files"
+    for f in files:
+        out.print(str(f))
+
+
+chaincode_app = typer.Typer(no_args_is_help=True, help="Chaincode helpers.")
+app.add_typer(chaincode_app, name="chaincode")
+
+
+@chaincode_app.command("dockerfile")
+@_guard
+def chaincode_dockerfile(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+                         name: str = typer.Argument(..., help="Chaincode name from the spec."),
+                         out_dir: Path = typer.Option(..., "--out", "-o", help="Build context directory.")) -> None:
+    """Write a Docker build context (Dockerfile + chaincode + server) for a chaincode-as-a-service image."""
+    from fabkube.backends.k8s.objects import image
+    from fabkube.backends.k8s.render import write_chaincode_context
+
+    loaded = _load(spec)
+    cc = next((c for c in loaded.spec.chaincodes if c.name == name), None)
+    if cc is None:
+        known = ", ".join(c.name for c in loaded.spec.chaincodes) or "(none)"
+        raise UserError(f"unknown chaincode {name!r}; known: {known}")
+    img = cc.image or image(loaded.spec, "chaincode", name=cc.name, version=cc.version)
+    base = f"{loaded.spec.kubernetes.images.registry.rstrip('/')}/library/python:3.11-slim"
+    path = write_chaincode_context(loaded, name, out_dir, spec.resolve().parent, img, base)
+    out.print(f"{path}  (image {img})")
+
+
 @toolchain_app.command("install")
 @_guard
 def toolchain_install(version: str = typer.Option(None, "--fabric-version", help="Fabric version to build.")) -> None:

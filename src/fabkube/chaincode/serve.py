@@ -3,6 +3,8 @@
     python -m fabkube.chaincode.serve DIR --address HOST:PORT --id PACKAGE_ID
 
 DIR holds chaincode.py, which names its Chaincode subclass as CHAINCODE (or defines exactly one).
+--address and --id default to $CHAINCODE_SERVER_ADDRESS and $CHAINCODE_ID (as in a CCaaS pod).
+This file imports nothing from fabkube, so chaincode images copy it as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import importlib.util
 import inspect
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,9 +42,11 @@ def load_chaincode(directory: Path) -> type[Chaincode]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fabkube.chaincode.serve")
     parser.add_argument("directory", type=Path)
-    parser.add_argument("--address", required=True)
-    parser.add_argument("--id", required=True, help="the chaincode package ID")
+    parser.add_argument("--address", default=os.environ.get("CHAINCODE_SERVER_ADDRESS"))
+    parser.add_argument("--id", default=os.environ.get("CHAINCODE_ID"), help="the chaincode package ID")
     args = parser.parse_args(argv)
+    if not args.address or not args.id:
+        parser.error("--address and --id (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID) are required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     chaincode = load_chaincode(args.directory)
     logging.info("serving %s as %s on %s", chaincode.__name__, args.id, args.address)

@@ -1,0 +1,94 @@
+"""`fabkube render`: artifacts for the k8s target, then plain manifests plus a kustomization."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from fabkube.backends.k8s.manifests import render_objects
+from fabkube.chaincode import source_dir
+from fabkube.generate import generate
+from fabkube.layout import Layout
+from fabkube.ops.lifecycle import package_chaincode
+from fabkube.spec import LoadedSpec
+from fabkube.toolchain import Progress, Toolchain
+
+
+@dataclass
+class Rendered:
+    layout: Layout
+    files: dict[str, list[dict]]
+    package_ids: dict[str, dict[str, str]]
+
+    def objects(self) -> list[dict]:
+        return [obj for objs in self.files.values() for obj in objs]
+
+
+def render(loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None,
+           progress: Progress = lambda _m: None) -> Rendered:
+    gen = generate(loaded, "k8s", workdir, tools, progress)
+    package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}
+    return Rendered(gen.layout, render_objects(gen.layout, package_ids), package_ids)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (scripts, properties) as literal blocks, so manifests stay readable."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def write_manifests(rendered: Rendered, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, objects in rendered.files.items():
+        if not objects:
+            continue
+        path = out / name
+        path.write_text(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False))
+        written.append(path)
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": [p.name for p in written]}
+    (out / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    written.append(out / "kustomization.yaml")
+    return written
+
+
+DOCKERFILE = """\
+# Chaincode-as-a-service image for {name}, written by `fabkube chaincode dockerfile`.
+# Build: docker build -t {image} .   (or buildah/kaniko: no Docker on the cluster needed)
+FROM {base}
+RUN pip install --no-cache-dir fabric-chaincode-python=={shim}
+WORKDIR /chaincode
+COPY chaincode/ /chaincode/
+COPY serve.py /serve.py
+USER 65534
+EXPOSE 9999
+ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
+ENTRYPOINT ["python", "/serve.py", "/chaincode"]
+"""
+
+
+def write_chaincode_context(loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None,
+                            image: str, base: str = "python:3.11-slim") -> Path:
+    """A Docker build context: Dockerfile, the chaincode directory and the standalone server."""
+    from importlib.metadata import version
+
+    cc = next(c for c in loaded.spec.chaincodes if c.name == chaincode)
+    src = source_dir(cc.path, spec_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "chaincode", ignore_errors=True)
+    shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (out / "serve.py").write_text(resources.files("fabkube.chaincode").joinpath("serve.py").read_text())
+    (out / "Dockerfile").write_text(DOCKERFILE.format(name=chaincode, image=image, base=base,
+                                                      shim=version("fabric-chaincode-python")))
+    return out / "Dockerfile"

@@ -1,0 +1,146 @@
+"""Rendered Kubernetes manifests: valid for several Kubernetes versions, and safe by policy."""
+
+import base64
+import json
+import subprocess
+
+import kubernetes_validate
+import pytest
+
+from fabkube.backends.k8s.objects import memory_mib
+from fabkube.backends.k8s.render import render, write_manifests
+from fabkube.spec import load_spec, parse_spec
+from conftest import EXAMPLES
+
+K8S_VERSIONS = ["1.30.0", "1.33.0", "1.37.0"]
+
+
+@pytest.fixture(scope="module", params=["seed", "ha"])
+def rendered(request, tools, tmp_path_factory):
+    loaded = load_spec(EXAMPLES / f"{request.param}.yaml")
+    return loaded, render(loaded, tmp_path_factory.mktemp("k8s"), tools)
+
+
+def containers(obj):
+    pod = pod_spec(obj)
+    return (pod.get("initContainers", []) + pod.get("containers", [])) if pod else []
+
+
+def pod_spec(obj):
+    if obj["kind"] in ("StatefulSet", "Deployment", "Job"):
+        return obj["spec"]["template"]["spec"]
+    return None
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_objects_validate_against_official_schemas(rendered, version):
+    _, r = rendered
+    for obj in r.objects():
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_policy_no_privilege_no_host_no_docker(rendered):
+    _, r = rendered
+    text = json.dumps(r.objects())
+    assert "docker.sock" not in text and "hostPath" not in text and "hostNetwork" not in text
+    for obj in r.objects():
+        for c in containers(obj):
+            assert c["securityContext"]["privileged"] is False, (obj["metadata"]["name"], c["name"])
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            assert set(c["resources"]["requests"]) == {"cpu", "memory"}, c["name"]
+            assert set(c["resources"]["limits"]) == {"cpu", "memory"}, c["name"]
+
+
+def test_private_keys_only_in_secrets(rendered):
+    _, r = rendered
+    keys_in_secrets = 0
+    for obj in r.objects():
+        blobs = list(obj.get("data", {}).values())
+        decoded = [base64.b64decode(v) for v in obj.get("binaryData", {}).values()]
+        if obj["kind"] == "Secret":
+            decoded += [base64.b64decode(v) for v in blobs]
+            keys_in_secrets += sum(b"PRIVATE KEY" in d for d in decoded)
+        else:
+            assert not any("PRIVATE KEY" in str(v) for v in blobs), obj["metadata"]["name"]
+            assert not any(b"PRIVATE KEY" in d for d in decoded), obj["metadata"]["name"]
+            assert "PRIVATE KEY" not in json.dumps(obj)
+    assert keys_in_secrets > 0
+
+
+def test_genesis_brokers_are_the_kafka_statefulset_pods(rendered, tools, tmp_path):
+    _, r = rendered
+    sts = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "kafka")
+    ns, svc = sts["metadata"]["namespace"], sts["spec"]["serviceName"]
+    pods = [f"kafka-{i}.{svc}.{ns}.svc.cluster.local:9092" for i in range(sts["spec"]["replicas"])]
+    headless = next(o for o in r.objects() if o["kind"] == "Service" and o["metadata"]["name"] == svc)
+    assert headless["spec"]["clusterIP"] == "None" and headless["metadata"]["namespace"] == ns
+    cm = next(o for o in r.objects() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "genesis-block")
+    block = tmp_path / "genesis.block"
+    block.write_bytes(base64.b64decode(cm["binaryData"]["system-genesis.block"]))
+    decoded = json.loads(subprocess.run([str(tools.bin("configtxlator")), "proto_decode", "--input", str(block),
+                                         "--type", "common.Block"], capture_output=True, check=True).stdout)
+    orderer = decoded["data"]["data"][0]["payload"]["data"]["config"]["channel_group"]["groups"]["Orderer"]
+    assert orderer["values"]["KafkaBrokers"]["value"]["brokers"] == pods
+    start = sts["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert f"advertised.listeners=PLAINTEXT://${{HOSTNAME}}.{svc}.{ns}.svc.cluster.local:9092" in start
+    assert "broker.id=${HOSTNAME##*-}" in start
+
+
+def test_placement_matches_spec(rendered):
+    loaded, r = rendered
+    placement = loaded.spec.kubernetes.placement
+    for obj in r.objects():
+        kind = obj["metadata"]["labels"].get("app.kubernetes.io/component")
+        pod = pod_spec(obj)
+        if pod is None or kind not in ("zookeeper", "kafka", "orderer", "peer"):
+            continue
+        assert pod.get("nodeSelector", {}) == getattr(placement, kind).nodeSelector, obj["metadata"]["name"]
+    if loaded.spec.name == "seed":
+        kafka = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "kafka")
+        assert pod_spec(kafka)["nodeSelector"] == {"type": "hw1"}
+
+
+def test_seed_requests_fit_a_2cpu_4gib_node(tools, tmp_path):
+    r = render(load_spec(EXAMPLES / "seed.yaml"), tmp_path, tools)
+    cpu = mem = 0
+    for obj in r.objects():
+        if obj["kind"] == "Job":
+            continue  # runs once, after the rollout
+        replicas = obj["spec"].get("replicas", 1) if pod_spec(obj) else 0
+        for c in pod_spec(obj)["containers"] if pod_spec(obj) else []:
+            req = c["resources"]["requests"]
+            cpu += replicas * (int(req["cpu"][:-1]) if req["cpu"].endswith("m") else int(float(req["cpu"]) * 1000))
+            mem += replicas * memory_mib(req["memory"])
+    assert cpu <= 2000 * 0.75 and mem <= 4096 * 0.75, (cpu, mem)
+
+
+def test_registry_mirror_and_tolerations(tools, tmp_path):
+    text = (EXAMPLES / "seed.yaml").read_text() + """\
+  images: {registry: mirror.example.cn:5000, pullSecrets: [regcred]}
+"""
+    text = text.replace("    peer: {nodeSelector: {type: hw2}}",
+                        "    peer:\n      nodeSelector: {type: hw2}\n"
+                        "      tolerations: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]")
+    r = render(parse_spec(text), tmp_path, tools)
+    images = {c["image"] for o in r.objects() for c in containers(o)}
+    assert images and all(i.startswith("mirror.example.cn:5000/") for i in images), images
+    peer = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "peer0")
+    assert pod_spec(peer)["tolerations"] == [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                                              "effect": "NoSchedule"}]
+    assert pod_spec(peer)["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_manifest_files_and_kustomization(tools, tmp_path):
+    r = render(load_spec(EXAMPLES / "seed.yaml"), tmp_path / "work", tools)
+    files = write_manifests(r, tmp_path / "out")
+    import yaml
+
+    kust = yaml.safe_load((tmp_path / "out" / "kustomization.yaml").read_text())
+    assert sorted(kust["resources"]) == sorted(f.name for f in files if f.name != "kustomization.yaml")
+    loaded_back = [o for f in files if f.name != "kustomization.yaml" for o in yaml.safe_load_all(f.read_text())]
+    assert len(loaded_back) == len(r.objects())
+    job = next(o for o in loaded_back if o["kind"] == "Job")
+    script = next(o for o in loaded_back if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "lifecycle")
+    steps = [line for line in script["data"]["lifecycle.sh"].splitlines() if line.startswith("echo '==")]
+    assert steps[0] == "echo '== create channel mychannel'" and steps[-1] == "echo '== query mycc a'"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/hyperledger/fabric-tools:2.5.9"
