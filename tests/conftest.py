@@ -26,8 +26,9 @@ def home(tmp_path, monkeypatch):
 
 def run_cli(*args: str, home: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
-    proc = subprocess.run([sys.executable, "-m", "fabkube.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fabkube.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"fabkube {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -6,7 +6,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,9 +16,13 @@ from fabkube.layout import default_workdir, fabkube_home
 from fabkube.reporter import Reporter, StepHandle
 from fabkube.spec import json_schema, load_spec
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="One YAML spec to a running Hyperledger Fabric network with Kafka ordering, "
-                       "as local processes (default) or on Kubernetes.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="One YAML spec to a running Hyperledger Fabric network with Kafka ordering, "
+    "as local processes (default) or on Kubernetes.",
+)
 toolchain_app = typer.Typer(no_args_is_help=True, help="The Fabric binaries and Kafka/ZooKeeper jars fabkube uses.")
 app.add_typer(toolchain_app, name="toolchain")
 out = Console()
@@ -75,7 +78,7 @@ def _load(spec: Path):
     return loaded
 
 
-def _network_dir(network: Optional[str], workdir: Optional[Path]) -> Path:
+def _network_dir(network: str | None, workdir: Path | None) -> Path:
     if workdir:
         if not (workdir / "spec.yaml").is_file():
             raise UserError(f"--workdir {workdir}: no fabkube network there (no spec.yaml)")
@@ -93,7 +96,7 @@ def _network_dir(network: Optional[str], workdir: Optional[Path]) -> Path:
     return found[0]
 
 
-def _open_network(network: Optional[str], workdir: Optional[Path]):
+def _open_network(network: str | None, workdir: Path | None):
     from fabkube.backends.local.network import LocalNetwork
 
     path = _network_dir(network, workdir)
@@ -116,7 +119,7 @@ def _guard(func):
             _fail(exc)
         except KeyboardInterrupt:
             err.print("[red]interrupted[/]: components started by this run were stopped")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -138,9 +141,11 @@ def validate(spec: Path = typer.Argument(..., help="The network spec (YAML).")) 
 
 @app.command()
 @_guard
-def generate(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-             target: str = typer.Option("local", "--target", "-t", help="local or k8s."),
-             out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write artifacts into.")) -> None:
+def generate(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    target: str = typer.Option("local", "--target", "-t", help="local or k8s."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write artifacts into."),
+) -> None:
     """Write crypto material, configtx.yaml, the genesis block and channel transactions."""
     from fabkube.generate import generate as do_generate
 
@@ -157,10 +162,13 @@ def generate(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
 
 @app.command()
 @_guard
-def up(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-       target: str = typer.Option("local", "--target", "-t", help="local (processes) or k8s."),
-       workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
-                                              help="Work dir (default $FABKUBE_HOME/networks/NAME).")) -> None:
+def up(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    target: str = typer.Option("local", "--target", "-t", help="local (processes) or k8s."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME)."
+    ),
+) -> None:
     """Bring the network up and run the channel and chaincode lifecycle; idempotent and resumable."""
     if target not in ("local", "k8s"):
         raise UserError(f"--target {target!r}: allowed: local, k8s")
@@ -181,8 +189,11 @@ def up(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
 
 @app.command()
 @_guard
-def down(purge: bool = typer.Option(False, "--purge", help="Also delete the work dir (ledgers, crypto, logs)."),
-         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def down(
+    purge: bool = typer.Option(False, "--purge", help="Also delete the work dir (ledgers, crypto, logs)."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Stop every component in reverse order; keep the data unless --purge."""
     net = _open_network(network, workdir)
     net.down(purge=purge, report=RichReporter(err))
@@ -190,15 +201,27 @@ def down(purge: bool = typer.Option(False, "--purge", help="Also delete the work
 
 @app.command()
 @_guard
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-           network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Each component with pid, address and state, and each peer's ledger height per channel."""
     net = _open_network(network, workdir)
     rows = net.status()
     heights = net.heights()
     if as_json:
-        print(json.dumps({"network": net.topo.name, "workdir": str(net.workdir),
-                          "components": [vars(r) for r in rows], "heights": heights}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "network": net.topo.name,
+                    "workdir": str(net.workdir),
+                    "components": [vars(r) for r in rows],
+                    "heights": heights,
+                },
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"{net.topo.name} ({net.workdir})")
     for col in ("component", "kind", "pid", "address", "state"):
@@ -220,10 +243,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 @app.command()
 @_guard
-def logs(name: str = typer.Argument(..., help="Component name, e.g. kafka-0, orderer0, peer0.org1, lifecycle."),
-         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-         lines: int = typer.Option(50, "--lines", "-n", help="How many last lines to show."),
-         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def logs(
+    name: str = typer.Argument(..., help="Component name, e.g. kafka-0, orderer0, peer0.org1, lifecycle."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many last lines to show."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Show a component's log."""
     net = _open_network(network, workdir)
     if name != "lifecycle":
@@ -246,11 +272,14 @@ def logs(name: str = typer.Argument(..., help="Component name, e.g. kafka-0, ord
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @_guard
-def invoke(chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
-           args: list[str] = typer.Argument(..., help="Function and arguments, e.g. move a b 10."),
-           no_wait: bool = typer.Option(False, "--no-wait", help="Return once the orderer accepted it."),
-           orderer: int = typer.Option(0, "--orderer", help="Index of the orderer to submit through."),
-           network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def invoke(
+    chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
+    args: list[str] = typer.Argument(..., help="Function and arguments, e.g. move a b 10."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Return once the orderer accepted it."),
+    orderer: int = typer.Option(0, "--orderer", help="Index of the orderer to submit through."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Submit a transaction; waits until it is committed on the peers unless --no-wait."""
     net = _open_network(network, workdir)
     if not 0 <= orderer < len(net.topo.orderers):
@@ -261,10 +290,13 @@ def invoke(chaincode: str = typer.Argument(..., help="Chaincode name from the sp
 
 @app.command()
 @_guard
-def query(chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
-          args: list[str] = typer.Argument(..., help="Function and arguments, e.g. query a; 'query' may be left out."),
-          peer: Optional[str] = typer.Option(None, "--peer", help="Peer to ask, e.g. peer1.org1."),
-          network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def query(
+    chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
+    args: list[str] = typer.Argument(..., help="Function and arguments, e.g. query a; 'query' may be left out."),
+    peer: str | None = typer.Option(None, "--peer", help="Peer to ask, e.g. peer1.org1."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Evaluate a chaincode function on one peer and print the result."""
     net = _open_network(network, workdir)
     if len(args) == 1:
@@ -274,8 +306,11 @@ def query(chaincode: str = typer.Argument(..., help="Chaincode name from the spe
 
 @app.command()
 @_guard
-def stop(name: str = typer.Argument(..., help="Component to stop, e.g. kafka-1."),
-         network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def stop(
+    name: str = typer.Argument(..., help="Component to stop, e.g. kafka-1."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Stop one component (e.g. to see the network tolerate a broker loss)."""
     _open_network(network, workdir).stop_component(name)
     out.print(f"{name} stopped")
@@ -283,8 +318,11 @@ def stop(name: str = typer.Argument(..., help="Component to stop, e.g. kafka-1."
 
 @app.command()
 @_guard
-def start(name: str = typer.Argument(..., help="Component to start again."),
-          network: Optional[str] = NETWORK_OPT, workdir: Optional[Path] = WORKDIR_OPT) -> None:
+def start(
+    name: str = typer.Argument(..., help="Component to start again."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
     """Start one stopped component and wait until it is ready."""
     _open_network(network, workdir).start_component(name)
     out.print(f"{name} running")
@@ -292,11 +330,13 @@ def start(name: str = typer.Argument(..., help="Component to start again."),
 
 @app.command()
 @_guard
-def render(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-           out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the manifests."),
-           workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
-                                                  help="Where crypto and artifacts are kept "
-                                                       "(default $FABKUBE_HOME/networks/NAME-k8s).")) -> None:
+def render(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory for the manifests."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", "-w", help="Where crypto and artifacts are kept (default $FABKUBE_HOME/networks/NAME-k8s)."
+    ),
+) -> None:
     """Write Kubernetes manifests (one file per component + kustomization.yaml) for `kubectl apply -k`."""
     from fabkube.backends.k8s.render import render as do_render
     from fabkube.backends.k8s.render import write_manifests
@@ -304,8 +344,9 @@ def render(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     loaded = _load(spec)
     reporter = RichReporter(err)
     with reporter.step(f"render {loaded.spec.name} for Kubernetes") as s:
-        rendered = do_render(loaded, (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve(),
-                             progress=reporter.info)
+        rendered = do_render(
+            loaded, (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve(), progress=reporter.info
+        )
         files = write_manifests(rendered, out_dir)
         s.detail = f"{len(rendered.objects())} objects in {len(files)} files"
     for f in files:
@@ -318,9 +359,11 @@ app.add_typer(chaincode_app, name="chaincode")
 
 @chaincode_app.command("dockerfile")
 @_guard
-def chaincode_dockerfile(spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-                         name: str = typer.Argument(..., help="Chaincode name from the spec."),
-                         out_dir: Path = typer.Option(..., "--out", "-o", help="Build context directory.")) -> None:
+def chaincode_dockerfile(
+    spec: Path = typer.Argument(..., help="The network spec (YAML)."),
+    name: str = typer.Argument(..., help="Chaincode name from the spec."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Build context directory."),
+) -> None:
     """Write a Docker build context (Dockerfile + chaincode + server) for a chaincode-as-a-service image."""
     from fabkube.backends.k8s.objects import image
     from fabkube.backends.k8s.render import write_chaincode_context
@@ -347,7 +390,7 @@ def toolchain_install(version: str = typer.Option(None, "--fabric-version", help
     reporter = RichReporter(err)
     with reporter.step("toolchain install") as s:
         times = tools.install(reporter.info)
-        s.detail = ", ".join(f"{k} {'%.1fs' % v if v else 'cached'}" for k, v in times.items())
+        s.detail = ", ".join(f"{k} {f'{v:.1f}s' if v else 'cached'}" for k, v in times.items())
     assert isinstance(tools, Toolchain)
 
 

@@ -15,11 +15,24 @@ import yaml
 
 from fabkube.layout import Layout
 from fabkube.toolchain import Toolchain
-from fabkube.topology import ChaincodeInfo, Endpoint, KafkaNode, OrdererNode, PeerNode, Topology, ZooKeeperNode
+from fabkube.topology import (
+    ChaincodeInfo,
+    Endpoint,
+    KafkaNode,
+    OrdererNode,
+    PeerNode,
+    Topology,
+    ZooKeeperNode,
+)
 
 KIND_ORDER = ("zookeeper", "kafka", "orderer", "peer", "chaincode")
-JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxMetaspaceSize=96m", "-Xss512k",
-             "-Djava.awt.headless=true"]
+JVM_FLAGS = [
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:MaxMetaspaceSize=96m",
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+]
 # Fabric's Kafka guide: AbsoluteMaxBytes < replica.fetch.max.bytes <= message.max.bytes.
 KAFKA_MESSAGE_HEADROOM = 1024 * 1024
 # Short, so a broker that was killed can re-register soon after (ZooKeeper's minimum is 2 ticks).
@@ -64,9 +77,16 @@ def size_bytes(text: str) -> int:
 
 
 def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
-    props = {"tickTime": "2000", "initLimit": "10", "syncLimit": "5", "dataDir": data_dir,
-             "clientPort": str(node.client.port), "admin.enableServer": "false",
-             "4lw.commands.whitelist": "ruok,srvr,mntr,stat", "autopurge.purgeInterval": "1"}
+    props = {
+        "tickTime": "2000",
+        "initLimit": "10",
+        "syncLimit": "5",
+        "dataDir": data_dir,
+        "clientPort": str(node.client.port),
+        "admin.enableServer": "false",
+        "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
+        "autopurge.purgeInterval": "1",
+    }
     if topo.target == "local":
         props["clientPortAddress"] = node.client.host
     if len(topo.zookeepers) > 1:
@@ -170,8 +190,9 @@ def peer_core_yaml(tools: Toolchain, builder_dir: Path) -> str:
     """Fabric's own core.yaml, with our CCaaS external builder and no Docker endpoint."""
     core = yaml.safe_load((tools.config_dir / "core.yaml").read_text())
     core["vm"]["endpoint"] = ""
-    core["chaincode"]["externalBuilders"] = [{"name": "ccaas", "path": str(builder_dir),
-                                             "propagateEnvironment": ["HOME"]}]
+    core["chaincode"]["externalBuilders"] = [
+        {"name": "ccaas", "path": str(builder_dir), "propagateEnvironment": ["HOME"]}
+    ]
     return yaml.safe_dump(core, sort_keys=False)
 
 
@@ -180,57 +201,136 @@ def _props(values: dict[str, str]) -> str:
 
 
 def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path) -> list[str]:
-    return ["java", "-Xms32m", f"-Xmx{heap}", *JVM_FLAGS, f"-Dlog4j.configuration=file:{log4j}",
-            "-cp", tools.kafka_classpath, main, str(config)]
+    return [
+        "java",
+        "-Xms32m",
+        f"-Xmx{heap}",
+        *JVM_FLAGS,
+        f"-Dlog4j.configuration=file:{log4j}",
+        "-cp",
+        tools.kafka_classpath,
+        main,
+        str(config),
+    ]
 
 
-def local_components(layout: Layout, tools: Toolchain, package_ids: dict[str, str] | None = None,
-                     chaincode_dirs: dict[str, Path] | None = None) -> list[Component]:
+def local_components(
+    layout: Layout,
+    tools: Toolchain,
+    package_ids: dict[str, str] | None = None,
+    chaincode_dirs: dict[str, Path] | None = None,
+) -> list[Component]:
     """Every component of a local network, in start order."""
     topo = layout.topo
     assert topo.target == "local"
     out: list[Component] = []
     for z in topo.zookeepers:
         conf, data = layout.config_dir(z.name), layout.data_dir(z.name)
-        out.append(Component(
-            z.name, "zookeeper",
-            _java(tools, topo.spec.zookeeper.heap, "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                  conf / "zoo.cfg", conf / "log4j.properties"),
-            {}, {conf / "zoo.cfg": _props(zookeeper_properties(topo, z, str(data))),
-                 conf / "log4j.properties": LOG4J, data / "myid": f"{z.myid}\n"},
-            [z.client, z.peer, z.election], Health("zookeeper", z.client), layout.node_dir(z.name), str(z.client)))
+        out.append(
+            Component(
+                z.name,
+                "zookeeper",
+                _java(
+                    tools,
+                    topo.spec.zookeeper.heap,
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                    conf / "zoo.cfg",
+                    conf / "log4j.properties",
+                ),
+                {},
+                {
+                    conf / "zoo.cfg": _props(zookeeper_properties(topo, z, str(data))),
+                    conf / "log4j.properties": LOG4J,
+                    data / "myid": f"{z.myid}\n",
+                },
+                [z.client, z.peer, z.election],
+                Health("zookeeper", z.client),
+                layout.node_dir(z.name),
+                str(z.client),
+            )
+        )
     for k in topo.kafkas:
         conf, data = layout.config_dir(k.name), layout.data_dir(k.name)
-        out.append(Component(
-            k.name, "kafka",
-            _java(tools, topo.spec.kafka.heap, "kafka.Kafka", conf / "server.properties", conf / "log4j.properties"),
-            {}, {conf / "server.properties": _props(kafka_properties(topo, k, str(data))),
-                 conf / "log4j.properties": LOG4J},
-            [k.address], Health("kafka", k.address), layout.node_dir(k.name), str(k.address)))
+        out.append(
+            Component(
+                k.name,
+                "kafka",
+                _java(
+                    tools, topo.spec.kafka.heap, "kafka.Kafka", conf / "server.properties", conf / "log4j.properties"
+                ),
+                {},
+                {
+                    conf / "server.properties": _props(kafka_properties(topo, k, str(data))),
+                    conf / "log4j.properties": LOG4J,
+                },
+                [k.address],
+                Health("kafka", k.address),
+                layout.node_dir(k.name),
+                str(k.address),
+            )
+        )
     for o in topo.orderers:
         env = orderer_env(topo, o, layout, str(layout.data_dir(o.name)))
         env["FABRIC_CFG_PATH"] = str(tools.config_dir)
-        out.append(Component(o.name, "orderer", [str(tools.bin("orderer"))], env, {},
-                             [o.address, o.operations, o.admin], Health("http", o.operations, "/healthz"),
-                             layout.node_dir(o.name), str(o.address)))
+        out.append(
+            Component(
+                o.name,
+                "orderer",
+                [str(tools.bin("orderer"))],
+                env,
+                {},
+                [o.address, o.operations, o.admin],
+                Health("http", o.operations, "/healthz"),
+                layout.node_dir(o.name),
+                str(o.address),
+            )
+        )
     for p in topo.peers:
         conf = layout.config_dir(p.name)
         env = peer_env(topo, p, layout, str(layout.data_dir(p.name)))
         env["FABRIC_CFG_PATH"] = str(conf)
-        out.append(Component(p.name, "peer", [str(tools.bin("peer")), "node", "start"], env,
-                             {conf / "core.yaml": peer_core_yaml(tools, layout.builders / "ccaas")},
-                             [p.address, p.chaincode, p.operations], Health("http", p.operations, "/healthz"),
-                             layout.node_dir(p.name), str(p.address)))
+        out.append(
+            Component(
+                p.name,
+                "peer",
+                [str(tools.bin("peer")), "node", "start"],
+                env,
+                {conf / "core.yaml": peer_core_yaml(tools, layout.builders / "ccaas")},
+                [p.address, p.chaincode, p.operations],
+                Health("http", p.operations, "/healthz"),
+                layout.node_dir(p.name),
+                str(p.address),
+            )
+        )
     for cc in topo.chaincodes:
-        out.append(chaincode_component(layout, cc, (package_ids or {}).get(cc.name, ""),
-                                       (chaincode_dirs or {}).get(cc.name)))
+        out.append(
+            chaincode_component(layout, cc, (package_ids or {}).get(cc.name, ""), (chaincode_dirs or {}).get(cc.name))
+        )
     return out
 
 
 def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None) -> Component:
     server = next(iter(cc.servers.values()))
     name = f"chaincode-{cc.name}"
-    command = [sys.executable, "-m", "fabkube.chaincode.serve", str(source), "--address", str(server),
-               "--id", package_id]
-    return Component(name, "chaincode", command, {"PYTHONUNBUFFERED": "1"}, {}, [server], Health("tcp", server),
-                     layout.node_dir(name), str(server), {"chaincode": cc.name})
+    command = [
+        sys.executable,
+        "-m",
+        "fabkube.chaincode.serve",
+        str(source),
+        "--address",
+        str(server),
+        "--id",
+        package_id,
+    ]
+    return Component(
+        name,
+        "chaincode",
+        command,
+        {"PYTHONUNBUFFERED": "1"},
+        {},
+        [server],
+        Health("tcp", server),
+        layout.node_dir(name),
+        str(server),
+        {"chaincode": cc.name},
+    )

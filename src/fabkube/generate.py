@@ -20,8 +20,9 @@ class Generated:
     files: list[Path]
 
 
-def generate(loaded: LoadedSpec, target: Target, out: Path, tools: Toolchain | None = None,
-             progress: Progress = lambda _m: None) -> Generated:
+def generate(
+    loaded: LoadedSpec, target: Target, out: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
+) -> Generated:
     spec = loaded.spec
     tools = (tools or Toolchain(spec.fabric.version)).ensure(progress)
     layout = Layout(out.resolve(), build_topology(spec, target))

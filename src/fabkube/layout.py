@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabkube.crypto import msp
-from fabkube.topology import ChaincodeInfo, ChannelInfo, Org, OrdererNode, PeerNode, Topology
+from fabkube.topology import ChaincodeInfo, ChannelInfo, OrdererNode, Org, PeerNode, Topology
 
 
 def fabkube_home() -> Path:

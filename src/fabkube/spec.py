@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabkube.errors import UserError
-from fabkube.toolchain.versions import FABRIC_VERSIONS, DEFAULT_FABRIC_VERSION
+from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION, FABRIC_VERSIONS
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -142,8 +142,9 @@ class KubernetesSpec(Model):
     namespacePrefix: str | None = None
     kafkaNamespace: str | None = None
     storageClass: str | None = None
-    storage: dict[str, str] = Field(default_factory=lambda: {"zookeeper": "1Gi", "kafka": "2Gi",
-                                                              "orderer": "1Gi", "peer": "1Gi"})
+    storage: dict[str, str] = Field(
+        default_factory=lambda: {"zookeeper": "1Gi", "kafka": "2Gi", "orderer": "1Gi", "peer": "1Gi"}
+    )
     placement: PlacementsSpec = Field(default_factory=PlacementsSpec)
     images: ImagesSpec = Field(default_factory=ImagesSpec)
 
@@ -184,6 +185,7 @@ class LoadedSpec:
 
 
 # ---------------------------------------------------------------- YAML positions
+
 
 def _line_index(text: str) -> dict[tuple, int]:
     """Map each field path (tuple of keys / indices) to its 1-based YAML line."""
@@ -259,6 +261,7 @@ def _pydantic_message(err: dict) -> str:
 
 # ---------------------------------------------------------------- semantic rules
 
+
 def _check_name(p: _Problems, path: tuple, value: str, what: str = "a DNS-1123 label") -> None:
     if not DNS_LABEL.match(value) or len(value) > 63:
         p.error(path, f"{value!r} is not {what} (lowercase letters, digits and '-', at most 63 characters)")
@@ -277,11 +280,16 @@ def _check_unique(p: _Problems, items: list, attr: str, base: tuple, what: str) 
 def _semantic(spec: NetworkSpec, p: _Problems) -> None:
     _check_name(p, ("name",), spec.name)
     if spec.fabric.version not in FABRIC_VERSIONS:
-        p.error(("fabric", "version"), f"{spec.fabric.version!r} is not available; allowed: "
-                + ", ".join(sorted(FABRIC_VERSIONS)))
+        p.error(
+            ("fabric", "version"),
+            f"{spec.fabric.version!r} is not available; allowed: " + ", ".join(sorted(FABRIC_VERSIONS)),
+        )
     elif FABRIC_VERSIONS[spec.fabric.version].unavailable:
-        p.error(("fabric", "version"), f"{spec.fabric.version} cannot be built here: "
-                f"{FABRIC_VERSIONS[spec.fabric.version].unavailable}; use {DEFAULT_FABRIC_VERSION}")
+        p.error(
+            ("fabric", "version"),
+            f"{spec.fabric.version} cannot be built here: "
+            f"{FABRIC_VERSIONS[spec.fabric.version].unavailable}; use {DEFAULT_FABRIC_VERSION}",
+        )
 
     o = spec.ordering
     if not DURATION.match(o.batchTimeout):
@@ -296,24 +304,35 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
 
     k, z = spec.kafka, spec.zookeeper
     if k.replicationFactor > k.brokers:
-        p.error(("kafka", "replicationFactor"),
-                f"{k.replicationFactor} is above the broker count {k.brokers}; allowed: 1 to {k.brokers}")
+        p.error(
+            ("kafka", "replicationFactor"),
+            f"{k.replicationFactor} is above the broker count {k.brokers}; allowed: 1 to {k.brokers}",
+        )
     if k.minInsyncReplicas > k.replicationFactor:
-        p.error(("kafka", "minInsyncReplicas"),
-                f"{k.minInsyncReplicas} is above replicationFactor {k.replicationFactor}; "
-                f"allowed: 1 to {k.replicationFactor}")
+        p.error(
+            ("kafka", "minInsyncReplicas"),
+            f"{k.minInsyncReplicas} is above replicationFactor {k.replicationFactor}; "
+            f"allowed: 1 to {k.replicationFactor}",
+        )
     if not p.errors or all("kafka" not in e for e in p.errors):
         if k.replicationFactor == 1:
-            p.warn(("kafka", "replicationFactor"), "1 keeps a single copy of each channel: losing one broker "
-                   "loses the ordering service (Fabric's Kafka guide wants 1 < minInsyncReplicas < "
-                   "replicationFactor < brokers)")
+            p.warn(
+                ("kafka", "replicationFactor"),
+                "1 keeps a single copy of each channel: losing one broker "
+                "loses the ordering service (Fabric's Kafka guide wants 1 < minInsyncReplicas < "
+                "replicationFactor < brokers)",
+            )
         elif k.replicationFactor >= k.brokers and k.brokers > 1:
-            p.warn(("kafka", "replicationFactor"),
-                   f"{k.replicationFactor} equals the broker count {k.brokers}: with one broker down no new "
-                   "channel can be created (Fabric's Kafka guide wants replicationFactor < brokers)")
+            p.warn(
+                ("kafka", "replicationFactor"),
+                f"{k.replicationFactor} equals the broker count {k.brokers}: with one broker down no new "
+                "channel can be created (Fabric's Kafka guide wants replicationFactor < brokers)",
+            )
         if k.minInsyncReplicas == k.replicationFactor and k.replicationFactor > 1:
-            p.warn(("kafka", "minInsyncReplicas"),
-                   f"{k.minInsyncReplicas} equals replicationFactor: one broker down stops all writes")
+            p.warn(
+                ("kafka", "minInsyncReplicas"),
+                f"{k.minInsyncReplicas} equals replicationFactor: one broker down stops all writes",
+            )
         elif k.minInsyncReplicas == 1 and k.replicationFactor > 1:
             p.warn(("kafka", "minInsyncReplicas"), "1 lets a write succeed on one copy: a crash can lose blocks")
     for field, value in (("heap", k.heap),):
@@ -322,16 +341,22 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
     if not JVM_HEAP.match(z.heap):
         p.error(("zookeeper", "heap"), f"{z.heap!r} is not a JVM heap size like 128m or 1g")
     if z.nodes % 2 == 0:
-        p.warn(("zookeeper", "nodes"), f"{z.nodes} is even: an ensemble of {z.nodes} tolerates no more failures "
-               f"than {z.nodes - 1}; use an odd number")
+        p.warn(
+            ("zookeeper", "nodes"),
+            f"{z.nodes} is even: an ensemble of {z.nodes} tolerates no more failures "
+            f"than {z.nodes - 1}; use an odd number",
+        )
 
     _check_unique(p, spec.organizations, "name", ("organizations",), "organization name")
     _check_unique(p, spec.organizations, "domain", ("organizations",), "organization domain")
     for i, org in enumerate(spec.organizations):
         base = ("organizations", i)
         if not ORG_NAME.match(org.name) or len(org.name) > 50:
-            p.error(base + ("name",), f"{org.name!r} must start with a letter and hold letters and digits only "
-                    "(it becomes the MSP ID and, lowercased, a Kubernetes namespace)")
+            p.error(
+                base + ("name",),
+                f"{org.name!r} must start with a letter and hold letters and digits only "
+                "(it becomes the MSP ID and, lowercased, a Kubernetes namespace)",
+            )
         if org.name.lower() == o.orgName.lower():
             p.error(base + ("name",), f"{org.name!r} clashes with the orderer organization ordering.orgName")
         if not DNS_SUBDOMAIN.match(org.domain):
@@ -349,12 +374,16 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
     for i, ch in enumerate(spec.channels):
         base = ("channels", i)
         if not CHANNEL_NAME.match(ch.name):
-            p.error(base + ("name",), f"{ch.name!r} is not a channel name (lowercase letter first, then "
-                    "lowercase letters, digits, '.' and '-')")
+            p.error(
+                base + ("name",),
+                f"{ch.name!r} is not a channel name (lowercase letter first, then "
+                "lowercase letters, digits, '.' and '-')",
+            )
         for j, org in enumerate(ch.organizations):
             if org not in org_names:
-                p.error(base + ("organizations", j), f"unknown organization {org!r}; known: "
-                        + ", ".join(sorted(org_names)))
+                p.error(
+                    base + ("organizations", j), f"unknown organization {org!r}; known: " + ", ".join(sorted(org_names))
+                )
         if len(set(ch.organizations)) != len(ch.organizations):
             p.error(base + ("organizations",), "lists the same organization twice")
 
@@ -364,14 +393,19 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         base = ("chaincodes", i)
         _check_name(p, base + ("name",), cc.name)
         if cc.channel not in channel_names:
-            p.error(base + ("channel",), f"unknown channel {cc.channel!r}; known: "
-                    + (", ".join(sorted(channel_names)) or "(no channels defined)"))
+            p.error(
+                base + ("channel",),
+                f"unknown channel {cc.channel!r}; known: "
+                + (", ".join(sorted(channel_names)) or "(no channels defined)"),
+            )
         if cc.path.startswith("builtin:"):
             from fabkube.chaincode import BUILTINS
 
             if cc.path.removeprefix("builtin:") not in BUILTINS:
-                p.error(base + ("path",), f"{cc.path!r} is not a built-in chaincode; allowed: "
-                        + ", ".join(f"builtin:{b}" for b in BUILTINS))
+                p.error(
+                    base + ("path",),
+                    f"{cc.path!r} is not a built-in chaincode; allowed: " + ", ".join(f"builtin:{b}" for b in BUILTINS),
+                )
         if not re.match(r"^[A-Za-z0-9_.+-]+$", cc.version):
             p.error(base + ("version",), f"{cc.version!r} may hold letters, digits, '.', '_', '+', '-' only")
 
@@ -394,11 +428,15 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
 
     top = spec.local.basePort + local_port_count(spec)
     if top > 65535:
-        p.error(("local", "basePort"), f"{spec.local.basePort} leaves too few ports: this network needs "
-                f"{local_port_count(spec)} consecutive ports; allowed: at most {65535 - local_port_count(spec)}")
+        p.error(
+            ("local", "basePort"),
+            f"{spec.local.basePort} leaves too few ports: this network needs "
+            f"{local_port_count(spec)} consecutive ports; allowed: at most {65535 - local_port_count(spec)}",
+        )
 
 
 # ---------------------------------------------------------------- entry points
+
 
 def parse_spec(text: str, source: Path | None = None) -> LoadedSpec:
     where = f"{source}: " if source else ""

@@ -17,9 +17,19 @@ LOCAL_HOST = "127.0.0.1"
 CLUSTER_DOMAIN = "svc.cluster.local"
 
 # Fixed in-cluster ports; locally every port comes from local.basePort instead.
-K8S_PORTS = {"zk_client": 2181, "zk_peer": 2888, "zk_election": 3888, "kafka": 9092,
-             "orderer": 7050, "orderer_ops": 9443, "orderer_admin": 7053, "peer": 7051, "peer_cc": 7052, "peer_ops": 9444,
-             "chaincode": 9999}
+K8S_PORTS = {
+    "zk_client": 2181,
+    "zk_peer": 2888,
+    "zk_election": 3888,
+    "kafka": 9092,
+    "orderer": 7050,
+    "orderer_ops": 9443,
+    "orderer_admin": 7053,
+    "peer": 7051,
+    "peer_cc": 7052,
+    "peer_ops": 9444,
+    "chaincode": 9999,
+}
 
 
 @dataclass(frozen=True)
@@ -82,9 +92,9 @@ class KafkaNode:
 @dataclass
 class OrdererNode:
     index: int
-    name: str        # component name: orderer0
-    hostname: str    # cryptogen's Hostname: orderer0
-    fqdn: str        # cryptogen's CommonName: orderer0.example.com
+    name: str  # component name: orderer0
+    hostname: str  # cryptogen's Hostname: orderer0
+    fqdn: str  # cryptogen's CommonName: orderer0.example.com
     org: Org
     namespace: str
     address: Endpoint
@@ -96,7 +106,7 @@ class OrdererNode:
 @dataclass
 class PeerNode:
     index: int
-    name: str        # component name: peer0.org1
+    name: str  # component name: peer0.org1
     hostname: str
     fqdn: str
     org: Org
@@ -187,8 +197,7 @@ class Topology:
 
 def local_port_count(spec: NetworkSpec) -> int:
     peers = sum(o.peers for o in spec.organizations)
-    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 3 * spec.ordering.orderers + 3 * peers + len(
-        spec.chaincodes)
+    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 3 * spec.ordering.orderers + 3 * peers + len(spec.chaincodes)
 
 
 class _Ports:
@@ -203,8 +212,10 @@ class _Ports:
 def namespaces(spec: NetworkSpec) -> dict[str, str]:
     """Kubernetes namespaces: one for ZooKeeper/Kafka, one for the orderer org, one per peer org."""
     prefix = spec.kubernetes.namespacePrefix or spec.name
-    out = {"kafka": spec.kubernetes.kafkaNamespace or f"{prefix}-kafka",
-           spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}"}
+    out = {
+        "kafka": spec.kubernetes.kafkaNamespace or f"{prefix}-kafka",
+        spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}",
+    }
     for org in spec.organizations:
         out[org.name] = f"{prefix}-{org.name.lower()}"
     return out
@@ -222,31 +233,59 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
 
     o = spec.ordering
     orderer_org = Org(o.orgName, f"{o.orgName}MSP", o.domain, "orderer", ns[o.orgName], 0)
-    orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users)
-            for org in spec.organizations]
+    orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
     topo = Topology(spec, target, orderer_org, orgs)
 
     kns = ns["kafka"]
     for i in range(spec.zookeeper.nodes):
         host = f"zookeeper-{i}.zookeeper-headless.{kns}.{CLUSTER_DOMAIN}"
-        topo.zookeepers.append(ZooKeeperNode(i, f"zookeeper-{i}", kns, endpoint(host, "zk_client"),
-                                             endpoint(host, "zk_peer"), endpoint(host, "zk_election")))
+        topo.zookeepers.append(
+            ZooKeeperNode(
+                i,
+                f"zookeeper-{i}",
+                kns,
+                endpoint(host, "zk_client"),
+                endpoint(host, "zk_peer"),
+                endpoint(host, "zk_election"),
+            )
+        )
     for i in range(spec.kafka.brokers):
         host = f"kafka-{i}.kafka-headless.{kns}.{CLUSTER_DOMAIN}"
         topo.kafkas.append(KafkaNode(i, f"kafka-{i}", kns, endpoint(host, "kafka")))
     for i in range(o.orderers):
         hostname = f"orderer{i}"
         host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"
-        topo.orderers.append(OrdererNode(i, hostname, hostname, f"{hostname}.{o.domain}", orderer_org,
-                                         orderer_org.namespace, endpoint(host, "orderer"),
-                                         endpoint(host, "orderer_ops"), endpoint(host, "orderer_admin")))
-    for org_spec, org in zip(spec.organizations, orgs):
+        topo.orderers.append(
+            OrdererNode(
+                i,
+                hostname,
+                hostname,
+                f"{hostname}.{o.domain}",
+                orderer_org,
+                orderer_org.namespace,
+                endpoint(host, "orderer"),
+                endpoint(host, "orderer_ops"),
+                endpoint(host, "orderer_admin"),
+            )
+        )
+    for org_spec, org in zip(spec.organizations, orgs, strict=False):
         for i in range(org_spec.peers):
             hostname = f"peer{i}"
             host = f"{hostname}.{org.namespace}.{CLUSTER_DOMAIN}"
-            topo.peers.append(PeerNode(i, f"{hostname}.{org.name.lower()}", hostname, f"{hostname}.{org.domain}",
-                                       org, org.namespace, endpoint(host, "peer"), endpoint(host, "peer_cc"),
-                                       endpoint(host, "peer_ops"), i in org_spec.anchorPeers))
+            topo.peers.append(
+                PeerNode(
+                    i,
+                    f"{hostname}.{org.name.lower()}",
+                    hostname,
+                    f"{hostname}.{org.domain}",
+                    org,
+                    org.namespace,
+                    endpoint(host, "peer"),
+                    endpoint(host, "peer_cc"),
+                    endpoint(host, "peer_ops"),
+                    i in org_spec.anchorPeers,
+                )
+            )
     for ch in spec.channels:
         ch_orgs = [topo.org(n) for n in ch.organizations]
         topo.channels.append(ChannelInfo(ch.name, ch_orgs, [p for org in ch_orgs for p in topo.org_peers(org)]))
@@ -256,8 +295,22 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
             shared = Endpoint(LOCAL_HOST, ports.take())
             servers = {org.name: shared for org in ch_orgs}
         else:
-            servers = {org.name: Endpoint(f"cc-{cc.name}.{org.namespace}.{CLUSTER_DOMAIN}", K8S_PORTS["chaincode"])
-                       for org in ch_orgs}
-        topo.chaincodes.append(ChaincodeInfo(cc.name, cc.channel, cc.version, cc.sequence, cc.path, cc.init,
-                                             cc.endorsementPolicy, cc.image, ch_orgs, servers))
+            servers = {
+                org.name: Endpoint(f"cc-{cc.name}.{org.namespace}.{CLUSTER_DOMAIN}", K8S_PORTS["chaincode"])
+                for org in ch_orgs
+            }
+        topo.chaincodes.append(
+            ChaincodeInfo(
+                cc.name,
+                cc.channel,
+                cc.version,
+                cc.sequence,
+                cc.path,
+                cc.init,
+                cc.endorsementPolicy,
+                cc.image,
+                ch_orgs,
+                servers,
+            )
+        )
     return topo

@@ -3,7 +3,6 @@
 import socket
 
 import pytest
-
 from conftest import EXAMPLES, live_processes, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -11,8 +10,9 @@ pytestmark = pytest.mark.e2e
 
 def test_up_with_port_taken_creates_nothing(tools, home, tmp_path):
     spec = tmp_path / "net.yaml"
-    spec.write_text((EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: taken")
-                    + "local: {basePort: 17400}\n")
+    spec.write_text(
+        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: taken") + "local: {basePort: 17400}\n"
+    )
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 17409))  # kafka-0 of this spec
@@ -25,8 +25,9 @@ def test_up_with_port_taken_creates_nothing(tools, home, tmp_path):
 
 def test_commands_on_unknown_names(tools, home, tmp_path):
     spec = tmp_path / "net.yaml"
-    spec.write_text((EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: names")
-                    + "local: {basePort: 17500}\n")
+    spec.write_text(
+        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: names") + "local: {basePort: 17500}\n"
+    )
     try:
         run_cli("up", str(spec), home=home)
         logs = run_cli("logs", "kafka-9", home=home, check=False)
@@ -45,8 +46,10 @@ def test_commands_on_unknown_names(tools, home, tmp_path):
 
 def test_bad_spec_exit_code(home, tmp_path):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("name: Bad_Name\norganizations: [{name: Org1, domain: org1.example.com}]\n"
-                    "channels: [{name: ch, organizations: [Org2]}]\n")
+    spec.write_text(
+        "name: Bad_Name\norganizations: [{name: Org1, domain: org1.example.com}]\n"
+        "channels: [{name: ch, organizations: [Org2]}]\n"
+    )
     proc = run_cli("up", str(spec), home=home, check=False)
     assert proc.returncode == 2
     assert "name (line 1): 'Bad_Name' is not a DNS-1123 label" in proc.stderr

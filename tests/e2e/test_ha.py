@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import EXAMPLES, live_processes, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +19,7 @@ def test_ha_network(tools, home):
     peers = ["peer0.org1", "peer1.org1", "peer0.org2", "peer1.org2"]
     try:
         assert "abcc: value is 100" in run_cli("up", spec, home=home).stdout
-        for i, orderer in enumerate((0, 1, 2)):
+        for _i, orderer in enumerate((0, 1, 2)):
             run_cli("invoke", "abcc", "move", "a", "b", "5", "--orderer", str(orderer), home=home)
         for peer in peers:
             assert run_cli("query", "abcc", "a", "--peer", peer, home=home).stdout.strip() == "85"

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import EXAMPLES, live_processes, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -22,10 +21,15 @@ def test_seed_lifecycle(tools, home):
 
         status = json.loads(run_cli("status", "--json", home=home).stdout)
         assert {c["name"]: c["state"] for c in status["components"]} == {
-            **{f"zookeeper-{i}": "running" for i in range(3)}, **{f"kafka-{i}": "running" for i in range(3)},
-            "orderer0": "running", "peer0.org1": "running", "peer1.org1": "running", "chaincode-mycc": "running"}
+            **{f"zookeeper-{i}": "running" for i in range(3)},
+            **{f"kafka-{i}": "running" for i in range(3)},
+            "orderer0": "running",
+            "peer0.org1": "running",
+            "peer1.org1": "running",
+            "chaincode-mycc": "running",
+        }
         heights = {peer: by["mychannel"] for peer, by in status["heights"].items()}
-        assert len(set(heights.values())) == 1 and list(heights.values())[0] >= 6, heights
+        assert len(set(heights.values())) == 1 and next(iter(heights.values())) >= 6, heights
 
         again = run_cli("up", spec, home=home)  # idempotent: nothing to start, nothing to run
         assert "already up" in again.stderr and "0 steps run" in again.stderr

@@ -5,18 +5,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 from cryptography import x509
 
 from fabkube.crypto.msp import generate_org
 from fabkube.generate import generate
 from fabkube.spec import load_spec
 from fabkube.topology import Org, build_topology
-from conftest import EXAMPLES
 
 
 def decode(tools, path: Path, kind: str) -> dict:
-    out = subprocess.run([str(tools.bin("configtxlator")), "proto_decode", "--input", str(path), "--type", kind],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(tools.bin("configtxlator")), "proto_decode", "--input", str(path), "--type", kind],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -104,7 +108,8 @@ def _profile(cert: x509.Certificate) -> dict:
         "bc": (bc.critical, bc.value.ca) if bc else None,
         "ski": ext(x509.SubjectKeyIdentifier) is not None,
         "aki": ext(x509.AuthorityKeyIdentifier) is not None,
-        "san_dns_has_cn": bool(san) and cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+        "san_dns_has_cn": bool(san)
+        and cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
         in san.value.get_values_for_type(x509.DNSName),
         "curve": cert.public_key().curve.name,
     }
@@ -113,12 +118,23 @@ def _profile(cert: x509.Certificate) -> dict:
 def test_layout_and_fields_match_real_cryptogen(tools, tmp_path):
     (tmp_path / "crypto-config.yaml").write_text(CRYPTO_CONFIG)
     theirs = tmp_path / "theirs"
-    subprocess.run([str(tools.bin("cryptogen")), "generate", "--config", str(tmp_path / "crypto-config.yaml"),
-                    "--output", str(theirs)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(tools.bin("cryptogen")),
+            "generate",
+            "--config",
+            str(tmp_path / "crypto-config.yaml"),
+            "--output",
+            str(theirs),
+        ],
+        check=True,
+        capture_output=True,
+    )
     ours = tmp_path / "ours"
     org = Org("Org1", "Org1MSP", "org1.example.com", "peer", "ns", 1)
-    generate_org(ours, org, [(f"peer{i}.org1.example.com", [f"peer{i}.org1.example.com", f"peer{i}"])
-                             for i in range(2)])
+    generate_org(
+        ours, org, [(f"peer{i}.org1.example.com", [f"peer{i}.org1.example.com", f"peer{i}"]) for i in range(2)]
+    )
     orderer = Org("Orderer", "OrdererMSP", "example.com", "orderer", "ns", 0)
     generate_org(ours, orderer, [("orderer0.example.com", ["orderer0.example.com", "orderer0"])])
     assert len(_tree(theirs)) > 40

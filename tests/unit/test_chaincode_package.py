@@ -13,8 +13,8 @@ def test_package_is_deterministic_and_ccaas(tmp_path):
     assert a == b and a != c and a.startswith("mycc_1.0:") and len(a.split(":")[1]) == 64
     with tarfile.open(tmp_path / "a.tgz") as outer:
         meta = json.loads(outer.extractfile("metadata.json").read())
-        code = tarfile.open(fileobj=io.BytesIO(outer.extractfile("code.tar.gz").read()))
-        conn = json.loads(code.extractfile("connection.json").read())
+        with tarfile.open(fileobj=io.BytesIO(outer.extractfile("code.tar.gz").read())) as code:
+            conn = json.loads(code.extractfile("connection.json").read())
     assert meta == {"type": "ccaas", "label": "mycc_1.0"}
     assert conn["address"] == "127.0.0.1:9999"
 

@@ -1,5 +1,6 @@
 import stat
 
+from conftest import EXAMPLES
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -7,7 +8,6 @@ from fabkube.crypto.msp import generate_crypto
 from fabkube.layout import Layout
 from fabkube.spec import load_spec
 from fabkube.topology import build_topology
-from conftest import EXAMPLES
 
 
 def _cert(path):

@@ -6,11 +6,11 @@ import subprocess
 
 import kubernetes_validate
 import pytest
+from conftest import EXAMPLES
 
 from fabkube.backends.k8s.objects import memory_mib
 from fabkube.backends.k8s.render import render, write_manifests
 from fabkube.spec import load_spec, parse_spec
-from conftest import EXAMPLES
 
 K8S_VERSIONS = ["1.30.0", "1.33.0", "1.37.0"]
 
@@ -77,8 +77,13 @@ def test_genesis_brokers_are_the_kafka_statefulset_pods(rendered, tools, tmp_pat
     cm = next(o for o in r.objects() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "genesis-block")
     block = tmp_path / "genesis.block"
     block.write_bytes(base64.b64decode(cm["binaryData"]["system-genesis.block"]))
-    decoded = json.loads(subprocess.run([str(tools.bin("configtxlator")), "proto_decode", "--input", str(block),
-                                         "--type", "common.Block"], capture_output=True, check=True).stdout)
+    decoded = json.loads(
+        subprocess.run(
+            [str(tools.bin("configtxlator")), "proto_decode", "--input", str(block), "--type", "common.Block"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
     orderer = decoded["data"]["data"][0]["payload"]["data"]["config"]["channel_group"]["groups"]["Orderer"]
     assert orderer["values"]["KafkaBrokers"]["value"]["brokers"] == pods
     start = sts["spec"]["template"]["spec"]["containers"][0]["command"][-1]
@@ -115,18 +120,24 @@ def test_seed_requests_fit_a_2cpu_4gib_node(tools, tmp_path):
 
 
 def test_registry_mirror_and_tolerations(tools, tmp_path):
-    text = (EXAMPLES / "seed.yaml").read_text() + """\
+    text = (
+        (EXAMPLES / "seed.yaml").read_text()
+        + """\
   images: {registry: mirror.example.cn:5000, pullSecrets: [regcred]}
 """
-    text = text.replace("    peer: {nodeSelector: {type: hw2}}",
-                        "    peer:\n      nodeSelector: {type: hw2}\n"
-                        "      tolerations: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]")
+    )
+    text = text.replace(
+        "    peer: {nodeSelector: {type: hw2}}",
+        "    peer:\n      nodeSelector: {type: hw2}\n"
+        "      tolerations: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]",
+    )
     r = render(parse_spec(text), tmp_path, tools)
     images = {c["image"] for o in r.objects() for c in containers(o)}
     assert images and all(i.startswith("mirror.example.cn:5000/") for i in images), images
     peer = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "peer0")
-    assert pod_spec(peer)["tolerations"] == [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
-                                              "effect": "NoSchedule"}]
+    assert pod_spec(peer)["tolerations"] == [
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert pod_spec(peer)["imagePullSecrets"] == [{"name": "regcred"}]
 
 

@@ -3,10 +3,10 @@
 import textwrap
 
 import pytest
+from conftest import EXAMPLES
 
 from fabkube.errors import UserError
 from fabkube.spec import load_spec, parse_spec
-from conftest import EXAMPLES
 
 BASE = """\
 name: net
@@ -49,33 +49,70 @@ BAD = [
     ("unknown field", spec_with("colour: blue\n"), "colour (line 8): unknown field"),
     ("nested unknown", spec_with("kafka: {brokers: 3, replicas: 2}\n"), "kafka.replicas (line 8): unknown field"),
     ("name not dns", spec_with(replace=("name: net", "name: My_Net")), "name (line 1): 'My_Net' is not a DNS-1123"),
-    ("dup org", spec_with(replace=("  - {name: Org1, domain: org1.example.com, peers: 2}\n",
-                                   "  - {name: Org1, domain: org1.example.com, peers: 2}\n"
-                                   "  - {name: Org1, domain: org9.example.com}\n")),
-     "organizations[1].name (line 4): duplicate organization name 'Org1'"),
-    ("dup channel", spec_with(replace=("  - {name: ch, organizations: [Org1]}\n",
-                                       "  - {name: ch, organizations: [Org1]}\n  - {name: ch, organizations: [Org1]}\n")),
-     "channels[1].name (line 6): duplicate channel name 'ch'"),
-    ("unknown org", spec_with(replace=("organizations: [Org1]", "organizations: [Org1, Org7]")),
-     "channels[0].organizations[1] (line 5): unknown organization 'Org7'; known: Org1"),
-    ("unknown channel", spec_with(replace=("channel: ch}", "channel: nope}")),
-     "chaincodes[0].channel (line 7): unknown channel 'nope'; known: ch"),
-    ("rf above brokers", spec_with("kafka: {brokers: 2, replicationFactor: 3, minInsyncReplicas: 1}\n"),
-     "kafka.replicationFactor (line 8): 3 is above the broker count 2; allowed: 1 to 2"),
-    ("isr above rf", spec_with("kafka: {brokers: 4, replicationFactor: 2, minInsyncReplicas: 3}\n"),
-     "kafka.minInsyncReplicas (line 8): 3 is above replicationFactor 2; allowed: 1 to 2"),
+    (
+        "dup org",
+        spec_with(
+            replace=(
+                "  - {name: Org1, domain: org1.example.com, peers: 2}\n",
+                "  - {name: Org1, domain: org1.example.com, peers: 2}\n  - {name: Org1, domain: org9.example.com}\n",
+            )
+        ),
+        "organizations[1].name (line 4): duplicate organization name 'Org1'",
+    ),
+    (
+        "dup channel",
+        spec_with(
+            replace=(
+                "  - {name: ch, organizations: [Org1]}\n",
+                "  - {name: ch, organizations: [Org1]}\n  - {name: ch, organizations: [Org1]}\n",
+            )
+        ),
+        "channels[1].name (line 6): duplicate channel name 'ch'",
+    ),
+    (
+        "unknown org",
+        spec_with(replace=("organizations: [Org1]", "organizations: [Org1, Org7]")),
+        "channels[0].organizations[1] (line 5): unknown organization 'Org7'; known: Org1",
+    ),
+    (
+        "unknown channel",
+        spec_with(replace=("channel: ch}", "channel: nope}")),
+        "chaincodes[0].channel (line 7): unknown channel 'nope'; known: ch",
+    ),
+    (
+        "rf above brokers",
+        spec_with("kafka: {brokers: 2, replicationFactor: 3, minInsyncReplicas: 1}\n"),
+        "kafka.replicationFactor (line 8): 3 is above the broker count 2; allowed: 1 to 2",
+    ),
+    (
+        "isr above rf",
+        spec_with("kafka: {brokers: 4, replicationFactor: 2, minInsyncReplicas: 3}\n"),
+        "kafka.minInsyncReplicas (line 8): 3 is above replicationFactor 2; allowed: 1 to 2",
+    ),
     ("zero brokers", spec_with("kafka: {brokers: 0}\n"), "kafka.brokers (line 8): must be at least 1"),
     ("zero zk", spec_with("zookeeper: {nodes: 0}\n"), "zookeeper.nodes (line 8): must be at least 1"),
-    ("anchor out of range", spec_with(replace=("peers: 2}", "peers: 2, anchorPeers: [2]}")),
-     "organizations[0].anchorPeers[0] (line 3): peer index 2 does not exist; allowed: 0 to 1"),
+    (
+        "anchor out of range",
+        spec_with(replace=("peers: 2}", "peers: 2, anchorPeers: [2]}")),
+        "organizations[0].anchorPeers[0] (line 3): peer index 2 does not exist; allowed: 0 to 1",
+    ),
     ("port overflow", spec_with("local: {basePort: 65530}\n"), "local.basePort (line 8): 65530 leaves too few ports"),
-    ("bad builtin", spec_with(replace=("builtin:abstore", "builtin:nope")),
-     "chaincodes[0].path (line 7): 'builtin:nope' is not a built-in chaincode; allowed: builtin:abstore"),
-    ("bad duration", spec_with("ordering: {batchTimeout: soon}\n"),
-     "ordering.batchTimeout (line 8): 'soon' is not a duration"),
+    (
+        "bad builtin",
+        spec_with(replace=("builtin:abstore", "builtin:nope")),
+        "chaincodes[0].path (line 7): 'builtin:nope' is not a built-in chaincode; allowed: builtin:abstore",
+    ),
+    (
+        "bad duration",
+        spec_with("ordering: {batchTimeout: soon}\n"),
+        "ordering.batchTimeout (line 8): 'soon' is not a duration",
+    ),
     ("bad version", spec_with("fabric: {version: 2.5.16}\n"), "fabric.version (line 8): 2.5.16 cannot be built here"),
-    ("same domain as orderer", spec_with(replace=("domain: org1.example.com", "domain: example.com")),
-     "organizations[0].domain (line 3): 'example.com' is the orderer organization's domain"),
+    (
+        "same domain as orderer",
+        spec_with(replace=("domain: org1.example.com", "domain: example.com")),
+        "organizations[0].domain (line 3): 'example.com' is the orderer organization's domain",
+    ),
     ("missing orgs", "name: x\n", "organizations (line 1): required field is missing"),
     ("not yaml", "name: [x\n", "not valid YAML"),
     ("not a mapping", "- a\n", "must be a YAML mapping"),
@@ -100,8 +137,11 @@ def test_all_problems_reported_at_once():
 WARN = [
     ("even zk", "zookeeper: {nodes: 2}\n", "zookeeper.nodes (line 8): 2 is even"),
     ("rf 1", "kafka: {brokers: 1, replicationFactor: 1, minInsyncReplicas: 1}\n", "kafka.replicationFactor"),
-    ("isr equals rf", "kafka: {brokers: 4, replicationFactor: 3, minInsyncReplicas: 3}\n",
-     "kafka.minInsyncReplicas (line 8): 3 equals replicationFactor"),
+    (
+        "isr equals rf",
+        "kafka: {brokers: 4, replicationFactor: 3, minInsyncReplicas: 3}\n",
+        "kafka.minInsyncReplicas (line 8): 3 equals replicationFactor",
+    ),
 ]
 
 

@@ -1,6 +1,7 @@
+from conftest import EXAMPLES
+
 from fabkube.spec import load_spec
 from fabkube.topology import build_topology, local_port_count
-from conftest import EXAMPLES
 
 
 def test_seed_local_names_and_ports():
@@ -32,8 +33,14 @@ def test_seed_k8s_dns_names():
 def test_tls_sans_cover_both_targets():
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "local")
     sans = topo.tls_sans(topo.peers[0])
-    for name in ("peer0.org1.example.com", "peer0", "localhost", "127.0.0.1", "peer0.seed-org1",
-                 "peer0.seed-org1.svc.cluster.local"):
+    for name in (
+        "peer0.org1.example.com",
+        "peer0",
+        "localhost",
+        "127.0.0.1",
+        "peer0.seed-org1",
+        "peer0.seed-org1.svc.cluster.local",
+    ):
         assert name in sans
 
 

@@ -31,8 +31,9 @@ def load_chaincode(directory: Path) -> type[Chaincode]:
     spec.loader.exec_module(module)
     chosen = getattr(module, "CHAINCODE", None)
     if chosen is None:
-        found = [v for v in vars(module).values()
-                 if inspect.isclass(v) and issubclass(v, Chaincode) and v is not Chaincode]
+        found = [
+            v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, Chaincode) and v is not Chaincode
+        ]
         if len(found) != 1:
             raise SystemExit(f"{module_path}: set CHAINCODE = YourClass (found {len(found)} Chaincode classes)")
         chosen = found[0]

@@ -23,7 +23,7 @@ CAPABILITIES = {"Channel": {"V2_0": True}, "Orderer": {"V2_0": True}, "Applicati
 
 
 class _NoAliases(yaml.SafeDumper):
-    def ignore_aliases(self, data):  # noqa: ARG002 - plain, readable YAML for users to inspect
+    def ignore_aliases(self, data):
         return True
 
 
@@ -43,8 +43,11 @@ def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
     m = org.msp_id
     section: dict = {"Name": m, "ID": m, "MSPDir": str(layout.org_dir(org) / "msp")}
     if org.kind == "orderer":
-        section["Policies"] = {"Readers": _sig(f"OR('{m}.member')"), "Writers": _sig(f"OR('{m}.member')"),
-                               "Admins": _sig(f"OR('{m}.admin')")}
+        section["Policies"] = {
+            "Readers": _sig(f"OR('{m}.member')"),
+            "Writers": _sig(f"OR('{m}.member')"),
+            "Admins": _sig(f"OR('{m}.admin')"),
+        }
         section["OrdererEndpoints"] = [str(o.address) for o in topo.orderers]
     else:
         section["Policies"] = {
@@ -53,8 +56,9 @@ def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
             "Admins": _sig(f"OR('{m}.admin')"),
             "Endorsement": _sig(f"OR('{m}.peer')"),
         }
-        section["AnchorPeers"] = [{"Host": p.address.host, "Port": p.address.port}
-                                  for p in topo.org_peers(org) if p.anchor]
+        section["AnchorPeers"] = [
+            {"Host": p.address.host, "Port": p.address.port} for p in topo.org_peers(org) if p.anchor
+        ]
     return section
 
 
@@ -63,26 +67,39 @@ def render_configtx(layout: Layout) -> dict:
     o = spec.ordering
     orderer_org = _org_section(layout, topo.orderer_org, topo)
     app_orgs = {org.name: _org_section(layout, org, topo) for org in topo.orgs}
-    channel_policies = {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
-                        "Admins": _meta("MAJORITY Admins")}
+    channel_policies = {
+        "Readers": _meta("ANY Readers"),
+        "Writers": _meta("ANY Writers"),
+        "Admins": _meta("MAJORITY Admins"),
+    }
     orderer = {
         "OrdererType": "kafka",
         "Addresses": [str(n.address) for n in topo.orderers],
         "BatchTimeout": o.batchTimeout,
-        "BatchSize": {"MaxMessageCount": o.maxMessageCount, "AbsoluteMaxBytes": o.absoluteMaxBytes,
-                      "PreferredMaxBytes": o.preferredMaxBytes},
+        "BatchSize": {
+            "MaxMessageCount": o.maxMessageCount,
+            "AbsoluteMaxBytes": o.absoluteMaxBytes,
+            "PreferredMaxBytes": o.preferredMaxBytes,
+        },
         "Kafka": {"Brokers": topo.broker_addresses},
         "Organizations": [orderer_org],
-        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
-                     "Admins": _meta("MAJORITY Admins"), "BlockValidation": _meta("ANY Writers")},
+        "Policies": {
+            "Readers": _meta("ANY Readers"),
+            "Writers": _meta("ANY Writers"),
+            "Admins": _meta("MAJORITY Admins"),
+            "BlockValidation": _meta("ANY Writers"),
+        },
         "Capabilities": CAPABILITIES["Orderer"],
     }
     application = {
         "Organizations": [],
-        "Policies": {"Readers": _meta("ANY Readers"), "Writers": _meta("ANY Writers"),
-                     "Admins": _meta("MAJORITY Admins"),
-                     "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
-                     "Endorsement": _meta("MAJORITY Endorsement")},
+        "Policies": {
+            "Readers": _meta("ANY Readers"),
+            "Writers": _meta("ANY Writers"),
+            "Admins": _meta("MAJORITY Admins"),
+            "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
+            "Endorsement": _meta("MAJORITY Endorsement"),
+        },
         "Capabilities": CAPABILITIES["Application"],
     }
     profiles: dict = {
@@ -135,15 +152,42 @@ def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:
     topo = layout.topo
     layout.artifacts.mkdir(parents=True, exist_ok=True)
     out = [layout.genesis_block]
-    _configtxgen(tools, layout, ["-profile", SYSTEM_PROFILE, "-channelID", SYSTEM_CHANNEL,
-                                 "-outputBlock", str(layout.genesis_block)], "the system-channel genesis block")
+    _configtxgen(
+        tools,
+        layout,
+        ["-profile", SYSTEM_PROFILE, "-channelID", SYSTEM_CHANNEL, "-outputBlock", str(layout.genesis_block)],
+        "the system-channel genesis block",
+    )
     for ch in topo.channels:
-        _configtxgen(tools, layout, ["-profile", channel_profile(ch.name), "-channelID", ch.name,
-                                     "-outputCreateChannelTx", str(layout.channel_tx(ch))], f"{ch.name}.tx")
+        _configtxgen(
+            tools,
+            layout,
+            [
+                "-profile",
+                channel_profile(ch.name),
+                "-channelID",
+                ch.name,
+                "-outputCreateChannelTx",
+                str(layout.channel_tx(ch)),
+            ],
+            f"{ch.name}.tx",
+        )
         out.append(layout.channel_tx(ch))
         for org in ch.orgs:
-            _configtxgen(tools, layout, ["-profile", channel_profile(ch.name), "-channelID", ch.name,
-                                         "-outputAnchorPeersUpdate", str(layout.anchors_tx(ch, org)),
-                                         "-asOrg", org.msp_id], f"the {org.name} anchor peer update")
+            _configtxgen(
+                tools,
+                layout,
+                [
+                    "-profile",
+                    channel_profile(ch.name),
+                    "-channelID",
+                    ch.name,
+                    "-outputAnchorPeersUpdate",
+                    str(layout.anchors_tx(ch, org)),
+                    "-asOrg",
+                    org.msp_id,
+                ],
+                f"the {org.name} anchor peer update",
+            )
             out.append(layout.anchors_tx(ch, org))
     return out

@@ -31,8 +31,9 @@ def new_key() -> ec.EllipticCurvePrivateKey:
 def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     """PKCS#8 PEM, mode 0600 from the first byte (never world-readable, even briefly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -60,9 +61,11 @@ def ski(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 
 def _base_subject(common_name: str, org: str | None = None, ous: list[str] | None = None) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-             x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
-             x509.NameAttribute(NameOID.LOCALITY_NAME, "San Francisco")]
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "San Francisco"),
+    ]
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
     for ou in ous or []:
@@ -72,15 +75,23 @@ def _base_subject(common_name: str, org: str | None = None, ous: list[str] | Non
 
 
 def _validity() -> tuple[dt.datetime, dt.datetime]:
-    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     not_before = now - dt.timedelta(minutes=5)
     return not_before, not_before + VALIDITY
 
 
 def _key_usage(*, digital_signature=False, key_encipherment=False, cert_sign=False, crl_sign=False):
-    return x509.KeyUsage(digital_signature=digital_signature, content_commitment=False,
-                         key_encipherment=key_encipherment, data_encipherment=False, key_agreement=False,
-                         key_cert_sign=cert_sign, crl_sign=crl_sign, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 @dataclass
@@ -90,32 +101,39 @@ class CA:
     cert: x509.Certificate
 
     @classmethod
-    def create(cls, directory: Path, name: str, org: str) -> "CA":
+    def create(cls, directory: Path, name: str, org: str) -> CA:
         key = new_key()
         subject = _base_subject(name, org)
         not_before, not_after = _validity()
-        cert = (x509.CertificateBuilder()
-                .subject_name(subject).issuer_name(subject)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(not_before).not_valid_after(not_after)
-                .add_extension(_key_usage(digital_signature=True, key_encipherment=True, cert_sign=True,
-                                          crl_sign=True), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                      ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier(ski(key.public_key())), critical=False)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(
+                _key_usage(digital_signature=True, key_encipherment=True, cert_sign=True, crl_sign=True), critical=True
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier(ski(key.public_key())), critical=False)
+            .sign(key, hashes.SHA256())
+        )
         write_key(directory / KEY_FILE, key)
         write_cert(directory / f"{name}-cert.pem", cert)
         return cls(name, key, cert)
 
     @classmethod
-    def load(cls, directory: Path, name: str) -> "CA":
+    def load(cls, directory: Path, name: str) -> CA:
         return cls(name, read_key(directory / KEY_FILE), read_cert(directory / f"{name}-cert.pem"))
 
     @classmethod
-    def load_or_create(cls, directory: Path, name: str, org: str) -> "CA":
+    def load_or_create(cls, directory: Path, name: str, org: str) -> CA:
         if (directory / KEY_FILE).exists() and (directory / f"{name}-cert.pem").exists():
             return cls.load(directory, name)
         return cls.create(directory, name, org)
@@ -124,23 +142,33 @@ class CA:
     def org(self) -> str:
         return self.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
 
-    def issue(self, common_name: str, public_key: ec.EllipticCurvePublicKey, *, ous: list[str] | None = None,
-              sans: list[str] | None = None, tls: bool = False) -> x509.Certificate:
+    def issue(
+        self,
+        common_name: str,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        ous: list[str] | None = None,
+        sans: list[str] | None = None,
+        tls: bool = False,
+    ) -> x509.Certificate:
         not_before, not_after = _validity()
-        builder = (x509.CertificateBuilder()
-                   .subject_name(_base_subject(common_name, None, ous))
-                   .issuer_name(self.cert.subject)
-                   .public_key(public_key)
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(not_before).not_valid_after(not_after)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.AuthorityKeyIdentifier(ski(self.key.public_key()), None, None),
-                                  critical=False))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_base_subject(common_name, None, ous))
+            .issuer_name(self.cert.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier(ski(self.key.public_key()), None, None), critical=False)
+        )
         if tls:
             builder = builder.add_extension(_key_usage(digital_signature=True, key_encipherment=True), critical=True)
             builder = builder.add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False)
+                critical=False,
+            )
         else:
             builder = builder.add_extension(_key_usage(digital_signature=True), critical=True)
         if sans:

@@ -33,8 +33,7 @@ def user_dir(crypto: Path, org: Org, user: str) -> Path:
 
 
 def _node_ou_config(ca_file: str) -> str:
-    ids = {f"{ou.capitalize()}OUIdentifier": {"Certificate": ca_file, "OrganizationalUnitIdentifier": ou}
-           for ou in OUS}
+    ids = {f"{ou.capitalize()}OUIdentifier": {"Certificate": ca_file, "OrganizationalUnitIdentifier": ou} for ou in OUS}
     return yaml.safe_dump({"NodeOUs": {"Enable": True, **ids}}, sort_keys=False)
 
 

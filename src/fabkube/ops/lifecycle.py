@@ -16,15 +16,23 @@ from fabkube.topology import ChaincodeInfo, ChannelInfo, Org, PeerNode, Topology
 
 # The orderer answers SERVICE_UNAVAILABLE until its Kafka partition for a new channel is
 # ready; peers may not yet know a just-created channel. Both pass with a retry.
-TRANSIENT = ("SERVICE_UNAVAILABLE", "NOT_FOUND", "connection refused", "context deadline exceeded",
-             "failed to create new connection", "cannot get consenter", "is not yet available",
-             "chaincode definition for", "could not connect")
+TRANSIENT = (
+    "SERVICE_UNAVAILABLE",
+    "NOT_FOUND",
+    "connection refused",
+    "context deadline exceeded",
+    "failed to create new connection",
+    "cannot get consenter",
+    "is not yet available",
+    "chaincode definition for",
+    "could not connect",
+)
 
 
 @dataclass
 class PeerCommand:
-    args: list[str]          # after `peer`
-    org: str                 # whose admin signs
+    args: list[str]  # after `peer`
+    org: str  # whose admin signs
     peer: str | None = None  # peer component the command talks to (CORE_PEER_ADDRESS)
     retry: bool = True
     expect: str | None = None  # text the output must contain
@@ -32,14 +40,17 @@ class PeerCommand:
 
 @dataclass
 class Step:
-    id: str      # stable, for the done-record that makes `up` resumable
+    id: str  # stable, for the done-record that makes `up` resumable
     title: str
     commands: list[PeerCommand] = field(default_factory=list)
 
 
 def admin_env(layout: Layout, org: Org, peer: PeerNode | None) -> dict[str, str]:
-    env = {"CORE_PEER_LOCALMSPID": org.msp_id, "CORE_PEER_MSPCONFIGPATH": str(layout.admin_msp(org)),
-           "CORE_PEER_TLS_ENABLED": "true" if layout.topo.spec.tls else "false"}
+    env = {
+        "CORE_PEER_LOCALMSPID": org.msp_id,
+        "CORE_PEER_MSPCONFIGPATH": str(layout.admin_msp(org)),
+        "CORE_PEER_TLS_ENABLED": "true" if layout.topo.spec.tls else "false",
+    }
     if peer is not None:
         env["CORE_PEER_ADDRESS"] = str(peer.address)
         env["CORE_PEER_TLS_ROOTCERT_FILE"] = str(layout.tls_ca(peer.org))
@@ -72,22 +83,63 @@ def chaincode_args(args: list[str]) -> str:
 
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     first = ch.orgs[0]
-    steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [PeerCommand(
-        ["channel", "create", "-c", ch.name, "-f", str(layout.channel_tx(ch)),
-         "--outputBlock", str(layout.channel_block(ch)), *orderer_flags(layout)], first.name)])]
+    steps = [
+        Step(
+            f"channel-create:{ch.name}",
+            f"create channel {ch.name}",
+            [
+                PeerCommand(
+                    [
+                        "channel",
+                        "create",
+                        "-c",
+                        ch.name,
+                        "-f",
+                        str(layout.channel_tx(ch)),
+                        "--outputBlock",
+                        str(layout.channel_block(ch)),
+                        *orderer_flags(layout),
+                    ],
+                    first.name,
+                )
+            ],
+        )
+    ]
     for peer in ch.peers:
-        steps.append(Step(f"channel-join:{ch.name}:{peer.name}", f"{peer.name} joins {ch.name}", [PeerCommand(
-            ["channel", "join", "-b", str(layout.channel_block(ch))], peer.org.name, peer.name)]))
+        steps.append(
+            Step(
+                f"channel-join:{ch.name}:{peer.name}",
+                f"{peer.name} joins {ch.name}",
+                [PeerCommand(["channel", "join", "-b", str(layout.channel_block(ch))], peer.org.name, peer.name)],
+            )
+        )
     for org in ch.orgs:
-        steps.append(Step(f"anchors:{ch.name}:{org.name}", f"anchor peers of {org.name} on {ch.name}", [PeerCommand(
-            ["channel", "update", "-c", ch.name, "-f", str(layout.anchors_tx(ch, org)), *orderer_flags(layout)],
-            org.name, layout.topo.org_peers(org)[0].name)]))
+        steps.append(
+            Step(
+                f"anchors:{ch.name}:{org.name}",
+                f"anchor peers of {org.name} on {ch.name}",
+                [
+                    PeerCommand(
+                        [
+                            "channel",
+                            "update",
+                            "-c",
+                            ch.name,
+                            "-f",
+                            str(layout.anchors_tx(ch, org)),
+                            *orderer_flags(layout),
+                        ],
+                        org.name,
+                        layout.topo.org_peers(org)[0].name,
+                    )
+                ],
+            )
+        )
     return steps
 
 
 def definition_flags(cc: ChaincodeInfo) -> list[str]:
-    flags = ["--channelID", cc.channel, "--name", cc.name, "--version", cc.version,
-             "--sequence", str(cc.sequence)]
+    flags = ["--channelID", cc.channel, "--name", cc.name, "--version", cc.version, "--sequence", str(cc.sequence)]
     if cc.init:
         flags.append("--init-required")
     if cc.policy:
@@ -97,8 +149,10 @@ def definition_flags(cc: ChaincodeInfo) -> list[str]:
 
 def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
     """Write one CCaaS package per org (each org's peers may reach a different server); org -> package ID."""
-    return {org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]))
-            for org in cc.orgs}
+    return {
+        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]))
+        for org in cc.orgs
+    }
 
 
 def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, str]) -> list[Step]:
@@ -106,23 +160,90 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
     ch = topo.channel(cc.channel)
     steps: list[Step] = []
     for peer in ch.peers:
-        steps.append(Step(f"cc-install:{cc.name}:{cc.sequence}:{peer.name}", f"install {cc.label} on {peer.name}",
-                          [PeerCommand(["lifecycle", "chaincode", "install",
-                                        str(layout.chaincode_package(cc, peer.org))], peer.org.name, peer.name)]))
+        steps.append(
+            Step(
+                f"cc-install:{cc.name}:{cc.sequence}:{peer.name}",
+                f"install {cc.label} on {peer.name}",
+                [
+                    PeerCommand(
+                        ["lifecycle", "chaincode", "install", str(layout.chaincode_package(cc, peer.org))],
+                        peer.org.name,
+                        peer.name,
+                    )
+                ],
+            )
+        )
     for org in cc.orgs:
-        steps.append(Step(f"cc-approve:{cc.name}:{cc.sequence}:{org.name}", f"{org.name} approves {cc.label}",
-                          [PeerCommand(["lifecycle", "chaincode", "approveformyorg", *orderer_flags(layout),
-                                        *definition_flags(cc), "--package-id", package_ids[org.name],
-                                        "--waitForEvent"], org.name, topo.org_peers(org)[0].name)]))
+        steps.append(
+            Step(
+                f"cc-approve:{cc.name}:{cc.sequence}:{org.name}",
+                f"{org.name} approves {cc.label}",
+                [
+                    PeerCommand(
+                        [
+                            "lifecycle",
+                            "chaincode",
+                            "approveformyorg",
+                            *orderer_flags(layout),
+                            *definition_flags(cc),
+                            "--package-id",
+                            package_ids[org.name],
+                            "--waitForEvent",
+                        ],
+                        org.name,
+                        topo.org_peers(org)[0].name,
+                    )
+                ],
+            )
+        )
     first = cc.orgs[0]
-    steps.append(Step(f"cc-commit:{cc.name}:{cc.sequence}", f"commit {cc.label} on {cc.channel}", [PeerCommand(
-        ["lifecycle", "chaincode", "commit", *orderer_flags(layout), *definition_flags(cc),
-         *endorser_flags(layout, cc.orgs)], first.name, topo.org_peers(first)[0].name)]))
+    steps.append(
+        Step(
+            f"cc-commit:{cc.name}:{cc.sequence}",
+            f"commit {cc.label} on {cc.channel}",
+            [
+                PeerCommand(
+                    [
+                        "lifecycle",
+                        "chaincode",
+                        "commit",
+                        *orderer_flags(layout),
+                        *definition_flags(cc),
+                        *endorser_flags(layout, cc.orgs),
+                    ],
+                    first.name,
+                    topo.org_peers(first)[0].name,
+                )
+            ],
+        )
+    )
     if cc.init:
-        steps.append(Step(f"cc-init:{cc.name}:{cc.sequence}", f"init {cc.name} {' '.join(cc.init)}", [PeerCommand(
-            ["chaincode", "invoke", *orderer_flags(layout), "-C", cc.channel, "-n", cc.name, "--isInit",
-             "-c", chaincode_args(["Init", *cc.init]), *endorser_flags(layout, cc.orgs), "--waitForEvent"],
-            first.name, topo.org_peers(first)[0].name)]))
+        steps.append(
+            Step(
+                f"cc-init:{cc.name}:{cc.sequence}",
+                f"init {cc.name} {' '.join(cc.init)}",
+                [
+                    PeerCommand(
+                        [
+                            "chaincode",
+                            "invoke",
+                            *orderer_flags(layout),
+                            "-C",
+                            cc.channel,
+                            "-n",
+                            cc.name,
+                            "--isInit",
+                            "-c",
+                            chaincode_args(["Init", *cc.init]),
+                            *endorser_flags(layout, cc.orgs),
+                            "--waitForEvent",
+                        ],
+                        first.name,
+                        topo.org_peers(first)[0].name,
+                    )
+                ],
+            )
+        )
     return steps
 
 
@@ -132,9 +253,18 @@ def smoke_step(layout: Layout, cc: ChaincodeInfo) -> Step | None:
         return None
     key, value = cc.init[0], cc.init[1]
     first = cc.orgs[0]
-    return Step(f"smoke:{cc.name}", f"query {cc.name} {key}", [PeerCommand(
-        ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(["query", key])],
-        first.name, layout.topo.org_peers(first)[0].name, expect=value)])
+    return Step(
+        f"smoke:{cc.name}",
+        f"query {cc.name} {key}",
+        [
+            PeerCommand(
+                ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(["query", key])],
+                first.name,
+                layout.topo.org_peers(first)[0].name,
+                expect=value,
+            )
+        ],
+    )
 
 
 def plan(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[Step]:
@@ -151,8 +281,12 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
     """The same steps as a POSIX script, for the in-cluster lifecycle Job."""
     import shlex
 
-    lines = ["#!/bin/sh", "set -eu", f"export FABRIC_CFG_PATH={shlex.quote(config_path)}",
-             "retry() { n=0; until \"$@\"; do n=$((n+1)); [ $n -ge 30 ] && return 1; sleep 2; done; }"]
+    lines = [
+        "#!/bin/sh",
+        "set -eu",
+        f"export FABRIC_CFG_PATH={shlex.quote(config_path)}",
+        'retry() { n=0; until "$@"; do n=$((n+1)); [ $n -ge 30 ] && return 1; sleep 2; done; }',
+    ]
     for step in steps:
         lines.append(f"echo '== {step.title}'")
         for cmd in step.commands:

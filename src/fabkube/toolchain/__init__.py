@@ -15,10 +15,10 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from fabkube.errors import RuntimeFailure
 from fabkube.toolchain.versions import (
@@ -65,8 +65,7 @@ def _run(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = 
         fh.flush()
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        raise RuntimeFailure(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} failed with exit code {proc.returncode}",
-                             log)
+        raise RuntimeFailure(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} failed with exit code {proc.returncode}", log)
 
 
 @dataclass
@@ -126,8 +125,13 @@ class Toolchain:
         stamp = self._stamp(self.fabric_dir)
         if not stamp or stamp.get("commit") != self.fabric.commit:
             return False
-        return all((self.bin_dir / c).is_file() and _sha256(self.bin_dir / c) == stamp["sha256"].get(c)
-                   for c in FABRIC_COMMANDS) and (self.config_dir / "core.yaml").is_file()
+        return (
+            all(
+                (self.bin_dir / c).is_file() and _sha256(self.bin_dir / c) == stamp["sha256"].get(c)
+                for c in FABRIC_COMMANDS
+            )
+            and (self.config_dir / "core.yaml").is_file()
+        )
 
     def kafka_ready(self) -> bool:
         stamp = self._stamp(self.kafka_dir)
@@ -154,7 +158,7 @@ class Toolchain:
             times["kafka"] = time.monotonic() - start
         return times
 
-    def ensure(self, progress: Progress = lambda _m: None) -> "Toolchain":
+    def ensure(self, progress: Progress = lambda _m: None) -> Toolchain:
         if not self.ready():
             self.install(progress)
         return self
@@ -170,8 +174,10 @@ class Toolchain:
         out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
         m = re.match(r"go(\d+)\.(\d+)", out)
         if not m or (int(m.group(1)), int(m.group(2))) < MIN_GO:
-            raise RuntimeFailure(f"Go {out or '(unknown)'} is too old: Fabric {self.fabric.version} needs Go "
-                                 f"{MIN_GO[0]}.{MIN_GO[1]} or newer")
+            raise RuntimeFailure(
+                f"Go {out or '(unknown)'} is too old: Fabric {self.fabric.version} needs Go "
+                f"{MIN_GO[0]}.{MIN_GO[1]} or newer"
+            )
         return go
 
     def _install_fabric(self) -> None:
@@ -179,20 +185,34 @@ class Toolchain:
         log = self.logs / f"fabric-{self.fabric.version}-build.log"
         src = self.fabric_dir / "src"
         src.mkdir(parents=True, exist_ok=True)
-        (src / "go.mod").write_text(f"module fabkube.local/fabricbuild\n\ngo 1.22\n\n"
-                                    f"require {FABRIC_MODULE} {self.fabric.module_version}\n")
+        (src / "go.mod").write_text(
+            f"module fabkube.local/fabricbuild\n\ngo 1.22\n\nrequire {FABRIC_MODULE} {self.fabric.module_version}\n"
+        )
         go_sum = f"fabric-{self.fabric.version}.go.sum"
         (src / "go.sum").write_text(_data(go_sum))
         env = self._go_env()
         _run([go, "mod", "download", FABRIC_MODULE], log, cwd=src, env=env)
         staging = self.fabric_dir / "bin.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        ldflags = f"-X {FABRIC_MODULE}/common/metadata.Version={self.fabric.version} " \
-                  f"-X {FABRIC_MODULE}/common/metadata.CommitSHA={self.fabric.commit[:7]}"
-        _run([go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
-             + [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS], log, cwd=src, env=env)
-        module_dir = subprocess.run([go, "list", "-m", "-f", "{{.Dir}}", FABRIC_MODULE], cwd=src, env=env,
-                                    capture_output=True, text=True, check=True).stdout.strip()
+        ldflags = (
+            f"-X {FABRIC_MODULE}/common/metadata.Version={self.fabric.version} "
+            f"-X {FABRIC_MODULE}/common/metadata.CommitSHA={self.fabric.commit[:7]}"
+        )
+        _run(
+            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
+            + [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS],
+            log,
+            cwd=src,
+            env=env,
+        )
+        module_dir = subprocess.run(
+            [go, "list", "-m", "-f", "{{.Dir}}", FABRIC_MODULE],
+            cwd=src,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         config = self.fabric_dir / "config"
         shutil.rmtree(config, ignore_errors=True)
         config.mkdir(parents=True)
@@ -203,9 +223,12 @@ class Toolchain:
             raise RuntimeFailure(f"the built peer reports the wrong version:\n{out}", log)
         shutil.rmtree(self.bin_dir, ignore_errors=True)
         staging.rename(self.bin_dir)
-        stamp = {"version": self.fabric.version, "commit": self.fabric.commit,
-                 "module": f"{FABRIC_MODULE}@{self.fabric.module_version}",
-                 "sha256": {c: _sha256(self.bin_dir / c) for c in FABRIC_COMMANDS}}
+        stamp = {
+            "version": self.fabric.version,
+            "commit": self.fabric.commit,
+            "module": f"{FABRIC_MODULE}@{self.fabric.module_version}",
+            "sha256": {c: _sha256(self.bin_dir / c) for c in FABRIC_COMMANDS},
+        }
         (self.fabric_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
 
     def _install_kafka(self) -> None:
@@ -214,13 +237,26 @@ class Toolchain:
         log = self.logs / f"kafka-{KAFKA_VERSION}-fetch.log"
         self.kafka_dir.mkdir(parents=True, exist_ok=True)
         pom = self.kafka_dir / "pom.xml"
-        pom.write_text(_data("kafka-pom.xml").replace("@KAFKA_VERSION@", KAFKA_VERSION)
-                       .replace("@SCALA_VERSION@", SCALA_VERSION))
+        pom.write_text(
+            _data("kafka-pom.xml").replace("@KAFKA_VERSION@", KAFKA_VERSION).replace("@SCALA_VERSION@", SCALA_VERSION)
+        )
         staging = self.kafka_dir / "libs.partial"
         shutil.rmtree(staging, ignore_errors=True)
         # -C: fail on a checksum mismatch instead of warning.
-        _run([mvn, "-B", "-q", "-C", "-f", str(pom), "dependency:copy-dependencies",
-              f"-DoutputDirectory={staging}", "-DincludeScope=runtime"], log)
+        _run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-C",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            log,
+        )
         jars = sorted(p.name for p in staging.glob("*.jar"))
         for needed in (f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", f"zookeeper-{ZOOKEEPER_VERSION}.jar"):
             if needed not in jars:
@@ -237,15 +273,17 @@ class Toolchain:
         for c in FABRIC_COMMANDS:
             rows.append(ToolStatus(c, self.fabric.version, self.bin(c), fabric_ok))
         kafka_ok = self.kafka_ready()
-        rows.append(ToolStatus("kafka", KAFKA_VERSION, self.kafka_libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar",
-                               kafka_ok))
-        rows.append(ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar",
-                               kafka_ok))
+        rows.append(
+            ToolStatus("kafka", KAFKA_VERSION, self.kafka_libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", kafka_ok)
+        )
+        rows.append(
+            ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar", kafka_ok)
+        )
         java = shutil.which("java")
         rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
         return rows
 
-    def require(self) -> "Toolchain":
+    def require(self) -> Toolchain:
         """For commands that must not build: fail clearly when the toolchain is not there."""
         if not self.ready():
             raise RuntimeFailure("the toolchain is not installed: run `fabkube toolchain install`")

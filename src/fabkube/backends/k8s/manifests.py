@@ -30,7 +30,7 @@ from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
 from fabkube.topology import Topology
 
-POD_ROOT = Path("/fabkube")          # where crypto and artifacts are mounted in every pod
+POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every pod
 DATA = "/var/hyperledger/production"
 TOOLS_CONFIG = "/etc/hyperledger/fabric"  # core.yaml inside the fabric-tools image
 CHAINCODE_PORT = 9999
@@ -47,14 +47,27 @@ def _pvc(name: str, size: str, storage_class: str | None) -> dict:
     return {"metadata": {"name": name}, "spec": spec}
 
 
-def _statefulset(name: str, ns: str, topo: Topology, kind: str, component: str, pod: dict, replicas: int,
-                 service: str, pvc_size: str | None, data_mount: str = "data") -> dict:
+def _statefulset(
+    name: str,
+    ns: str,
+    topo: Topology,
+    kind: str,
+    component: str,
+    pod: dict,
+    replicas: int,
+    service: str,
+    pvc_size: str | None,
+    data_mount: str = "data",
+) -> dict:
     spec = topo.spec
     sts = {
-        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
         "metadata": meta(spec, name, ns, component, kind),
         "spec": {
-            "serviceName": service, "replicas": replicas, "podManagementPolicy": "OrderedReady",
+            "serviceName": service,
+            "replicas": replicas,
+            "podManagementPolicy": "OrderedReady",
             "selector": {"matchLabels": selector(spec, component)},
             "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": pod},
         },
@@ -64,24 +77,47 @@ def _statefulset(name: str, ns: str, topo: Topology, kind: str, component: str, 
     return sts
 
 
-def _service(topo: Topology, name: str, ns: str, component: str, kind: str, ports: dict[str, int],
-             headless: bool = False) -> dict:
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": meta(topo.spec, name, ns, component, kind),
-           "spec": {"selector": selector(topo.spec, component),
-                    "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports.items()]}}
+def _service(
+    topo: Topology, name: str, ns: str, component: str, kind: str, ports: dict[str, int], headless: bool = False
+) -> dict:
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(topo.spec, name, ns, component, kind),
+        "spec": {
+            "selector": selector(topo.spec, component),
+            "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports.items()],
+        },
+    }
     if headless:
         svc["spec"]["clusterIP"] = "None"
         svc["spec"]["publishNotReadyAddresses"] = True
     return svc
 
 
-def _container(name: str, img: str, res, command: list[str], env: dict[str, str], ports: dict[str, int],
-               mounts: list[dict], readiness: dict, liveness: dict | None = None) -> dict:
-    c = {"name": name, "image": img, "imagePullPolicy": "IfNotPresent", "command": command,
-         "env": [{"name": k, "value": v} for k, v in env.items()],
-         "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
-         "volumeMounts": mounts, "resources": resources(res), "readinessProbe": readiness,
-         "securityContext": security_context()}
+def _container(
+    name: str,
+    img: str,
+    res,
+    command: list[str],
+    env: dict[str, str],
+    ports: dict[str, int],
+    mounts: list[dict],
+    readiness: dict,
+    liveness: dict | None = None,
+) -> dict:
+    c = {
+        "name": name,
+        "image": img,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
+        "volumeMounts": mounts,
+        "resources": resources(res),
+        "readinessProbe": readiness,
+        "securityContext": security_context(),
+    }
     if liveness:
         c["livenessProbe"] = liveness
     return c
@@ -102,27 +138,53 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
     props = zookeeper_properties(topo, z0, "/data")
     # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
     props["quorumListenOnAllIPs"] = "true"
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, "zookeeper-config", ns, "zookeeper",
-                                                                          "zookeeper"),
-              "data": {"zoo.cfg": _props(props)}}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "zookeeper-config", ns, "zookeeper", "zookeeper"),
+        "data": {"zoo.cfg": _props(props)},
+    }
     ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
-    start = ("set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; "
-             "exec zkServer.sh start-foreground /conf/zoo.cfg")
-    container = _container("zookeeper", image(spec, "zookeeper"), res, ["sh", "-c", start],
-                           {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
-                           ports, [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": "/conf"}],
-                           _tcp_probe(z0.client.port), _tcp_probe(z0.client.port, 20))
-    pod = {"containers": [container], "volumes": [{"name": "config", "configMap": {"name": "zookeeper-config"}}],
-           **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper"))}
-    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-           "metadata": meta(spec, "zookeeper", ns, "zookeeper", "zookeeper"),
-           "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec, "zookeeper")}}}
-    return [config,
-            _service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
-            _service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
-            _statefulset("zookeeper", ns, topo, "zookeeper", "zookeeper", pod, len(topo.zookeepers),
-                         "zookeeper-headless", spec.kubernetes.storage.get("zookeeper", "1Gi")),
-            pdb]
+    start = "set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; exec zkServer.sh start-foreground /conf/zoo.cfg"
+    container = _container(
+        "zookeeper",
+        image(spec, "zookeeper"),
+        res,
+        ["sh", "-c", start],
+        {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
+        ports,
+        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": "/conf"}],
+        _tcp_probe(z0.client.port),
+        _tcp_probe(z0.client.port, 20),
+    )
+    pod = {
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": "zookeeper-config"}}],
+        **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
+    }
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(spec, "zookeeper", ns, "zookeeper", "zookeeper"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec, "zookeeper")}},
+    }
+    return [
+        config,
+        _service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
+        _service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
+        _statefulset(
+            "zookeeper",
+            ns,
+            topo,
+            "zookeeper",
+            "zookeeper",
+            pod,
+            len(topo.zookeepers),
+            "zookeeper-headless",
+            spec.kubernetes.storage.get("zookeeper", "1Gi"),
+        ),
+        pdb,
+    ]
 
 
 def kafka_objects(topo: Topology) -> list[dict]:
@@ -132,31 +194,63 @@ def kafka_objects(topo: Topology) -> list[dict]:
     props = kafka_properties(topo, k0, "/var/lib/kafka/data")
     props.pop("broker.id")
     props.pop("advertised.listeners")
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
-              "data": {"server.properties": _props(props)}}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
+        "data": {"server.properties": _props(props)},
+    }
     suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
     # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
-    start = ("exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
-             "--override broker.id=${HOSTNAME##*-} "
-             f"--override advertised.listeners=PLAINTEXT://${{HOSTNAME}}.{suffix}")
+    start = (
+        "exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
+        "--override broker.id=${HOSTNAME##*-} "
+        f"--override advertised.listeners=PLAINTEXT://${{HOSTNAME}}.{suffix}"
+    )
     zk = shlex.quote(topo.zookeeper_connect)
     wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
-    container = _container("kafka", image(spec, "kafka"), res, ["sh", "-c", start],
-                           {"KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
-                            "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"},
-                           {"kafka": k0.address.port},
-                           [{"name": "data", "mountPath": "/var/lib/kafka/data"},
-                            {"name": "config", "mountPath": "/config"}],
-                           _tcp_probe(k0.address.port, 10), _tcp_probe(k0.address.port, 60))
-    init = {"name": "wait-for-zookeeper", "image": image(spec, "kafka"), "command": ["sh", "-c", wait_zk],
-            "resources": resources(res), "securityContext": security_context()}
-    pod = {"initContainers": [init], "containers": [container],
-           "volumes": [{"name": "config", "configMap": {"name": "kafka-config"}}],
-           **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka"))}
-    return [config,
-            _service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
-            _statefulset("kafka", ns, topo, "kafka", "kafka", pod, len(topo.kafkas), "kafka-headless",
-                         spec.kubernetes.storage.get("kafka", "2Gi"))]
+    container = _container(
+        "kafka",
+        image(spec, "kafka"),
+        res,
+        ["sh", "-c", start],
+        {
+            "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
+            "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+        },
+        {"kafka": k0.address.port},
+        [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}],
+        _tcp_probe(k0.address.port, 10),
+        _tcp_probe(k0.address.port, 60),
+    )
+    init = {
+        "name": "wait-for-zookeeper",
+        "image": image(spec, "kafka"),
+        "command": ["sh", "-c", wait_zk],
+        "resources": resources(res),
+        "securityContext": security_context(),
+    }
+    pod = {
+        "initContainers": [init],
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": "kafka-config"}}],
+        **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka")),
+    }
+    return [
+        config,
+        _service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
+        _statefulset(
+            "kafka",
+            ns,
+            topo,
+            "kafka",
+            "kafka",
+            pod,
+            len(topo.kafkas),
+            "kafka-headless",
+            spec.kubernetes.storage.get("kafka", "2Gi"),
+        ),
+    ]
 
 
 def _node_crypto(layout: Layout, pod_layout: Layout, node) -> dict[str, Path]:
@@ -174,28 +268,54 @@ def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     topo, spec = layout.topo, layout.topo.spec
     res = spec.resources.orderer
     ns = topo.orderer_org.namespace
-    genesis = {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": meta(spec, "genesis-block", ns, "genesis-block", "orderer"),
-               "binaryData": {"system-genesis.block": base64.b64encode(layout.genesis_block.read_bytes()).decode()}}
+    genesis = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "genesis-block", ns, "genesis-block", "orderer"),
+        "binaryData": {"system-genesis.block": base64.b64encode(layout.genesis_block.read_bytes()).decode()},
+    }
     out = [genesis]
     for o in topo.orderers:
-        secret, items = files_secret(spec, f"{o.name}-crypto", ns, o.name, "orderer", _node_crypto(layout, pod_layout, o))
+        secret, items = files_secret(
+            spec, f"{o.name}-crypto", ns, o.name, "orderer", _node_crypto(layout, pod_layout, o)
+        )
         env = orderer_env(topo, o, pod_layout, DATA)
         ports = {"grpc": o.address.port, "operations": o.operations.port, "admin": o.admin.port}
-        container = _container("orderer", image(spec, "orderer"), res, ["orderer"], env, ports,
-                               [{"name": "data", "mountPath": DATA},
-                                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
-                                {"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True}],
-                               _http_probe(o.operations.port), _http_probe(o.operations.port, 30))
+        container = _container(
+            "orderer",
+            image(spec, "orderer"),
+            res,
+            ["orderer"],
+            env,
+            ports,
+            [
+                {"name": "data", "mountPath": DATA},
+                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
+                {"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True},
+            ],
+            _http_probe(o.operations.port),
+            _http_probe(o.operations.port, 30),
+        )
         items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
-        pod = {"containers": [container],
-               "volumes": [_crypto_volume(f"{o.name}-crypto", items),
-                           {"name": "genesis", "configMap": {"name": "genesis-block"}}],
-               **scheduling(spec, spec.kubernetes.placement.orderer, {"app.kubernetes.io/component": "orderer",
-                                                                      "app.kubernetes.io/part-of": spec.name})}
-        out += [secret, _service(topo, o.name, ns, o.name, "orderer", ports),
-                _statefulset(o.name, ns, topo, "orderer", o.name, pod, 1, o.name,
-                             spec.kubernetes.storage.get("orderer", "1Gi"))]
+        pod = {
+            "containers": [container],
+            "volumes": [
+                _crypto_volume(f"{o.name}-crypto", items),
+                {"name": "genesis", "configMap": {"name": "genesis-block"}},
+            ],
+            **scheduling(
+                spec,
+                spec.kubernetes.placement.orderer,
+                {"app.kubernetes.io/component": "orderer", "app.kubernetes.io/part-of": spec.name},
+            ),
+        }
+        out += [
+            secret,
+            _service(topo, o.name, ns, o.name, "orderer", ports),
+            _statefulset(
+                o.name, ns, topo, "orderer", o.name, pod, 1, o.name, spec.kubernetes.storage.get("orderer", "1Gi")
+            ),
+        ]
     return out
 
 
@@ -205,21 +325,42 @@ def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     out = []
     for p in topo.peers:
         ns = p.namespace
-        secret, items = files_secret(spec, f"{p.hostname}-crypto", ns, p.hostname, "peer",
-                                     _node_crypto(layout, pod_layout, p))
+        secret, items = files_secret(
+            spec, f"{p.hostname}-crypto", ns, p.hostname, "peer", _node_crypto(layout, pod_layout, p)
+        )
         env = peer_env(topo, p, pod_layout, DATA)
         ports = {"grpc": p.address.port, "chaincode": p.chaincode.port, "operations": p.operations.port}
-        container = _container("peer", image(spec, "peer"), res, ["peer", "node", "start"], env, ports,
-                               [{"name": "data", "mountPath": DATA},
-                                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True}],
-                               _http_probe(p.operations.port), _http_probe(p.operations.port, 30))
+        container = _container(
+            "peer",
+            image(spec, "peer"),
+            res,
+            ["peer", "node", "start"],
+            env,
+            ports,
+            [
+                {"name": "data", "mountPath": DATA},
+                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
+            ],
+            _http_probe(p.operations.port),
+            _http_probe(p.operations.port, 30),
+        )
         items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
-        pod = {"containers": [container], "volumes": [_crypto_volume(f"{p.hostname}-crypto", items)],
-               **scheduling(spec, spec.kubernetes.placement.peer, {"app.kubernetes.io/component": "peer",
-                                                                   "app.kubernetes.io/part-of": spec.name})}
-        out += [secret, _service(topo, p.hostname, ns, p.hostname, "peer", ports),
-                _statefulset(p.hostname, ns, topo, "peer", p.hostname, pod, 1, p.hostname,
-                             spec.kubernetes.storage.get("peer", "1Gi"))]
+        pod = {
+            "containers": [container],
+            "volumes": [_crypto_volume(f"{p.hostname}-crypto", items)],
+            **scheduling(
+                spec,
+                spec.kubernetes.placement.peer,
+                {"app.kubernetes.io/component": "peer", "app.kubernetes.io/part-of": spec.name},
+            ),
+        }
+        out += [
+            secret,
+            _service(topo, p.hostname, ns, p.hostname, "peer", ports),
+            _statefulset(
+                p.hostname, ns, topo, "peer", p.hostname, pod, 1, p.hostname, spec.kubernetes.storage.get("peer", "1Gi")
+            ),
+        ]
     return out
 
 
@@ -231,17 +372,25 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
         img = cc.image or image(spec, "chaincode", name=cc.name, version=cc.version)
         for org in cc.orgs:
             name = f"cc-{cc.name}"
-            env = {"CHAINCODE_ID": package_ids[cc.name][org.name],
-                   "CHAINCODE_SERVER_ADDRESS": f"0.0.0.0:{CHAINCODE_PORT}"}
-            container = _container("chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, [],
-                                   _tcp_probe(CHAINCODE_PORT, 3))
+            env = {
+                "CHAINCODE_ID": package_ids[cc.name][org.name],
+                "CHAINCODE_SERVER_ADDRESS": f"0.0.0.0:{CHAINCODE_PORT}",
+            }
+            container = _container(
+                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, [], _tcp_probe(CHAINCODE_PORT, 3)
+            )
             del container["command"]  # the image's own entrypoint serves the chaincode
-            pod = {"containers": [container],
-                   **scheduling(spec, spec.kubernetes.placement.chaincode, None)}
-            deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
-                      "metadata": meta(spec, name, org.namespace, name, "chaincode"),
-                      "spec": {"replicas": 1, "selector": {"matchLabels": selector(spec, name)},
-                               "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": pod}}}
+            pod = {"containers": [container], **scheduling(spec, spec.kubernetes.placement.chaincode, None)}
+            deploy = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta(spec, name, org.namespace, name, "chaincode"),
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": selector(spec, name)},
+                    "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": pod},
+                },
+            }
             out += [deploy, _service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
     return out
 
@@ -255,8 +404,9 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     script = shell_script(steps, pod_layout, TOOLS_CONFIG)
     crypto: dict[str, Path] = {}
     # Peer-org admins sign; of the orderer org only its TLS CA is needed (to trust the orderers).
-    crypto[str(PurePosixPath(str(pod_layout.tls_ca(topo.orderer_org).relative_to(POD_ROOT / "crypto"))))] = \
+    crypto[str(PurePosixPath(str(pod_layout.tls_ca(topo.orderer_org).relative_to(POD_ROOT / "crypto"))))] = (
         layout.tls_ca(topo.orderer_org)
+    )
     for org in topo.orgs:
         admin = layout.admin_msp(org).parent
         pod_admin = PurePosixPath(str(pod_layout.admin_msp(org).parent.relative_to(POD_ROOT / "crypto")))
@@ -264,49 +414,94 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
             crypto[str(pod_admin / rel)] = path
         crypto[str(PurePosixPath(str(pod_layout.tls_ca(org).relative_to(POD_ROOT / "crypto"))))] = layout.tls_ca(org)
     secret, items = files_secret(spec, "lifecycle-admin-crypto", ns, "lifecycle", "tools", crypto)
-    artifacts = {p.name: p for p in [*(layout.channel_tx(c) for c in topo.channels),
-                                     *(layout.anchors_tx(c, o) for c in topo.channels for o in c.orgs)]}
-    packages = {p.name: p for cc in topo.chaincodes for org in cc.orgs
-                if (p := layout.chaincode_package(cc, org)).exists()}
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
-              "data": {"lifecycle.sh": script},
-              "binaryData": {k: base64.b64encode(v.read_bytes()).decode() for k, v in {**artifacts, **packages}.items()}}
+    artifacts = {
+        p.name: p
+        for p in [
+            *(layout.channel_tx(c) for c in topo.channels),
+            *(layout.anchors_tx(c, o) for c in topo.channels for o in c.orgs),
+        ]
+    }
+    packages = {
+        p.name: p for cc in topo.chaincodes for org in cc.orgs if (p := layout.chaincode_package(cc, org)).exists()
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
+        "data": {"lifecycle.sh": script},
+        "binaryData": {k: base64.b64encode(v.read_bytes()).decode() for k, v in {**artifacts, **packages}.items()},
+    }
     art_items = [{"key": k, "path": k} for k in sorted(artifacts)]
     art_items += [{"key": k, "path": f"chaincode/{k}"} for k in sorted(packages)]
-    container = _container("lifecycle", image(spec, "tools"), spec.resources.tools,
-                           ["sh", f"{POD_ROOT}/scripts/lifecycle.sh"], {"FABRIC_LOGGING_SPEC": "WARNING"}, {},
-                           [{"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
-                            {"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
-                            {"name": "artifacts", "mountPath": str(pod_layout.artifacts)},
-                            {"name": "scripts", "mountPath": str(POD_ROOT / "scripts"), "readOnly": True}],
-                           {"exec": {"command": ["true"]}})
+    container = _container(
+        "lifecycle",
+        image(spec, "tools"),
+        spec.resources.tools,
+        ["sh", f"{POD_ROOT}/scripts/lifecycle.sh"],
+        {"FABRIC_LOGGING_SPEC": "WARNING"},
+        {},
+        [
+            {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
+            {"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
+            {"name": "artifacts", "mountPath": str(pod_layout.artifacts)},
+            {"name": "scripts", "mountPath": str(POD_ROOT / "scripts"), "readOnly": True},
+        ],
+        {"exec": {"command": ["true"]}},
+    )
     del container["readinessProbe"]
     del container["ports"]
     # The channel block is written next to the transactions, so artifacts live in a writable emptyDir.
-    copy = {"name": "artifacts", "image": image(spec, "tools"), "command": ["sh", "-c", "cp -rL /artifacts-src/. "
-                                                                              f"{pod_layout.artifacts}/"],
-            "volumeMounts": [{"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
-                             {"name": "artifacts", "mountPath": str(pod_layout.artifacts)}],
-            "resources": resources(spec.resources.tools), "securityContext": security_context()}
-    pod = {"restartPolicy": "Never", "initContainers": [copy], "containers": [container],
-           "volumes": [_crypto_volume("lifecycle-admin-crypto", items),
-                       {"name": "artifacts-src", "configMap": {"name": "lifecycle", "items": art_items}},
-                       {"name": "artifacts", "emptyDir": {}},
-                       {"name": "scripts", "configMap": {"name": "lifecycle",
-                                                         "items": [{"key": "lifecycle.sh", "path": "lifecycle.sh"}]}}],
-           **scheduling(spec, spec.kubernetes.placement.tools, None)}
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
-           "spec": {"backoffLimit": 2, "template": {"metadata": {"labels": labels(spec, "lifecycle", "tools")},
-                                                    "spec": pod}}}
+    copy = {
+        "name": "artifacts",
+        "image": image(spec, "tools"),
+        "command": ["sh", "-c", f"cp -rL /artifacts-src/. {pod_layout.artifacts}/"],
+        "volumeMounts": [
+            {"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
+            {"name": "artifacts", "mountPath": str(pod_layout.artifacts)},
+        ],
+        "resources": resources(spec.resources.tools),
+        "securityContext": security_context(),
+    }
+    pod = {
+        "restartPolicy": "Never",
+        "initContainers": [copy],
+        "containers": [container],
+        "volumes": [
+            _crypto_volume("lifecycle-admin-crypto", items),
+            {"name": "artifacts-src", "configMap": {"name": "lifecycle", "items": art_items}},
+            {"name": "artifacts", "emptyDir": {}},
+            {
+                "name": "scripts",
+                "configMap": {"name": "lifecycle", "items": [{"key": "lifecycle.sh", "path": "lifecycle.sh"}]},
+            },
+        ],
+        **scheduling(spec, spec.kubernetes.placement.tools, None),
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
+        "spec": {
+            "backoffLimit": 2,
+            "template": {"metadata": {"labels": labels(spec, "lifecycle", "tools")}, "spec": pod},
+        },
+    }
     return [secret, config, job]
 
 
 def namespace_objects(topo: Topology) -> list[dict]:
     names = [topo.kafka_namespace, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)]
-    return [{"apiVersion": "v1", "kind": "Namespace",
-             "metadata": {"name": n, "labels": {"app.kubernetes.io/part-of": topo.spec.name,
-                                                "app.kubernetes.io/managed-by": "fabkube"}}}
-            for n in dict.fromkeys(names)]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": n,
+                "labels": {"app.kubernetes.io/part-of": topo.spec.name, "app.kubernetes.io/managed-by": "fabkube"},
+            },
+        }
+        for n in dict.fromkeys(names)
+    ]
 
 
 def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:

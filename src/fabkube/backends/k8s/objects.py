@@ -27,8 +27,12 @@ def image(spec: NetworkSpec, kind: str, **fmt: str) -> str:
 
 
 def labels(spec: NetworkSpec, component: str, kind: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": component, "app.kubernetes.io/component": kind,
-            "app.kubernetes.io/part-of": spec.name, "app.kubernetes.io/managed-by": MANAGED_BY}
+    return {
+        "app.kubernetes.io/name": component,
+        "app.kubernetes.io/component": kind,
+        "app.kubernetes.io/part-of": spec.name,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
 
 
 def selector(spec: NetworkSpec, component: str) -> dict[str, str]:
@@ -43,8 +47,10 @@ def meta(spec: NetworkSpec, name: str, namespace: str | None, component: str, ki
 
 
 def resources(res: ComponentResources) -> dict:
-    return {"requests": {"cpu": res.requests.cpu, "memory": res.requests.memory},
-            "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory}}
+    return {
+        "requests": {"cpu": res.requests.cpu, "memory": res.requests.memory},
+        "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory},
+    }
 
 
 def memory_mib(quantity: str) -> int:
@@ -71,10 +77,19 @@ def scheduling(spec: NetworkSpec, placement: PlacementSpec, spread_label: dict[s
         pod["priorityClassName"] = placement.priorityClassName
     if placement.spread and spread_label:
         # Preferred, not required: the seed's two-node cluster still schedules all brokers on hw1.
-        pod["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-            "weight": 100,
-            "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                "labelSelector": {"matchLabels": spread_label}}}]}}
+        pod["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": spread_label},
+                        },
+                    }
+                ]
+            }
+        }
     if spec.kubernetes.images.pullSecrets:
         pod["imagePullSecrets"] = [{"name": s} for s in spec.kubernetes.images.pullSecrets]
     return pod
@@ -85,13 +100,19 @@ def secret_key(relpath: str) -> str:
     return relpath.replace("/", ".").replace("@", "-at-")
 
 
-def files_secret(spec: NetworkSpec, name: str, namespace: str, component: str, kind: str,
-                 files: dict[str, Path]) -> tuple[dict, list[dict]]:
+def files_secret(
+    spec: NetworkSpec, name: str, namespace: str, component: str, kind: str, files: dict[str, Path]
+) -> tuple[dict, list[dict]]:
     """A Secret holding files, and the volume items that lay them out again under a mount."""
     data = {secret_key(rel): base64.b64encode(path.read_bytes()).decode() for rel, path in sorted(files.items())}
     items = [{"key": secret_key(rel), "path": rel} for rel in sorted(files)]
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta(spec, name, namespace, component, kind),
-              "type": "Opaque", "data": data}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(spec, name, namespace, component, kind),
+        "type": "Opaque",
+        "data": data,
+    }
     return secret, items
 
 

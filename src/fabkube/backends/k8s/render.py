@@ -28,8 +28,9 @@ class Rendered:
         return [obj for objs in self.files.values() for obj in objs]
 
 
-def render(loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None,
-           progress: Progress = lambda _m: None) -> Rendered:
+def render(
+    loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
+) -> Rendered:
     gen = generate(loaded, "k8s", workdir, tools, progress)
     package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}
     return Rendered(gen.layout, render_objects(gen.layout, package_ids), package_ids)
@@ -56,8 +57,11 @@ def write_manifests(rendered: Rendered, out: Path) -> list[Path]:
         path = out / name
         path.write_text(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False))
         written.append(path)
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": [p.name for p in written]}
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [p.name for p in written],
+    }
     (out / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     written.append(out / "kustomization.yaml")
     return written
@@ -78,8 +82,9 @@ ENTRYPOINT ["python", "/serve.py", "/chaincode"]
 """
 
 
-def write_chaincode_context(loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None,
-                            image: str, base: str = "python:3.11-slim") -> Path:
+def write_chaincode_context(
+    loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None, image: str, base: str = "python:3.11-slim"
+) -> Path:
     """A Docker build context: Dockerfile, the chaincode directory and the standalone server."""
     from importlib.metadata import version
 
@@ -89,6 +94,7 @@ def write_chaincode_context(loaded: LoadedSpec, chaincode: str, out: Path, spec_
     shutil.rmtree(out / "chaincode", ignore_errors=True)
     shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (out / "serve.py").write_text(resources.files("fabkube.chaincode").joinpath("serve.py").read_text())
-    (out / "Dockerfile").write_text(DOCKERFILE.format(name=chaincode, image=image, base=base,
-                                                      shim=version("fabric-chaincode-python")))
+    (out / "Dockerfile").write_text(
+        DOCKERFILE.format(name=chaincode, image=image, base=base, shim=version("fabric-chaincode-python"))
+    )
     return out / "Dockerfile"

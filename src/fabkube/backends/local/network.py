@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from fabkube import health
+from fabkube.backends.local.supervisor import Supervisor
 from fabkube.chaincode import source_dir
 from fabkube.chaincode.ccaas_builder import install as install_builder
 from fabkube.components import KAFKA_ZK_SESSION_S, KIND_ORDER, Component, local_components
@@ -21,10 +22,15 @@ from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate
 from fabkube.layout import Layout
 from fabkube.ops.executor import LocalExecutor
-from fabkube.ops.lifecycle import PeerCommand, chaincode_args, endorser_flags, orderer_flags, package_chaincode
+from fabkube.ops.lifecycle import (
+    PeerCommand,
+    chaincode_args,
+    endorser_flags,
+    orderer_flags,
+    package_chaincode,
+    smoke_step,
+)
 from fabkube.ops.lifecycle import plan as lifecycle_plan
-from fabkube.ops.lifecycle import smoke_step
-from fabkube.backends.local.supervisor import Supervisor, tail
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
@@ -44,8 +50,7 @@ class ComponentStatus:
 
 
 class LocalNetwork:
-    def __init__(self, loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None,
-                 spec_dir: Path | None = None):
+    def __init__(self, loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, spec_dir: Path | None = None):
         self.loaded = loaded
         self.workdir = workdir.resolve()
         self.tools = tools or Toolchain(loaded.spec.fabric.version)
@@ -92,13 +97,20 @@ class LocalNetwork:
 
     def check_ports(self, comps: list[Component]) -> None:
         """Before anything starts: every port a stopped component needs must be free."""
-        busy = [(c.name, ep) for c in comps if not self.supervisor.running(c.name)
-                for ep in c.ports if not health.port_free(ep)]
+        busy = [
+            (c.name, ep)
+            for c in comps
+            if not self.supervisor.running(c.name)
+            for ep in c.ports
+            if not health.port_free(ep)
+        ]
         if busy:
             name, ep = busy[0]
             more = f" (and {len(busy) - 1} more)" if len(busy) > 1 else ""
-            raise UserError(f"local.basePort: port {ep.port} needed by {name} is already in use{more}; "
-                            "stop what holds it or choose another local.basePort")
+            raise UserError(
+                f"local.basePort: port {ep.port} needed by {name} is already in use{more}; "
+                "stop what holds it or choose another local.basePort"
+            )
 
     def _start_kind(self, kind: str, report: Reporter, started: list[str]) -> str:
         comps = [c for c in self.components() if c.kind == kind]
@@ -126,7 +138,11 @@ class LocalNetwork:
                     # registration still there and exits (NodeExists); once it expires it starts.
                     log = self.layout.log(comp.name)
                     tail = log.read_text(errors="replace")[-20000:] if log.exists() else ""
-                    if comp.kind == "kafka" and "NodeExists" in tail and retries[comp.name] < KAFKA_REGISTRATION_RETRIES:
+                    if (
+                        comp.kind == "kafka"
+                        and "NodeExists" in tail
+                        and retries[comp.name] < KAFKA_REGISTRATION_RETRIES
+                    ):
                         retries[comp.name] += 1
                         restart_at[comp.name] = time.monotonic() + KAFKA_ZK_SESSION_S + 1
                         deadline += KAFKA_ZK_SESSION_S + 1
@@ -155,10 +171,12 @@ class LocalNetwork:
                 report.info(f"{gen.new_identities} new identities" if gen.new_identities else "reused crypto")
             self.check_ports(self.components())
             install_builder(self.layout.builders / "ccaas")
-            for kind, title in (("zookeeper", "ZooKeeper ensemble (quorum)"),
-                                ("kafka", "Kafka brokers (all registered)"),
-                                ("orderer", "orderers (Kafka consenter, healthy)"),
-                                ("peer", "peers (healthy)")):
+            for kind, title in (
+                ("zookeeper", "ZooKeeper ensemble (quorum)"),
+                ("kafka", "Kafka brokers (all registered)"),
+                ("orderer", "orderers (Kafka consenter, healthy)"),
+                ("peer", "peers (healthy)"),
+            ):
                 if not any(c.kind == kind for c in self.components()):
                     continue
                 with report.step(title) as s:
@@ -251,8 +269,10 @@ class LocalNetwork:
                 height = None
                 if self.supervisor.running(peer.name):
                     try:
-                        res = executor.run(PeerCommand(["channel", "getinfo", "-c", ch.name], peer.org.name,
-                                                       peer.name, retry=False), timeout=20)
+                        res = executor.run(
+                            PeerCommand(["channel", "getinfo", "-c", ch.name], peer.org.name, peer.name, retry=False),
+                            timeout=20,
+                        )
                         m = re.search(r'"height":(\d+)', res.output)
                         height = int(m.group(1)) if m else None
                     except RuntimeFailure:
@@ -273,16 +293,27 @@ class LocalNetwork:
         if down:
             raise RuntimeFailure(f"the network is not running ({', '.join(down[:4])} stopped): run `fabkube up`")
 
-    def invoke(self, chaincode: str, args: list[str], wait: bool = True, orderer: int = 0,
-               peer: str | None = None) -> str:
+    def invoke(
+        self, chaincode: str, args: list[str], wait: bool = True, orderer: int = 0, peer: str | None = None
+    ) -> str:
         cc = self._chaincode(chaincode)
         org = cc.orgs[0]
         target = peer or self.topo.org_peers(org)[0].name
         endorsers = [self.topo.org_peers(o)[0].name for o in cc.orgs]
         orderer_name = self.topo.orderers[orderer % len(self.topo.orderers)].name
         self._require_running([f"chaincode-{cc.name}", orderer_name, *endorsers])
-        argv = ["chaincode", "invoke", *orderer_flags(self.layout, orderer), "-C", cc.channel, "-n", cc.name,
-                "-c", chaincode_args(args), *endorser_flags(self.layout, cc.orgs)]
+        argv = [
+            "chaincode",
+            "invoke",
+            *orderer_flags(self.layout, orderer),
+            "-C",
+            cc.channel,
+            "-n",
+            cc.name,
+            "-c",
+            chaincode_args(args),
+            *endorser_flags(self.layout, cc.orgs),
+        ]
         if wait:
             argv.append("--waitForEvent")
         res = LocalExecutor(self.layout, self.tools, attempts=5).run(PeerCommand(argv, org.name, target))
@@ -294,9 +325,17 @@ class LocalNetwork:
         self._require_running([f"chaincode-{cc.name}", node.name])
         if peer and node.org.name not in {o.name for o in cc.orgs}:
             raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
-        return LocalExecutor(self.layout, self.tools, attempts=3).run(
-            PeerCommand(["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)],
-                        node.org.name, node.name)).output
+        return (
+            LocalExecutor(self.layout, self.tools, attempts=3)
+            .run(
+                PeerCommand(
+                    ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)],
+                    node.org.name,
+                    node.name,
+                )
+            )
+            .output
+        )
 
     def _peer(self, name: str):
         for p in self.topo.peers:
@@ -344,4 +383,3 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue
     return ticks / 100.0
-

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from fabkube.components import Component
-from fabkube.errors import RuntimeFailure
 from fabkube.layout import Layout
 
 
@@ -89,8 +88,15 @@ class Supervisor:
         with log.open("ab") as out:
             out.write(f"\n==== fabkube starts {comp.name}: {' '.join(comp.command)}\n".encode())
             out.flush()
-            proc = subprocess.Popen(comp.command, cwd=comp.workdir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                comp.command,
+                cwd=comp.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.state.processes[comp.name] = {"pid": proc.pid, "start": _start_time(proc.pid) or "", "kind": comp.kind}
         self.state.save()
         return proc.pid
