@@ -1,0 +1,104 @@
+"""Preflight logic on cluster objects captured as fixtures (the user's two-node kubeadm cluster)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+from fabkube.backends.k8s.preflight import ClusterSnapshot, blockers, check, cpu_millis, mem_bytes
+from fabkube.backends.k8s.render import render
+from fabkube.spec import load_spec, parse_spec
+
+FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "cluster_seed.json").read_text())
+TOLERATE = "      tolerations: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]\n"
+
+
+def cluster(**changes) -> ClusterSnapshot:
+    data = copy.deepcopy(FIXTURE)
+    data.update(changes)
+    return ClusterSnapshot(**data)
+
+
+@pytest.fixture(scope="module")
+def seed_objects(tools, tmp_path_factory):
+    return render(load_spec(EXAMPLES / "seed.yaml"), tmp_path_factory.mktemp("w"), tools).objects()
+
+
+@pytest.fixture(scope="module")
+def tolerant_objects(tools, tmp_path_factory):
+    text = (EXAMPLES / "seed.yaml").read_text()
+    for kind in ("zookeeper", "kafka"):
+        text = text.replace(
+            f"    {kind}: {{nodeSelector: {{type: hw1}}}}\n",
+            f"    {kind}:\n      nodeSelector: {{type: hw1}}\n{TOLERATE}",
+        )
+    return render(parse_spec(text), tmp_path_factory.mktemp("w"), tools).objects()
+
+
+def test_quantities():
+    assert cpu_millis("250m") == 250 and cpu_millis("2") == 2000 and cpu_millis("1.5") == 1500
+    assert mem_bytes("4Gi") == 4 * 1024**3 and mem_bytes("3880Mi") == 3880 * 1024**2 and mem_bytes("1G") == 10**9
+
+
+def test_control_plane_taint_blocks_without_toleration(seed_objects):
+    found = check(seed_objects, cluster(), None)
+    msgs = [str(f) for f in blockers(found)]
+    assert len(msgs) == 1
+    assert "node hw1 has taint node-role.kubernetes.io/control-plane:NoSchedule" in msgs[0]
+    assert "tolerations" in msgs[0]
+
+
+def test_seed_passes_with_toleration(tolerant_objects):
+    found = check(tolerant_objects, cluster(), None)
+    assert blockers(found) == [], [str(f) for f in found]
+    text = "\n".join(str(f) for f in found)
+    # zk 3x50m/256Mi + kafka 3x100m/512Mi on hw1, which already runs the API server's 250m.
+    assert "needs 0.45 CPU / 2.25 GiB on nodes with type=hw1 (hw1), has 1.75 CPU / 3.79 GiB free" in text
+    assert "needs 0.30 CPU / 512 MiB on nodes with type=hw2 (hw2), has 1.90 CPU" in text
+    assert "Kubernetes v1.30.4" in text and "default StorageClass local-path" in text
+
+
+def test_missing_label_is_named(tolerant_objects):
+    nodes = copy.deepcopy(FIXTURE["nodes"])
+    nodes[1]["metadata"]["labels"]["type"] = "worker"
+    msgs = [str(f) for f in blockers(check(tolerant_objects, cluster(nodes=nodes), None))]
+    assert msgs == [
+        "[block] placement type=hw2: no Ready node has labels type=hw2 (needed by seed-ordererorg/orderer0, "
+        "seed-org1/peer0, seed-org1/peer1); label a node or change kubernetes.placement"
+    ]
+
+
+def test_overcommitted_single_node_says_what_is_missing(tools, tmp_path):
+    spec = parse_spec(
+        "name: small\norganizations: [{name: Org1, domain: org1.example.com}]\n"
+        "channels: [{name: ch, organizations: [Org1]}]\n"
+        "resources:\n  kafka: {requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: '1', memory: 1Gi}}\n"
+    )
+    objects = render(spec, tmp_path, tools).objects()
+    node = copy.deepcopy(FIXTURE["nodes"][1])
+    node["metadata"]["name"] = "only"
+    found = blockers(check(objects, cluster(nodes=[node], pods=[]), None))
+    assert len(found) == 1
+    assert str(found[0]).startswith(
+        "[block] placement any node: needs 1.95 CPU / 4.25 GiB on any node (only), "
+        "has 2.00 CPU / 3.79 GiB free: lower resources"
+    )
+
+
+def test_dns_cni_storage_and_readiness(seed_objects):
+    nodes = copy.deepcopy(FIXTURE["nodes"])
+    nodes[0]["status"]["conditions"][0]["status"] = "True"  # NetworkUnavailable on hw1
+    msgs = "\n".join(
+        str(f)
+        for f in blockers(check(seed_objects, cluster(nodes=nodes, dns_endpoints=[], storage_classes=[]), "fast"))
+    )
+    assert "NetworkUnavailable on hw1" in msgs
+    assert "cluster DNS has no ready endpoints" in msgs
+    assert "StorageClass fast does not exist; known: (none)" in msgs
+    for node in nodes:
+        node["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    assert [str(f) for f in blockers(check(seed_objects, cluster(nodes=nodes), None))] == [
+        "[block] nodes: no node is Ready"
+    ]
