@@ -150,11 +150,12 @@ class CA:
         ous: list[str] | None = None,
         sans: list[str] | None = None,
         tls: bool = False,
+        org: str | None = None,
     ) -> x509.Certificate:
         not_before, not_after = _validity()
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_base_subject(common_name, None, ous))
+            .subject_name(_base_subject(common_name, org, ous))
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())

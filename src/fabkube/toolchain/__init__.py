@@ -26,7 +26,10 @@ from fabkube.toolchain.versions import (
     FABRIC_COMMANDS,
     FABRIC_MODULE,
     FABRIC_VERSIONS,
+    K8S_SIM_COMMANDS,
     KAFKA_VERSION,
+    KUBERNETES_VERSION,
+    KWOK_VERSION,
     SCALA_VERSION,
     ZOOKEEPER_VERSION,
 )
@@ -266,6 +269,83 @@ class Toolchain:
         stamp = {"kafka": KAFKA_VERSION, "zookeeper": ZOOKEEPER_VERSION, "jars": jars}
         (self.kafka_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
 
+    # ------------------------------------------------------------ test control plane
+    @property
+    def k8s_sim_dir(self) -> Path:
+        return self.root / f"k8s-sim-{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}"
+
+    @property
+    def k8s_sim_bin(self) -> Path:
+        return self.k8s_sim_dir / "bin"
+
+    @property
+    def kwok_stage_dir(self) -> Path:
+        """kwok's stage definitions, copied from its module at install time."""
+        return self.k8s_sim_dir / "kwok-stages"
+
+    def k8s_sim_ready(self) -> bool:
+        stamp = self._stamp(self.k8s_sim_dir)
+        if not stamp or stamp.get("kubernetes") != KUBERNETES_VERSION or stamp.get("kwok") != KWOK_VERSION:
+            return False
+        return all(
+            (self.k8s_sim_bin / c).is_file() and _sha256(self.k8s_sim_bin / c) == stamp["sha256"].get(c)
+            for c in K8S_SIM_COMMANDS
+        )
+
+    def require_k8s_sim(self) -> Toolchain:
+        if not self.k8s_sim_ready():
+            raise RuntimeFailure("the test control plane is not built: run `fabkube toolchain install --with-k8s-sim`")
+        return self
+
+    def install_k8s_sim(self, progress: Progress = lambda _m: None) -> float:
+        """Build kube-apiserver, controller-manager, scheduler, kwok and our embedded etcd (0 s when cached)."""
+        if self.k8s_sim_ready():
+            return 0.0
+        start = time.monotonic()
+        progress(
+            f"building Kubernetes {KUBERNETES_VERSION} control plane and kwok {KWOK_VERSION} "
+            "(first time: several minutes)"
+        )
+        go = self._check_go()
+        log = self.logs / "k8s-sim-build.log"
+        src = self.k8s_sim_dir / "src"
+        shutil.rmtree(src, ignore_errors=True)
+        data = resources.files("fabkube.toolchain").joinpath("data", "k8s-sim")
+        with resources.as_file(data) as data_dir:
+            shutil.copytree(data_dir, src)
+        env = self._go_env()
+        staging = self.k8s_sim_dir / "bin.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        packages = [
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "k8s.io/kubernetes/cmd/kube-scheduler",
+            "sigs.k8s.io/kwok/cmd/kwok",
+            "./cmd/etcd",
+        ]
+        _run(
+            [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging) + "/", *packages], log, cwd=src, env=env
+        )
+        kwok_dir = subprocess.run(
+            [go, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
+            cwd=src,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        shutil.rmtree(self.kwok_stage_dir, ignore_errors=True)
+        shutil.copytree(Path(kwok_dir) / "kustomize" / "stage", self.kwok_stage_dir)
+        shutil.rmtree(self.k8s_sim_bin, ignore_errors=True)
+        staging.rename(self.k8s_sim_bin)
+        stamp = {
+            "kubernetes": KUBERNETES_VERSION,
+            "kwok": KWOK_VERSION,
+            "sha256": {c: _sha256(self.k8s_sim_bin / c) for c in K8S_SIM_COMMANDS},
+        }
+        (self.k8s_sim_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+        return time.monotonic() - start
+
     # ------------------------------------------------------------ report
     def status(self) -> list[ToolStatus]:
         rows: list[ToolStatus] = []
@@ -279,6 +359,10 @@ class Toolchain:
         rows.append(
             ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar", kafka_ok)
         )
+        sim_ok = self.k8s_sim_ready()
+        for c in K8S_SIM_COMMANDS:
+            version = KWOK_VERSION if c == "kwok" else KUBERNETES_VERSION
+            rows.append(ToolStatus(f"{c} (test control plane)", version, self.k8s_sim_bin / c, sim_ok))
         java = shutil.which("java")
         rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
         return rows
