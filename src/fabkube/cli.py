@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fabkube.errors import RuntimeFailure, UserError
@@ -56,20 +57,20 @@ class RichReporter(Reporter):
 
     def info(self, text: str) -> None:
         if self._status is not None:
-            self._status.update(text + " ...")
+            self._status.update(escape(text) + " ...")
         else:
-            self.console.print(f"  [dim]{text}[/]", highlight=False)
+            self.console.print(f"  [dim]{escape(text)}[/]", highlight=False, soft_wrap=True)
 
 
 def _fail(exc: UserError | RuntimeFailure) -> None:
     for line in str(exc).splitlines():
-        err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def _load(spec: Path):
@@ -393,7 +394,9 @@ def preflight(
     findings = net.preflight()
     colours = {"ok": "green", "warn": "yellow", "block": "red"}
     for f in findings:
-        out.print(f"[{colours[f.level]}]{f.level:5}[/] {f.what}: {f.message}", highlight=False, soft_wrap=True)
+        out.print(
+            f"[{colours[f.level]}]{f.level:5}[/] {escape(f.what)}: {escape(f.message)}", highlight=False, soft_wrap=True
+        )
     if blockers(findings):
         raise typer.Exit(2)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from fabkube.backends.local.supervisor import Supervisor, tail
 from fabkube.components import Component, Health
@@ -135,7 +136,11 @@ class SimCluster:
         write_cert(
             self.pki / "admin.crt", ca.issue("fabkube-admin", admin.public_key(), tls=True, org="system:masters")
         )
-        write_key(self.pki / "sa.key", new_key())
+        sa = new_key()
+        write_key(self.pki / "sa.key", sa)
+        (self.pki / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
         ca_pem = (self.pki / "fabkube-sim-ca-cert.pem").read_bytes()
         b64 = lambda p: base64.b64encode(p).decode()  # noqa: E731
         config = {
@@ -186,7 +191,7 @@ class SimCluster:
                     f"--tls-private-key-file={pki / 'apiserver.key'}",
                     f"--client-ca-file={pki / 'fabkube-sim-ca-cert.pem'}",
                     "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                    f"--service-account-key-file={pki / 'sa.key'}",
+                    f"--service-account-key-file={pki / 'sa.pub'}",
                     f"--service-account-signing-key-file={pki / 'sa.key'}",
                     "--service-cluster-ip-range=10.96.0.0/16",
                     "--authorization-mode=RBAC",
@@ -208,7 +213,7 @@ class SimCluster:
                     f"--secure-port={p['controller-manager']}",
                     f"--service-account-private-key-file={pki / 'sa.key'}",
                     f"--root-ca-file={pki / 'fabkube-sim-ca-cert.pem'}",
-                    "--controllers=*,-nodeipam,-nodelifecycle",
+                    "--controllers=*,-nodeipam",
                     "--profiling=false",
                 ],
                 p["controller-manager"],

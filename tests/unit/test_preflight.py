@@ -53,8 +53,9 @@ def test_seed_passes_with_toleration(tolerant_objects):
     assert blockers(found) == [], [str(f) for f in found]
     text = "\n".join(str(f) for f in found)
     # zk 3x50m/256Mi + kafka 3x100m/512Mi on hw1, which already runs the API server's 250m.
-    assert "needs 0.45 CPU / 2.25 GiB on nodes with type=hw1 (hw1), has 1.75 CPU / 3.79 GiB free" in text
-    assert "needs 0.30 CPU / 512 MiB on nodes with type=hw2 (hw2), has 1.90 CPU" in text
+    assert "capacity hw1: needs 0.45 CPU / 2.25 GiB on hw1 for type=hw1, has 1.75 CPU / 3.79 GiB free" in text
+    # orderer + 2 peers, and the chaincode (no placement) which can only go to hw2 (hw1 is tainted)
+    assert "capacity hw2: needs 0.33 CPU / 576 MiB on hw2 for type=hw2 + any node, has 1.90 CPU" in text
     assert "Kubernetes v1.30.4" in text and "default StorageClass local-path" in text
 
 
@@ -76,12 +77,12 @@ def test_overcommitted_single_node_says_what_is_missing(tools, tmp_path):
     )
     objects = render(spec, tmp_path, tools).objects()
     node = copy.deepcopy(FIXTURE["nodes"][1])
-    node["metadata"]["name"] = "only"
+    node["metadata"]["name"] = "node1"
     found = blockers(check(objects, cluster(nodes=[node], pods=[]), None))
     assert len(found) == 1
     assert str(found[0]).startswith(
-        "[block] placement any node: needs 1.95 CPU / 4.25 GiB on any node (only), "
-        "has 2.00 CPU / 3.79 GiB free: lower resources"
+        "[block] capacity node1: needs 1.95 CPU / 4.25 GiB on node1 for any node, has 2.00 CPU / 3.79 GiB free: "
+        "lower resources"
     )
 
 

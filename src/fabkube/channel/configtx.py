@@ -129,7 +129,7 @@ def render_configtx(layout: Layout) -> dict:
 
 def write_configtx(layout: Layout) -> Path:
     layout.configtx.parent.mkdir(parents=True, exist_ok=True)
-    text = "# Written by fabkube from the topology; regenerated on every generate.\n"
+    text = "# Written by fabkube from the topology; rewritten on every generate.\n"
     text += yaml.dump(render_configtx(layout), Dumper=_NoAliases, sort_keys=False)
     layout.configtx.write_text(text)
     return layout.configtx

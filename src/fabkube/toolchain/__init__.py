@@ -323,8 +323,22 @@ class Toolchain:
             "sigs.k8s.io/kwok/cmd/kwok",
             "./cmd/etcd",
         ]
+        major, minor, _ = KUBERNETES_VERSION.split(".")
+        stamp_flags = " ".join(
+            f"-X {pkg}.{k}={v}"
+            for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+            for k, v in (
+                ("gitVersion", f"v{KUBERNETES_VERSION}"),
+                ("gitMajor", major),
+                ("gitMinor", minor),
+                ("gitTreeState", "clean"),
+            )
+        )
         _run(
-            [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging) + "/", *packages], log, cwd=src, env=env
+            [go, "build", "-trimpath", "-ldflags", f"-s -w {stamp_flags}", "-o", str(staging) + "/", *packages],
+            log,
+            cwd=src,
+            env=env,
         )
         kwok_dir = subprocess.run(
             [go, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],

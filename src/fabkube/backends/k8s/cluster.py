@@ -197,6 +197,13 @@ class Cluster:
                 for pvc in self.core.list_namespaced_persistent_volume_claim(ns, label_selector=selector).items:
                     self.core.delete_namespaced_persistent_volume_claim(pvc.metadata.name, ns)
                     removed.append(f"PersistentVolumeClaim {ns}/{pvc.metadata.name}")
+            # A claim is only released once no pod uses it (pvc-protection): wait for that, bounded.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and any(
+                self.core.list_namespaced_persistent_volume_claim(ns, label_selector=selector).items
+                for ns in namespaces
+            ):
+                time.sleep(1)
             for obj in (o for o in objects if o["kind"] == "Namespace"):
                 try:
                     self._resource(obj).delete(name=obj["metadata"]["name"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,12 @@ class K8sNetwork:
         return self.rendered().layout.topo
 
     def preflight(self) -> list[Finding]:
-        return check(self.rendered().objects(), self.cluster.snapshot(), self.loaded.spec.kubernetes.storageClass)
+        return check(
+            self.rendered().objects(),
+            self.cluster.snapshot(),
+            self.loaded.spec.kubernetes.storageClass,
+            self.loaded.spec.name,
+        )
 
     def up(self, report: Reporter | None = None, rollout_timeout: float = 600, job_timeout: float = 600) -> dict:
         report = report or SilentReporter()
@@ -178,4 +184,7 @@ class K8sNetwork:
         with report.step("delete what fabkube applied" + (" and the PVCs and namespaces" if purge else "")) as s:
             removed = self.cluster.delete(self.rendered().objects(), self.loaded.spec.name, purge)
             s.detail = f"{len(removed)} objects"
+        if purge:
+            with report.step(f"remove {self.workdir}"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
         return removed

@@ -133,10 +133,18 @@ def _selector_text(selector: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "any node"
 
 
-def _requested_on(node_name: str, pods: list[dict]) -> tuple[int, int]:
+def _requested_on(node_name: str, pods: list[dict], network: str | None) -> tuple[int, int]:
+    """What other pods already request on a node; this network's own pods (a re-run) do not count."""
     cpu = mem = 0
     for pod in pods:
         if pod.get("spec", {}).get("nodeName") != node_name:
+            continue
+        labels = pod.get("metadata", {}).get("labels") or {}
+        if (
+            network
+            and labels.get("app.kubernetes.io/part-of") == network
+            and labels.get("app.kubernetes.io/managed-by") == "fabkube"
+        ):
             continue
         if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             continue
@@ -147,7 +155,9 @@ def _requested_on(node_name: str, pods: list[dict]) -> tuple[int, int]:
     return cpu, mem
 
 
-def check(objects: list[dict], cluster: ClusterSnapshot, storage_class: str | None) -> list[Finding]:
+def check(
+    objects: list[dict], cluster: ClusterSnapshot, storage_class: str | None, network: str | None = None
+) -> list[Finding]:
     out = [Finding("ok", "cluster", f"reachable, Kubernetes {cluster.version}")]
     ready = [n for n in cluster.nodes if node_ready(n)]
     names = lambda nodes: ", ".join(n["metadata"]["name"] for n in nodes)  # noqa: E731
@@ -229,6 +239,7 @@ def check(objects: list[dict], cluster: ClusterSnapshot, storage_class: str | No
             )
         )
 
+    placed: list[tuple[Workload, frozenset[str]]] = []
     for group in workloads(objects):
         what = f"placement {_selector_text(group.node_selector)}"
         matching = [n for n in ready if all(_labels(n).get(k) == v for k, v in group.node_selector.items())]
@@ -259,33 +270,33 @@ def check(objects: list[dict], cluster: ClusterSnapshot, storage_class: str | No
                 )
             else:
                 eligible.append(n)
-        if not eligible:
-            continue
+        if eligible:
+            placed.append((group, frozenset(n["metadata"]["name"] for n in eligible)))
+
+    # Capacity per set of eligible nodes: every group that can only use nodes of that set must
+    # fit there together (zk+kafka and orderer+peers may share hw1 on a single-node cluster).
+    by_name = {n["metadata"]["name"]: n for n in ready}
+    for node_set in sorted({s for _, s in placed}, key=sorted):
+        groups = [g for g, s in placed if s <= node_set]
+        cpu, mem = sum(g.cpu for g in groups), sum(g.mem for g in groups)
+        largest_cpu, largest_mem = max(g.largest_cpu for g in groups), max(g.largest_mem for g in groups)
         free_cpu = free_mem = best_cpu = best_mem = 0
-        for n in eligible:
-            alloc = n.get("status", {}).get("allocatable", {})
-            used_cpu, used_mem = _requested_on(n["metadata"]["name"], cluster.pods)
-            cpu, mem = cpu_millis(alloc.get("cpu", "0")) - used_cpu, mem_bytes(alloc.get("memory", "0")) - used_mem
-            free_cpu, free_mem = free_cpu + cpu, free_mem + mem
-            best_cpu, best_mem = max(best_cpu, cpu), max(best_mem, mem)
-        fits = (
-            group.cpu <= free_cpu
-            and group.mem <= free_mem
-            and group.largest_cpu <= best_cpu
-            and group.largest_mem <= best_mem
-        )
-        where = f"on nodes with {_selector_text(group.node_selector)}" if group.node_selector else "on any node"
+        for name in node_set:
+            alloc = by_name[name].get("status", {}).get("allocatable", {})
+            used_cpu, used_mem = _requested_on(name, cluster.pods, network)
+            c, m = cpu_millis(alloc.get("cpu", "0")) - used_cpu, mem_bytes(alloc.get("memory", "0")) - used_mem
+            free_cpu, free_mem = free_cpu + c, free_mem + m
+            best_cpu, best_mem = max(best_cpu, c), max(best_mem, m)
+        fits = cpu <= free_cpu and mem <= free_mem and largest_cpu <= best_cpu and largest_mem <= best_mem
+        nodes = ", ".join(sorted(node_set))
+        placements = " + ".join(dict.fromkeys(_selector_text(g.node_selector) for g in groups))
         detail = (
-            f"needs {fmt_cpu(group.cpu)} / {fmt_mem(group.mem)} {where} ({names(eligible)}), "
+            f"needs {fmt_cpu(cpu)} / {fmt_mem(mem)} on {nodes} for {placements}, "
             f"has {fmt_cpu(free_cpu)} / {fmt_mem(free_mem)} free"
         )
-        out.append(
-            Finding(
-                "ok" if fits else "block",
-                what,
-                detail + ("" if fits else ": lower resources.<kind>.requests, add nodes, or spread the placement"),
-            )
-        )
+        if not fits:
+            detail += ": lower resources.<kind>.requests, add nodes, or change kubernetes.placement"
+        out.append(Finding("ok" if fits else "block", f"capacity {nodes}", detail))
     return out
 
 
