@@ -81,6 +81,21 @@ def chaincode_args(args: list[str]) -> str:
     return json.dumps({"Args": args})
 
 
+def invoke_args(
+    layout: Layout, cc: ChaincodeInfo, args: list[str], orderer: int = 0, init: bool = False, wait: bool = True
+) -> list[str]:
+    """`peer chaincode invoke` endorsed by one peer of every org of the chaincode's channel."""
+    argv = ["chaincode", "invoke", *orderer_flags(layout, orderer), "-C", cc.channel, "-n", cc.name]
+    if init:
+        argv.append("--isInit")
+    argv += ["-c", chaincode_args(args), *endorser_flags(layout, cc.orgs)]
+    return [*argv, "--waitForEvent"] if wait else argv
+
+
+def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
+    return ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)]
+
+
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     first = ch.orgs[0]
     steps = [
@@ -224,20 +239,7 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
                 f"init {cc.name} {' '.join(cc.init)}",
                 [
                     PeerCommand(
-                        [
-                            "chaincode",
-                            "invoke",
-                            *orderer_flags(layout),
-                            "-C",
-                            cc.channel,
-                            "-n",
-                            cc.name,
-                            "--isInit",
-                            "-c",
-                            chaincode_args(["Init", *cc.init]),
-                            *endorser_flags(layout, cc.orgs),
-                            "--waitForEvent",
-                        ],
+                        invoke_args(layout, cc, ["Init", *cc.init], init=True),
                         first.name,
                         topo.org_peers(first)[0].name,
                     )
@@ -258,7 +260,7 @@ def smoke_step(layout: Layout, cc: ChaincodeInfo) -> Step | None:
         f"query {cc.name} {key}",
         [
             PeerCommand(
-                ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(["query", key])],
+                query_args(cc, ["query", key]),
                 first.name,
                 layout.topo.org_peers(first)[0].name,
                 expect=value,

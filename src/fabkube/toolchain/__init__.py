@@ -23,6 +23,7 @@ from pathlib import Path
 from fabkube.errors import RuntimeFailure
 from fabkube.toolchain.versions import (
     DEFAULT_FABRIC_VERSION,
+    ETCD_VERSION,
     FABRIC_COMMANDS,
     FABRIC_MODULE,
     FABRIC_VERSIONS,
@@ -183,6 +184,38 @@ class Toolchain:
             )
         return go
 
+    def _go_build(self, src: Path, packages: list[str], ldflags: str, log: Path, staging: Path) -> str:
+        """`go build` the packages of the module in src into a staging bin dir; returns the go binary."""
+        go = self._check_go()
+        shutil.rmtree(staging, ignore_errors=True)
+        _run(
+            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", f"{staging}/", *packages],
+            log,
+            cwd=src,
+            env=self._go_env(),
+        )
+        return go
+
+    def _module_dir(self, go: str, src: Path, module: str) -> Path:
+        """Where the Go module cache holds a dependency of the module in src (for its shipped data)."""
+        out = subprocess.run(
+            [go, "list", "-m", "-f", "{{.Dir}}", module],
+            cwd=src,
+            env=self._go_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return Path(out.stdout.strip())
+
+    @staticmethod
+    def _publish(staging: Path, bin_dir: Path, commands: tuple[str, ...], stamp: dict) -> None:
+        """Swap the staging dir in and record checksums: an interrupted install is never taken as done."""
+        shutil.rmtree(bin_dir, ignore_errors=True)
+        staging.rename(bin_dir)
+        stamp["sha256"] = {c: _sha256(bin_dir / c) for c in commands}
+        (bin_dir.parent / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+
     def _install_fabric(self) -> None:
         go = self._check_go()
         log = self.logs / f"fabric-{self.fabric.version}-build.log"
@@ -193,46 +226,32 @@ class Toolchain:
         )
         go_sum = f"fabric-{self.fabric.version}.go.sum"
         (src / "go.sum").write_text(_data(go_sum))
-        env = self._go_env()
-        _run([go, "mod", "download", FABRIC_MODULE], log, cwd=src, env=env)
+        _run([go, "mod", "download", FABRIC_MODULE], log, cwd=src, env=self._go_env())
         staging = self.fabric_dir / "bin.partial"
-        shutil.rmtree(staging, ignore_errors=True)
         ldflags = (
             f"-X {FABRIC_MODULE}/common/metadata.Version={self.fabric.version} "
             f"-X {FABRIC_MODULE}/common/metadata.CommitSHA={self.fabric.commit[:7]}"
         )
-        _run(
-            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(staging) + "/"]
-            + [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS],
-            log,
-            cwd=src,
-            env=env,
-        )
-        module_dir = subprocess.run(
-            [go, "list", "-m", "-f", "{{.Dir}}", FABRIC_MODULE],
-            cwd=src,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        self._go_build(src, [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS], ldflags, log, staging)
+        module_dir = self._module_dir(go, src, FABRIC_MODULE)
         config = self.fabric_dir / "config"
         shutil.rmtree(config, ignore_errors=True)
         config.mkdir(parents=True)
         for name in ("core.yaml", "orderer.yaml", "configtx.yaml"):
-            shutil.copyfile(Path(module_dir) / "sampleconfig" / name, config / name)
+            shutil.copyfile(module_dir / "sampleconfig" / name, config / name)
         out = subprocess.run([str(staging / "peer"), "version"], capture_output=True, text=True).stdout
         if f"Version: {self.fabric.version}" not in out:
             raise RuntimeFailure(f"the built peer reports the wrong version:\n{out}", log)
-        shutil.rmtree(self.bin_dir, ignore_errors=True)
-        staging.rename(self.bin_dir)
-        stamp = {
-            "version": self.fabric.version,
-            "commit": self.fabric.commit,
-            "module": f"{FABRIC_MODULE}@{self.fabric.module_version}",
-            "sha256": {c: _sha256(self.bin_dir / c) for c in FABRIC_COMMANDS},
-        }
-        (self.fabric_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+        self._publish(
+            staging,
+            self.bin_dir,
+            FABRIC_COMMANDS,
+            {
+                "version": self.fabric.version,
+                "commit": self.fabric.commit,
+                "module": f"{FABRIC_MODULE}@{self.fabric.module_version}",
+            },
+        )
 
     def _install_kafka(self) -> None:
         mvn = _need("mvn", "install Apache Maven (it fetches Kafka and ZooKeeper from Maven Central)")
@@ -306,16 +325,13 @@ class Toolchain:
             f"building Kubernetes {KUBERNETES_VERSION} control plane and kwok {KWOK_VERSION} "
             "(first time: several minutes)"
         )
-        go = self._check_go()
         log = self.logs / "k8s-sim-build.log"
         src = self.k8s_sim_dir / "src"
         shutil.rmtree(src, ignore_errors=True)
         data = resources.files("fabkube.toolchain").joinpath("data", "k8s-sim")
         with resources.as_file(data) as data_dir:
             shutil.copytree(data_dir, src)
-        env = self._go_env()
         staging = self.k8s_sim_dir / "bin.partial"
-        shutil.rmtree(staging, ignore_errors=True)
         packages = [
             "k8s.io/kubernetes/cmd/kube-apiserver",
             "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -324,7 +340,7 @@ class Toolchain:
             "./cmd/etcd",
         ]
         major, minor, _ = KUBERNETES_VERSION.split(".")
-        stamp_flags = " ".join(
+        version_flags = " ".join(
             f"-X {pkg}.{k}={v}"
             for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
             for k, v in (
@@ -334,30 +350,13 @@ class Toolchain:
                 ("gitTreeState", "clean"),
             )
         )
-        _run(
-            [go, "build", "-trimpath", "-ldflags", f"-s -w {stamp_flags}", "-o", str(staging) + "/", *packages],
-            log,
-            cwd=src,
-            env=env,
-        )
-        kwok_dir = subprocess.run(
-            [go, "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
-            cwd=src,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        go = self._go_build(src, packages, f"-s -w {version_flags}", log, staging)
+        kwok_dir = self._module_dir(go, src, "sigs.k8s.io/kwok")
         shutil.rmtree(self.kwok_stage_dir, ignore_errors=True)
-        shutil.copytree(Path(kwok_dir) / "kustomize" / "stage", self.kwok_stage_dir)
-        shutil.rmtree(self.k8s_sim_bin, ignore_errors=True)
-        staging.rename(self.k8s_sim_bin)
-        stamp = {
-            "kubernetes": KUBERNETES_VERSION,
-            "kwok": KWOK_VERSION,
-            "sha256": {c: _sha256(self.k8s_sim_bin / c) for c in K8S_SIM_COMMANDS},
-        }
-        (self.k8s_sim_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
+        shutil.copytree(kwok_dir / "kustomize" / "stage", self.kwok_stage_dir)
+        self._publish(
+            staging, self.k8s_sim_bin, K8S_SIM_COMMANDS, {"kubernetes": KUBERNETES_VERSION, "kwok": KWOK_VERSION}
+        )
         return time.monotonic() - start
 
     # ------------------------------------------------------------ report
@@ -375,7 +374,7 @@ class Toolchain:
         )
         sim_ok = self.k8s_sim_ready()
         for c in K8S_SIM_COMMANDS:
-            version = KWOK_VERSION if c == "kwok" else KUBERNETES_VERSION
+            version = {"kwok": KWOK_VERSION, "etcd": ETCD_VERSION}.get(c, KUBERNETES_VERSION)
             rows.append(ToolStatus(f"{c} (test control plane)", version, self.k8s_sim_bin / c, sim_ok))
         java = shutil.which("java")
         rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))

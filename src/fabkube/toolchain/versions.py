@@ -49,4 +49,5 @@ SCALA_VERSION = "2.13"
 # proxy. kwok 0.8.0 is built against Kubernetes 0.36 libraries, so the control plane is 1.36.
 KUBERNETES_VERSION = "1.36.3"
 KWOK_VERSION = "0.8.0"
+ETCD_VERSION = "3.6.8"  # the etcd server module Kubernetes 1.36.3 pins; toolchain/data/k8s-sim/go.mod
 K8S_SIM_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "etcd")

@@ -22,14 +22,7 @@ from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate
 from fabkube.layout import Layout
 from fabkube.ops.executor import LocalExecutor
-from fabkube.ops.lifecycle import (
-    PeerCommand,
-    chaincode_args,
-    endorser_flags,
-    orderer_flags,
-    package_chaincode,
-    smoke_step,
-)
+from fabkube.ops.lifecycle import PeerCommand, invoke_args, package_chaincode, query_args, smoke_step
 from fabkube.ops.lifecycle import plan as lifecycle_plan
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
@@ -302,20 +295,7 @@ class LocalNetwork:
         endorsers = [self.topo.org_peers(o)[0].name for o in cc.orgs]
         orderer_name = self.topo.orderers[orderer % len(self.topo.orderers)].name
         self._require_running([f"chaincode-{cc.name}", orderer_name, *endorsers])
-        argv = [
-            "chaincode",
-            "invoke",
-            *orderer_flags(self.layout, orderer),
-            "-C",
-            cc.channel,
-            "-n",
-            cc.name,
-            "-c",
-            chaincode_args(args),
-            *endorser_flags(self.layout, cc.orgs),
-        ]
-        if wait:
-            argv.append("--waitForEvent")
+        argv = invoke_args(self.layout, cc, args, orderer=orderer, wait=wait)
         res = LocalExecutor(self.layout, self.tools, attempts=5).run(PeerCommand(argv, org.name, target))
         return res.output
 
@@ -329,7 +309,7 @@ class LocalNetwork:
             LocalExecutor(self.layout, self.tools, attempts=3)
             .run(
                 PeerCommand(
-                    ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)],
+                    query_args(cc, args),
                     node.org.name,
                     node.name,
                 )
