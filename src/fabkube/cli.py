@@ -188,6 +188,9 @@ def up(
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (k8s; default KUBECONFIG)."),
     rollout_timeout: float = typer.Option(600, "--rollout-timeout", help="Seconds to wait for pods (k8s)."),
     job_timeout: float = typer.Option(600, "--job-timeout", help="Seconds to follow the lifecycle Job (k8s)."),
+    no_lifecycle: bool = typer.Option(
+        False, "--no-lifecycle", help="Local: start the components only; no channel or chaincode steps."
+    ),
 ) -> None:
     """Bring the network up and run the channel and chaincode lifecycle; idempotent and resumable."""
     if target not in ("local", "k8s"):
@@ -211,7 +214,7 @@ def up(
     net = LocalNetwork(loaded, path, spec_dir=spec.resolve().parent)
     start = time.monotonic()
     reporter = RichReporter(err)
-    result = net.up(reporter)
+    result = net.up(reporter, lifecycle=not no_lifecycle)
     for name, value in result.get("smoke", {}).items():
         out.print(f"{name}: value is {value}")
     err.print(f"network {loaded.spec.name} is up in {time.monotonic() - start:.1f}s (work dir {path})")

@@ -36,6 +36,7 @@ class PeerCommand:
     peer: str | None = None  # peer component the command talks to (CORE_PEER_ADDRESS)
     retry: bool = True
     expect: str | None = None  # text the output must contain
+    already: str | None = None  # text in a failure that means "this was done before"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Step:
     id: str  # stable, for the done-record that makes `up` resumable
     title: str
     commands: list[PeerCommand] = field(default_factory=list)
+    done_if: PeerCommand | None = None  # succeeds (with its expect) when the step needs no running
 
 
 def admin_env(layout: Layout, org: Org, peer: PeerNode | None) -> dict[str, str]:
@@ -98,58 +100,38 @@ def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
 
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     first = ch.orgs[0]
-    steps = [
-        Step(
-            f"channel-create:{ch.name}",
-            f"create channel {ch.name}",
-            [
-                PeerCommand(
-                    [
-                        "channel",
-                        "create",
-                        "-c",
-                        ch.name,
-                        "-f",
-                        str(layout.channel_tx(ch)),
-                        "--outputBlock",
-                        str(layout.channel_block(ch)),
-                        *orderer_flags(layout),
-                    ],
-                    first.name,
-                )
-            ],
-        )
-    ]
+    block = str(layout.channel_block(ch))
+    create = PeerCommand(
+        [
+            "channel",
+            "create",
+            "-c",
+            ch.name,
+            "-f",
+            str(layout.channel_tx(ch)),
+            "--outputBlock",
+            block,
+            *orderer_flags(layout),
+        ],
+        first.name,
+    )
+    # Fetching block 0 both tells that the channel exists and lays down the block the joins need.
+    exists = PeerCommand(["channel", "fetch", "0", block, "-c", ch.name, *orderer_flags(layout)], first.name)
+    steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create], done_if=exists)]
     for peer in ch.peers:
+        join = PeerCommand(["channel", "join", "-b", block], peer.org.name, peer.name)
+        joined = PeerCommand(["channel", "getinfo", "-c", ch.name], peer.org.name, peer.name)
         steps.append(
-            Step(
-                f"channel-join:{ch.name}:{peer.name}",
-                f"{peer.name} joins {ch.name}",
-                [PeerCommand(["channel", "join", "-b", str(layout.channel_block(ch))], peer.org.name, peer.name)],
-            )
+            Step(f"channel-join:{ch.name}:{peer.name}", f"{peer.name} joins {ch.name}", [join], done_if=joined)
         )
     for org in ch.orgs:
-        steps.append(
-            Step(
-                f"anchors:{ch.name}:{org.name}",
-                f"anchor peers of {org.name} on {ch.name}",
-                [
-                    PeerCommand(
-                        [
-                            "channel",
-                            "update",
-                            "-c",
-                            ch.name,
-                            "-f",
-                            str(layout.anchors_tx(ch, org)),
-                            *orderer_flags(layout),
-                        ],
-                        org.name,
-                        layout.topo.org_peers(org)[0].name,
-                    )
-                ],
-            )
+        update = PeerCommand(
+            ["channel", "update", "-c", ch.name, "-f", str(layout.anchors_tx(ch, org)), *orderer_flags(layout)],
+            org.name,
+            layout.topo.org_peers(org)[0].name,
+            already="but it is currently at version",
         )
+        steps.append(Step(f"anchors:{ch.name}:{org.name}", f"anchor peers of {org.name} on {ch.name}", [update]))
     return steps
 
 
@@ -175,77 +157,87 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
     ch = topo.channel(cc.channel)
     steps: list[Step] = []
     for peer in ch.peers:
+        org = peer.org.name
+        install = PeerCommand(
+            ["lifecycle", "chaincode", "install", str(layout.chaincode_package(cc, peer.org))], org, peer.name
+        )
+        installed = PeerCommand(["lifecycle", "chaincode", "queryinstalled"], org, peer.name, expect=package_ids[org])
         steps.append(
             Step(
                 f"cc-install:{cc.name}:{cc.sequence}:{peer.name}",
                 f"install {cc.label} on {peer.name}",
-                [
-                    PeerCommand(
-                        ["lifecycle", "chaincode", "install", str(layout.chaincode_package(cc, peer.org))],
-                        peer.org.name,
-                        peer.name,
-                    )
-                ],
+                [install],
+                done_if=installed,
             )
         )
     for org in cc.orgs:
+        peer = topo.org_peers(org)[0].name
+        approve = PeerCommand(
+            [
+                "lifecycle",
+                "chaincode",
+                "approveformyorg",
+                *orderer_flags(layout),
+                *definition_flags(cc),
+                "--package-id",
+                package_ids[org.name],
+                "--waitForEvent",
+            ],
+            org.name,
+            peer,
+        )
+        approved = PeerCommand(
+            [
+                "lifecycle",
+                "chaincode",
+                "queryapproved",
+                "-C",
+                cc.channel,
+                "-n",
+                cc.name,
+                "--sequence",
+                str(cc.sequence),
+            ],
+            org.name,
+            peer,
+            expect=package_ids[org.name],
+        )
         steps.append(
             Step(
                 f"cc-approve:{cc.name}:{cc.sequence}:{org.name}",
                 f"{org.name} approves {cc.label}",
-                [
-                    PeerCommand(
-                        [
-                            "lifecycle",
-                            "chaincode",
-                            "approveformyorg",
-                            *orderer_flags(layout),
-                            *definition_flags(cc),
-                            "--package-id",
-                            package_ids[org.name],
-                            "--waitForEvent",
-                        ],
-                        org.name,
-                        topo.org_peers(org)[0].name,
-                    )
-                ],
+                [approve],
+                done_if=approved,
             )
         )
     first = cc.orgs[0]
+    peer0 = topo.org_peers(first)[0].name
+    commit = PeerCommand(
+        [
+            "lifecycle",
+            "chaincode",
+            "commit",
+            *orderer_flags(layout),
+            *definition_flags(cc),
+            *endorser_flags(layout, cc.orgs),
+        ],
+        first.name,
+        peer0,
+    )
+    committed = PeerCommand(
+        ["lifecycle", "chaincode", "querycommitted", "-C", cc.channel, "-n", cc.name],
+        first.name,
+        peer0,
+        expect=f"Sequence: {cc.sequence},",
+    )
     steps.append(
-        Step(
-            f"cc-commit:{cc.name}:{cc.sequence}",
-            f"commit {cc.label} on {cc.channel}",
-            [
-                PeerCommand(
-                    [
-                        "lifecycle",
-                        "chaincode",
-                        "commit",
-                        *orderer_flags(layout),
-                        *definition_flags(cc),
-                        *endorser_flags(layout, cc.orgs),
-                    ],
-                    first.name,
-                    topo.org_peers(first)[0].name,
-                )
-            ],
-        )
+        Step(f"cc-commit:{cc.name}:{cc.sequence}", f"commit {cc.label} on {cc.channel}", [commit], done_if=committed)
     )
     if cc.init:
-        steps.append(
-            Step(
-                f"cc-init:{cc.name}:{cc.sequence}",
-                f"init {cc.name} {' '.join(cc.init)}",
-                [
-                    PeerCommand(
-                        invoke_args(layout, cc, ["Init", *cc.init], init=True),
-                        first.name,
-                        topo.org_peers(first)[0].name,
-                    )
-                ],
-            )
+        init = PeerCommand(
+            invoke_args(layout, cc, ["Init", *cc.init], init=True), first.name, peer0, already="is already initialized"
         )
+        steps.append(Step(f"cc-init:{cc.name}:{cc.sequence}", f"init {cc.name} {' '.join(cc.init)}", [init]))
     return steps
 
 
@@ -279,24 +271,51 @@ def plan(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[Step]:
     return steps
 
 
+SCRIPT_HELPERS = r"""
+# run EXPECT ALREADY CMD...: retry CMD until it succeeds and prints EXPECT; a failure printing
+# ALREADY means it was done before. done_if EXPECT CMD...: CMD succeeds and prints EXPECT.
+run() {
+  expect=$1; already=$2; shift 2; n=0
+  while :; do
+    if out=$("$@" 2>&1); then
+      if [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; then printf '%s\n' "$out"; return 0; fi
+    elif [ -n "$already" ] && printf '%s' "$out" | grep -qF -- "$already"; then
+      echo "   already done"; return 0
+    fi
+    n=$((n+1))
+    if [ "$n" -ge 40 ]; then printf '%s\n' "$out" >&2; return 1; fi
+    sleep 2
+  done
+}
+done_if() {
+  expect=$1; shift
+  out=$("$@" 2>/dev/null) || return 1
+  [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"
+}
+"""
+
+
 def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
-    """The same steps as a POSIX script, for the in-cluster lifecycle Job."""
+    """The same steps as a POSIX script for the in-cluster Job; safe to run again (done steps are skipped)."""
     import shlex
 
-    lines = [
-        "#!/bin/sh",
-        "set -eu",
-        f"export FABRIC_CFG_PATH={shlex.quote(config_path)}",
-        'retry() { n=0; until "$@"; do n=$((n+1)); [ $n -ge 30 ] && return 1; sleep 2; done; }',
-    ]
+    def call(cmd: PeerCommand) -> str:
+        org = layout.topo.org(cmd.org)
+        peer = next((p for p in layout.topo.peers if p.name == cmd.peer), None)
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in admin_env(layout, org, peer).items())
+        return f"env {env} peer {' '.join(shlex.quote(a) for a in cmd.args)}"
+
+    lines = ["#!/bin/sh", "set -eu", f"export FABRIC_CFG_PATH={shlex.quote(config_path)}", SCRIPT_HELPERS]
     for step in steps:
-        lines.append(f"echo '== {step.title}'")
-        for cmd in step.commands:
-            org = layout.topo.org(cmd.org)
-            peer = next((p for p in layout.topo.peers if p.name == cmd.peer), None)
-            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in admin_env(layout, org, peer).items())
-            call = f"env {env} peer {' '.join(shlex.quote(a) for a in cmd.args)}"
-            lines.append(f"retry {call}" if cmd.retry else call)
+        lines.append(f"echo {shlex.quote('== ' + step.title)}")
+        body = [f"run {shlex.quote(c.expect or '')} {shlex.quote(c.already or '')} {call(c)}" for c in step.commands]
+        if step.done_if is not None:
+            check = f"done_if {shlex.quote(step.done_if.expect or '')} {call(step.done_if)}"
+            lines.append(f"if {check}; then echo '   already done'; else")
+            lines += [f"  {b}" for b in body]
+            lines.append("fi")
+        else:
+            lines += body
     return "\n".join(lines) + "\n"
 
 

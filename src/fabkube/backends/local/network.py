@@ -151,7 +151,8 @@ class LocalNetwork:
             time.sleep(0.5)
 
     # ------------------------------------------------------------ up
-    def up(self, report: Reporter | None = None) -> dict:
+    def up(self, report: Reporter | None = None, lifecycle: bool = True) -> dict:
+        """Start everything; with lifecycle=False stop short of channels and chaincode definitions."""
         report = report or SilentReporter()
         started: list[str] = []
         result: dict = {}
@@ -181,15 +182,16 @@ class LocalNetwork:
             steps = lifecycle_plan(self.layout, package_ids)
             channel_steps = [s for s in steps if not s.id.startswith("cc-")]
             cc_steps = [s for s in steps if s.id.startswith("cc-")]
-            if channel_steps:
+            if channel_steps and lifecycle:
                 with report.step("channels: create, join, anchor peers") as s:
                     s.detail = self._run_steps(executor, channel_steps, report)
             if self.topo.chaincodes:
                 with report.step("chaincode servers (CCaaS)") as s:
                     s.detail = self._start_kind("chaincode", report, started)
-                with report.step("chaincode: install, approve, commit, init") as s:
-                    s.detail = self._run_steps(executor, cc_steps, report)
-            for cc in self.topo.chaincodes:
+                if lifecycle:
+                    with report.step("chaincode: install, approve, commit, init") as s:
+                        s.detail = self._run_steps(executor, cc_steps, report)
+            for cc in self.topo.chaincodes if lifecycle else []:
                 smoke = smoke_step(self.layout, cc)
                 if smoke:
                     # The initial value is only expected right after Init ran; later runs

@@ -1,0 +1,45 @@
+"""The lifecycle Job's script, run for real: the same steps rendered as the Kubernetes Job runs them,
+executed by sh against a real local network (Fabric, Kafka, ZooKeeper, Python chaincode)."""
+
+import os
+import subprocess
+
+import pytest
+from conftest import EXAMPLES, live_processes, run_cli
+
+from fabkube.backends.local.network import LocalNetwork
+from fabkube.ops.lifecycle import plan, shell_script, smoke_step
+from fabkube.spec import load_spec
+
+pytestmark = pytest.mark.e2e
+
+
+def test_job_script_runs_the_lifecycle_and_is_rerunnable(tools, home, tmp_path):
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: jobscript") + "local: {basePort: 17700}\n"
+    )
+    workdir = home / "networks" / "jobscript"
+    try:
+        up = run_cli("up", str(spec), "--no-lifecycle", home=home)
+        assert "value is" not in up.stdout
+        net = LocalNetwork(load_spec(workdir / "spec.yaml"), workdir)
+        ids = net.state.data["package_ids"]
+        steps = plan(net.layout, ids) + [smoke_step(net.layout, cc) for cc in net.topo.chaincodes]
+        script = tmp_path / "lifecycle.sh"
+        script.write_text(shell_script(steps, net.layout, str(tools.config_dir)))
+        env = dict(os.environ, PATH=f"{tools.bin_dir}:{os.environ['PATH']}", FABRIC_LOGGING_SPEC="WARNING")
+
+        first = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert first.stdout.strip().splitlines()[-1] == "100"
+        assert "already done" not in first.stdout
+
+        again = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        # create, 2 joins, anchors, 2 installs, approve, commit, init: all recognised as done
+        assert again.stdout.count("already done") == 9, again.stdout
+        assert run_cli("query", "mycc", "b", home=home).stdout.strip() == "200"
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+    assert live_processes(workdir) == []
