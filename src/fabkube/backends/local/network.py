@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabkube import health
-from fabkube.backends.local.supervisor import Supervisor
+from fabkube.backends.local.supervisor import Supervisor, tail
 from fabkube.chaincode import source_dir
 from fabkube.chaincode.ccaas_builder import install as install_builder
 from fabkube.components import KAFKA_ZK_SESSION_S, KIND_ORDER, Component, local_components
@@ -130,10 +130,10 @@ class LocalNetwork:
                     # A broker restarted within ZooKeeper's session timeout finds its old
                     # registration still there and exits (NodeExists); once it expires it starts.
                     log = self.layout.log(comp.name)
-                    tail = log.read_text(errors="replace")[-20000:] if log.exists() else ""
+                    recent = log.read_text(errors="replace")[-20000:] if log.exists() else ""
                     if (
                         comp.kind == "kafka"
-                        and "NodeExists" in tail
+                        and "NodeExists" in recent
                         and retries[comp.name] < KAFKA_REGISTRATION_RETRIES
                     ):
                         retries[comp.name] += 1
