@@ -28,7 +28,7 @@ from fabkube.backends.k8s.objects import (
 from fabkube.components import kafka_properties, orderer_env, peer_env, zookeeper_properties
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
-from fabkube.topology import Topology
+from fabkube.topology import OrdererNode, PeerNode, Topology
 
 POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every pod
 DATA = "/var/hyperledger/production"
@@ -264,9 +264,59 @@ def _crypto_volume(secret_name: str, items: list[dict]) -> dict:
     return {"name": "crypto", "secret": {"secretName": secret_name, "items": items, "defaultMode": 0o400}}
 
 
+def _fabric_node_objects(
+    layout: Layout,
+    pod_layout: Layout,
+    node: OrdererNode | PeerNode,
+    command: list[str],
+    env: dict[str, str],
+    ports: dict[str, int],
+    extra_mounts: list[dict],
+    extra_volumes: list[dict],
+) -> list[dict]:
+    """Secret (MSP + TLS), Service and single-replica StatefulSet of one orderer or peer."""
+    spec, kind, name = layout.topo.spec, node.kind, node.hostname
+    secret, items = files_secret(
+        spec, f"{name}-crypto", node.namespace, name, kind, _node_crypto(layout, pod_layout, node)
+    )
+    ops = node.operations.port
+    mounts = [
+        {"name": "data", "mountPath": DATA},
+        {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
+        *extra_mounts,
+    ]
+    container = _container(
+        kind,
+        image(spec, kind),
+        getattr(spec.resources, kind),
+        command,
+        env,
+        ports,
+        mounts,
+        _http_probe(ops),
+        _http_probe(ops, 30),
+    )
+    items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
+    pod = {
+        "containers": [container],
+        "volumes": [_crypto_volume(f"{name}-crypto", items), *extra_volumes],
+        **scheduling(
+            spec,
+            getattr(spec.kubernetes.placement, kind),
+            {"app.kubernetes.io/component": kind, "app.kubernetes.io/part-of": spec.name},
+        ),
+    }
+    return [
+        secret,
+        _service(layout.topo, name, node.namespace, name, kind, ports),
+        _statefulset(
+            name, node.namespace, layout.topo, kind, name, pod, 1, name, spec.kubernetes.storage.get(kind, "1Gi")
+        ),
+    ]
+
+
 def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     topo, spec = layout.topo, layout.topo.spec
-    res = spec.resources.orderer
     ns = topo.orderer_org.namespace
     genesis = {
         "apiVersion": "v1",
@@ -276,91 +326,28 @@ def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     }
     out = [genesis]
     for o in topo.orderers:
-        secret, items = files_secret(
-            spec, f"{o.name}-crypto", ns, o.name, "orderer", _node_crypto(layout, pod_layout, o)
-        )
-        env = orderer_env(topo, o, pod_layout, DATA)
         ports = {"grpc": o.address.port, "operations": o.operations.port, "admin": o.admin.port}
-        container = _container(
-            "orderer",
-            image(spec, "orderer"),
-            res,
+        out += _fabric_node_objects(
+            layout,
+            pod_layout,
+            o,
             ["orderer"],
-            env,
+            orderer_env(topo, o, pod_layout, DATA),
             ports,
-            [
-                {"name": "data", "mountPath": DATA},
-                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
-                {"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True},
-            ],
-            _http_probe(o.operations.port),
-            _http_probe(o.operations.port, 30),
+            [{"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True}],
+            [{"name": "genesis", "configMap": {"name": "genesis-block"}}],
         )
-        items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
-        pod = {
-            "containers": [container],
-            "volumes": [
-                _crypto_volume(f"{o.name}-crypto", items),
-                {"name": "genesis", "configMap": {"name": "genesis-block"}},
-            ],
-            **scheduling(
-                spec,
-                spec.kubernetes.placement.orderer,
-                {"app.kubernetes.io/component": "orderer", "app.kubernetes.io/part-of": spec.name},
-            ),
-        }
-        out += [
-            secret,
-            _service(topo, o.name, ns, o.name, "orderer", ports),
-            _statefulset(
-                o.name, ns, topo, "orderer", o.name, pod, 1, o.name, spec.kubernetes.storage.get("orderer", "1Gi")
-            ),
-        ]
     return out
 
 
 def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
-    topo, spec = layout.topo, layout.topo.spec
-    res = spec.resources.peer
+    topo = layout.topo
     out = []
     for p in topo.peers:
-        ns = p.namespace
-        secret, items = files_secret(
-            spec, f"{p.hostname}-crypto", ns, p.hostname, "peer", _node_crypto(layout, pod_layout, p)
-        )
-        env = peer_env(topo, p, pod_layout, DATA)
         ports = {"grpc": p.address.port, "chaincode": p.chaincode.port, "operations": p.operations.port}
-        container = _container(
-            "peer",
-            image(spec, "peer"),
-            res,
-            ["peer", "node", "start"],
-            env,
-            ports,
-            [
-                {"name": "data", "mountPath": DATA},
-                {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
-            ],
-            _http_probe(p.operations.port),
-            _http_probe(p.operations.port, 30),
+        out += _fabric_node_objects(
+            layout, pod_layout, p, ["peer", "node", "start"], peer_env(topo, p, pod_layout, DATA), ports, [], []
         )
-        items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
-        pod = {
-            "containers": [container],
-            "volumes": [_crypto_volume(f"{p.hostname}-crypto", items)],
-            **scheduling(
-                spec,
-                spec.kubernetes.placement.peer,
-                {"app.kubernetes.io/component": "peer", "app.kubernetes.io/part-of": spec.name},
-            ),
-        }
-        out += [
-            secret,
-            _service(topo, p.hostname, ns, p.hostname, "peer", ports),
-            _statefulset(
-                p.hostname, ns, topo, "peer", p.hostname, pod, 1, p.hostname, spec.kubernetes.storage.get("peer", "1Gi")
-            ),
-        ]
     return out
 
 
