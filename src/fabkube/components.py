@@ -196,7 +196,7 @@ def peer_core_yaml(tools: Toolchain, builder_dir: Path) -> str:
     return yaml.safe_dump(core, sort_keys=False)
 
 
-def _props(values: dict[str, str]) -> str:
+def properties_text(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
@@ -239,7 +239,7 @@ def local_components(
                 ),
                 {},
                 {
-                    conf / "zoo.cfg": _props(zookeeper_properties(topo, z, str(data))),
+                    conf / "zoo.cfg": properties_text(zookeeper_properties(topo, z, str(data))),
                     conf / "log4j.properties": LOG4J,
                     data / "myid": f"{z.myid}\n",
                 },
@@ -260,7 +260,7 @@ def local_components(
                 ),
                 {},
                 {
-                    conf / "server.properties": _props(kafka_properties(topo, k, str(data))),
+                    conf / "server.properties": properties_text(kafka_properties(topo, k, str(data))),
                     conf / "log4j.properties": LOG4J,
                 },
                 [k.address],

@@ -25,7 +25,7 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
-from fabkube.components import kafka_properties, orderer_env, peer_env, zookeeper_properties
+from fabkube.components import kafka_properties, orderer_env, peer_env, properties_text, zookeeper_properties
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
 from fabkube.topology import OrdererNode, PeerNode, Topology
@@ -34,10 +34,6 @@ POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every p
 DATA = "/var/hyperledger/production"
 TOOLS_CONFIG = "/etc/hyperledger/fabric"  # core.yaml inside the fabric-tools image
 CHAINCODE_PORT = 9999
-
-
-def _props(values: dict[str, str]) -> str:
-    return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
 def _pvc(name: str, size: str, storage_class: str | None) -> dict:
@@ -142,7 +138,7 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(spec, "zookeeper-config", ns, "zookeeper", "zookeeper"),
-        "data": {"zoo.cfg": _props(props)},
+        "data": {"zoo.cfg": properties_text(props)},
     }
     ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
     start = "set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; exec zkServer.sh start-foreground /conf/zoo.cfg"
@@ -198,7 +194,7 @@ def kafka_objects(topo: Topology) -> list[dict]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
-        "data": {"server.properties": _props(props)},
+        "data": {"server.properties": properties_text(props)},
     }
     suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
     # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
