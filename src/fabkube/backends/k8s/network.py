@@ -114,11 +114,17 @@ class K8sNetwork:
         }
 
     def _follow_job(self, job: dict, timeout: float, report: Reporter) -> str:
+        """Wait for the Job, streaming its pod's new log lines as they appear (when a kubelet serves them)."""
         deadline = time.monotonic() + timeout
         ns = job["metadata"]["namespace"]
+        shown = 0
         state = self.cluster.job_state(job)
-        while state in ("pending", "running", "missing") and time.monotonic() < deadline:
-            report.info(f"lifecycle Job is {state}")
+        while True:
+            shown = self._stream_job_log(ns, shown, report)
+            if state not in ("pending", "running", "missing") or time.monotonic() >= deadline:
+                break
+            if not shown:
+                report.info(f"lifecycle Job is {state}")
             time.sleep(2)
             state = self.cluster.job_state(job)
         if state == "failed":
@@ -126,6 +132,19 @@ class K8sNetwork:
         if state != "succeeded":
             return f"still {state} after {int(timeout)}s: follow it with `fabkube logs lifecycle`"
         return "succeeded" + self._job_log_tail(ns, 1)
+
+    def _stream_job_log(self, ns: str, shown: int, report: Reporter) -> int:
+        """Print the log lines of the newest Job pod past the first `shown`; returns the new count."""
+        pods = self.cluster.pods(ns, "app.kubernetes.io/name=lifecycle")
+        if not pods:
+            return shown
+        try:
+            lines = self.cluster.pod_log(ns, pods[-1]["metadata"]["name"]).splitlines()
+        except RuntimeFailure:
+            return shown  # no kubelet serving logs (yet)
+        for line in lines[shown:]:
+            report.info(line)
+        return max(shown, len(lines))
 
     def _job_log_tail(self, ns: str, lines: int = 5) -> str:
         pods = self.cluster.pods(ns, "app.kubernetes.io/name=lifecycle")
