@@ -89,7 +89,12 @@ def _network_dir(network: str | None, workdir: Path | None) -> Path:
         if not (path / "spec.yaml").is_file():
             raise UserError(f"--network {network}: no such network under {fabkube_home() / 'networks'}")
         return path
-    found = sorted(p.parent for p in (fabkube_home() / "networks").glob("*/spec.yaml"))
+    # A network is a work dir something was brought up from (render/preflight alone leave only artifacts).
+    found = sorted(
+        p.parent
+        for p in (fabkube_home() / "networks").glob("*/spec.yaml")
+        if (p.parent / "state.json").exists() or (p.parent / "target.json").exists()
+    )
     if not found:
         raise UserError("no network found: run `fabkube up SPEC` first, or pass --workdir")
     if len(found) > 1:

@@ -74,15 +74,14 @@ class K8sNetwork:
         return self.rendered().layout.topo
 
     def preflight(self) -> list[Finding]:
+        snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
         return check(
-            self.rendered().objects(),
-            self.cluster.snapshot(),
-            self.loaded.spec.kubernetes.storageClass,
-            self.loaded.spec.name,
+            self.rendered().objects(), snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name
         )
 
     def up(self, report: Reporter | None = None, rollout_timeout: float = 600, job_timeout: float = 600) -> dict:
         report = report or SilentReporter()
+        self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written
         with report.step("render manifests") as s:
             objects = self.rendered().objects()
             s.detail = f"{len(objects)} objects"
