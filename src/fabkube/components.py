@@ -310,6 +310,7 @@ def local_components(
 
 
 def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None) -> Component:
+    """One local server per chaincode, shared by every org's peers (they all dial the same address)."""
     server = next(iter(cc.servers.values()))
     name = f"chaincode-{cc.name}"
     command = [
@@ -322,6 +323,9 @@ def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, sour
         "--id",
         package_id,
     ]
+    if layout.topo.spec.tls:
+        tls = layout.chaincode_tls(cc, layout.topo.chaincode_server_org(cc, cc.orgs[0]))
+        command += ["--tls-cert", str(tls / "server.crt"), "--tls-key", str(tls / "server.key")]
     return Component(
         name,
         "chaincode",

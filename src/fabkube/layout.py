@@ -79,6 +79,9 @@ class Layout:
     def admin_tls(self, org: Org) -> Path:
         return msp.user_dir(self.crypto, org, org.admin) / "tls"
 
+    def chaincode_tls(self, cc: ChaincodeInfo, org: Org) -> Path:
+        return msp.chaincode_tls_dir(self.crypto, org, cc.name)
+
     def tls_ca(self, org: Org) -> Path:
         return self.org_dir(org) / "tlsca" / f"{org.tlsca_name}-cert.pem"
 

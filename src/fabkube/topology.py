@@ -194,6 +194,18 @@ class Topology:
             names.append(short + suffix)
         return list(dict.fromkeys(names))
 
+    def chaincode_sans(self, cc: ChaincodeInfo, org: Org) -> list[str]:
+        """Names an org's chaincode server certificate covers on both targets."""
+        k8s = self if self.target == "k8s" else build_topology(self.spec, "k8s")
+        host = k8s.chaincode(cc.name).servers[org.name].host
+        short, ns = host.split(".")[0], org.namespace
+        return ["localhost", LOCAL_HOST, short, f"{short}.{ns}", f"{short}.{ns}.svc", host]
+
+    def chaincode_server_org(self, cc: ChaincodeInfo, org: Org) -> Org:
+        """Whose certificate the server an org's peers dial presents: locally one shared server (the
+        first org's), on Kubernetes each org's own Deployment."""
+        return cc.orgs[0] if self.target == "local" else org
+
 
 def local_port_count(spec: NetworkSpec) -> int:
     peers = sum(o.peers for o in spec.organizations)

@@ -31,6 +31,9 @@ def test_seed_lifecycle(tools, home):
         heights = {peer: by["mychannel"] for peer, by in status["heights"].items()}
         assert len(set(heights.values())) == 1 and next(iter(heights.values())) >= 6, heights
 
+        # peers reach the chaincode server over TLS, verified with the org's TLS CA
+        assert "TLS on" in run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout
+
         again = run_cli("up", spec, home=home)  # idempotent: nothing to start, nothing to run
         assert "already up" in again.stderr and "0 steps run" in again.stderr
 

@@ -33,3 +33,14 @@ def test_builder_contract(tmp_path):
     assert ccaas_builder.main(["release", str(out), str(rel)]) == 0
     assert json.loads((rel / "chaincode" / "server" / "connection.json").read_text()) == {"address": "h:1"}
     assert ccaas_builder.main(["bogus"]) == 2
+
+
+def test_tls_package_carries_the_root_cert(tmp_path):
+    write_package(tmp_path / "t.tgz", "cc_1", "h:1", root_cert="-----BEGIN CERTIFICATE-----\nx\n")
+    with (
+        tarfile.open(tmp_path / "t.tgz") as outer,
+        tarfile.open(fileobj=io.BytesIO(outer.extractfile("code.tar.gz").read())) as code,
+    ):
+        conn = json.loads(code.extractfile("connection.json").read())
+    assert conn["tls_required"] is True and conn["client_auth_required"] is False
+    assert conn["root_cert"].startswith("-----BEGIN CERTIFICATE-----")

@@ -21,7 +21,8 @@ def _verify(child, parent):
 def test_layout_chains_modes_and_sans(tmp_path):
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "local")
     layout = Layout(tmp_path, topo)
-    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1  # orderer+admin, 2 peers+admin+user
+    # orderer + admin, 2 peers + admin + user, the mycc chaincode server
+    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 1
     org = topo.orgs[0]
     root = layout.org_dir(org)
     ca = _cert(root / "ca" / "ca.org1.example.com-cert.pem")
@@ -45,6 +46,11 @@ def test_layout_chains_modes_and_sans(tmp_path):
     for key in keys:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
     assert (root / "msp" / "config.yaml").read_text().startswith("NodeOUs:")
+    cc = _cert(layout.chaincode_tls(topo.chaincodes[0], org) / "server.crt")
+    _verify(cc, tlsca)
+    cc_sans = cc.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "cc-mycc.seed-org1.svc.cluster.local" in cc_sans.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in cc_sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
 
 
 def test_generate_twice_reuses_keys(tmp_path):

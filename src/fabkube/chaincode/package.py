@@ -27,13 +27,17 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
     return raw.getvalue()
 
 
-def connection_json(address: str) -> dict:
-    return {"address": address, "dial_timeout": "10s", "tls_required": False}
+def connection_json(address: str, root_cert: str | None = None) -> dict:
+    """The peer dials `address`; with root_cert it requires TLS and verifies the server with that CA."""
+    conn = {"address": address, "dial_timeout": "10s", "tls_required": root_cert is not None}
+    if root_cert is not None:
+        conn.update({"client_auth_required": False, "root_cert": root_cert})
+    return conn
 
 
-def write_package(path: Path, label: str, address: str) -> str:
+def write_package(path: Path, label: str, address: str, root_cert: str | None = None) -> str:
     """Write the package and return its package ID."""
-    code = _tar_gz({"connection.json": json.dumps(connection_json(address), indent=2).encode()})
+    code = _tar_gz({"connection.json": json.dumps(connection_json(address, root_cert), indent=2).encode()})
     meta = json.dumps({"type": "ccaas", "label": label}).encode()
     package = _tar_gz({"metadata.json": meta, "code.tar.gz": code})
     path.parent.mkdir(parents=True, exist_ok=True)

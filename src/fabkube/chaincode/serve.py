@@ -45,13 +45,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--address", default=os.environ.get("CHAINCODE_SERVER_ADDRESS"))
     parser.add_argument("--id", default=os.environ.get("CHAINCODE_ID"), help="the chaincode package ID")
+    parser.add_argument("--tls-cert", default=os.environ.get("CHAINCODE_TLS_CERT"), help="server certificate (PEM)")
+    parser.add_argument("--tls-key", default=os.environ.get("CHAINCODE_TLS_KEY"), help="server key (PEM)")
     args = parser.parse_args(argv)
     if not args.address or not args.id:
         parser.error("--address and --id (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID) are required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     chaincode = load_chaincode(args.directory)
     logging.info("serving %s as %s on %s", chaincode.__name__, args.id, args.address)
-    server.start(chaincode, cc_id=args.id, address=args.address)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    logging.info("TLS %s", "on" if args.tls_cert else "off")
+    server.start(chaincode, cc_id=args.id, address=args.address, key=args.tls_key, cert=args.tls_cert)
 
 
 if __name__ == "__main__":

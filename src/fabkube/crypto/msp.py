@@ -85,9 +85,30 @@ def generate_org(crypto: Path, org: Org, nodes: list[tuple[str, list[str]]]) -> 
     return created
 
 
+def chaincode_tls_dir(crypto: Path, org: Org, chaincode: str) -> Path:
+    return org_dir(crypto, org) / "chaincodes" / chaincode / "tls"
+
+
+def _chaincode_server_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> bool:
+    """A TLS server pair for a chaincode server, from the org's TLS CA (peers verify it with that CA)."""
+    tls = chaincode_tls_dir(crypto, org, chaincode)
+    if (tls / "server.crt").exists():
+        return False
+    tls_ca = CA.load(org_dir(crypto, org) / "tlsca", org.tlsca_name)
+    key = new_key()
+    write_cert(
+        tls / "server.crt", tls_ca.issue(f"{chaincode}.chaincode.{org.domain}", key.public_key(), sans=sans, tls=True)
+    )
+    write_key(tls / "server.key", key)
+    return True
+
+
 def generate_crypto(topo: Topology, crypto: Path) -> int:
     """All orgs of a topology. SANs cover both targets, so one crypto set serves local and k8s."""
     created = generate_org(crypto, topo.orderer_org, [(o.fqdn, topo.tls_sans(o)) for o in topo.orderers])
     for org in topo.orgs:
         created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)])
+    for cc in topo.chaincodes:
+        for org in cc.orgs:
+            created += _chaincode_server_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
     return created

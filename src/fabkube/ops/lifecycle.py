@@ -146,8 +146,13 @@ def definition_flags(cc: ChaincodeInfo) -> list[str]:
 
 def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
     """Write one CCaaS package per org (each org's peers may reach a different server); org -> package ID."""
+    topo = layout.topo
+
+    def root_cert(org: Org) -> str | None:
+        return layout.tls_ca(topo.chaincode_server_org(cc, org)).read_text() if topo.spec.tls else None
+
     return {
-        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]))
+        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]), root_cert(org))
         for org in cc.orgs
     }
 

@@ -348,6 +348,7 @@ def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
 
 
 def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[dict]:
+    """Per chaincode per org: a Deployment serving it (TLS key from a Secret) and its Service."""
     topo, spec = layout.topo, layout.topo.spec
     res = spec.resources.chaincode
     out = []
@@ -359,11 +360,32 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 "CHAINCODE_ID": package_ids[cc.name][org.name],
                 "CHAINCODE_SERVER_ADDRESS": f"0.0.0.0:{CHAINCODE_PORT}",
             }
+            mounts, volumes, objects = [], [], []
+            if spec.tls:
+                tls = layout.chaincode_tls(cc, org)
+                secret, items = files_secret(
+                    spec,
+                    f"{name}-tls",
+                    org.namespace,
+                    name,
+                    "chaincode",
+                    {"server.crt": tls / "server.crt", "server.key": tls / "server.key"},
+                )
+                objects.append(secret)
+                mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
+                volumes.append(
+                    {"name": "tls", "secret": {"secretName": f"{name}-tls", "items": items, "defaultMode": 0o400}}
+                )
+                env.update({"CHAINCODE_TLS_CERT": "/tls/server.crt", "CHAINCODE_TLS_KEY": "/tls/server.key"})
             container = _container(
-                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, [], _tcp_probe(CHAINCODE_PORT, 3)
+                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, _tcp_probe(CHAINCODE_PORT, 3)
             )
             del container["command"]  # the image's own entrypoint serves the chaincode
-            pod = {"containers": [container], **scheduling(spec, spec.kubernetes.placement.chaincode, None)}
+            pod = {
+                "containers": [container],
+                "volumes": volumes,
+                **scheduling(spec, spec.kubernetes.placement.chaincode, None),
+            }
             deploy = {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -374,7 +396,7 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                     "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": pod},
                 },
             }
-            out += [deploy, _service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
+            out += [*objects, deploy, _service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
     return out
 
 
