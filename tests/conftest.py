@@ -24,6 +24,14 @@ def home(tmp_path, monkeypatch):
     return h
 
 
+def seed_variant(tmp_path: Path, name: str, base_port: int) -> Path:
+    """examples/seed.yaml under another name and port range, so e2e tests never collide."""
+    spec = tmp_path / f"{name}.yaml"
+    text = (EXAMPLES / "seed.yaml").read_text().replace("name: seed", f"name: {name}")
+    spec.write_text(text + f"local: {{basePort: {base_port}}}\n")
+    return spec
+
+
 def run_cli(*args: str, home: Path, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
     proc = subprocess.run(

@@ -3,16 +3,13 @@
 import socket
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli
+from conftest import live_processes, run_cli, seed_variant
 
 pytestmark = pytest.mark.e2e
 
 
 def test_up_with_port_taken_creates_nothing(tools, home, tmp_path):
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: taken") + "local: {basePort: 17400}\n"
-    )
+    spec = seed_variant(tmp_path, "taken", 17400)
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 17409))  # kafka-0 of this spec
@@ -24,10 +21,7 @@ def test_up_with_port_taken_creates_nothing(tools, home, tmp_path):
 
 
 def test_commands_on_unknown_names(tools, home, tmp_path):
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: names") + "local: {basePort: 17500}\n"
-    )
+    spec = seed_variant(tmp_path, "names", 17500)
     try:
         run_cli("up", str(spec), home=home)
         logs = run_cli("logs", "kafka-9", home=home, check=False)

@@ -7,16 +7,13 @@ import sys
 import time
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli
+from conftest import live_processes, run_cli, seed_variant
 
 pytestmark = pytest.mark.e2e
 
 
 def test_ctrl_c_during_up_leaves_nothing_running(tools, home, tmp_path):
-    spec = tmp_path / "intr.yaml"
-    spec.write_text(
-        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: intr") + "local: {basePort: 17900}\n"
-    )
+    spec = seed_variant(tmp_path, "intr", 17900)
     workdir = home / "networks" / "intr"
     env = dict(os.environ, FABKUBE_HOME=str(home))
     proc = subprocess.Popen(

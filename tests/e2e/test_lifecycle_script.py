@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli
+from conftest import live_processes, run_cli, seed_variant
 
 from fabkube.backends.local.network import LocalNetwork
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
@@ -15,10 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_job_script_runs_the_lifecycle_and_is_rerunnable(tools, home, tmp_path):
-    spec = tmp_path / "job.yaml"
-    spec.write_text(
-        (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: jobscript") + "local: {basePort: 17700}\n"
-    )
+    spec = seed_variant(tmp_path, "jobscript", 17700)
     workdir = home / "networks" / "jobscript"
     try:
         up = run_cli("up", str(spec), "--no-lifecycle", home=home)
