@@ -17,13 +17,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def resident_memory_kib(pids: list[int]) -> int:
+    """Sum of VmRSS over the given processes and all their descendants."""
+    total, seen = 0, set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except OSError:
+            continue
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return ticks / 100.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU sampling")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FABKUBE_HOME"] = tmp
-        from fabkube.backends.local.network import LocalNetwork, cpu_seconds, resident_memory_kib
+        from fabkube.backends.local.network import LocalNetwork
         from fabkube.spec import parse_spec
 
         text = (ROOT / "examples" / "seed.yaml").read_text() + "local: {basePort: 17600}\n"

@@ -8,7 +8,7 @@ broker properties) feed the Kubernetes manifests.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -68,7 +68,6 @@ class Component:
     health: Health
     workdir: Path
     address: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def size_bytes(text: str) -> int:
@@ -336,5 +335,4 @@ def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, sour
         Health("tcp", server),
         layout.node_dir(name),
         str(server),
-        {"chaincode": cc.name},
     )

@@ -76,9 +76,6 @@ class Layout:
     def admin_msp(self, org: Org) -> Path:
         return msp.user_dir(self.crypto, org, org.admin) / "msp"
 
-    def admin_tls(self, org: Org) -> Path:
-        return msp.user_dir(self.crypto, org, org.admin) / "tls"
-
     def chaincode_tls(self, cc: ChaincodeInfo, org: Org) -> Path:
         return msp.chaincode_tls_dir(self.crypto, org, cc.name)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fabkube.chaincode.package import write_package
 from fabkube.layout import Layout
@@ -322,7 +321,3 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
         else:
             lines += body
     return "\n".join(lines) + "\n"
-
-
-def package_paths(layout: Layout) -> list[Path]:
-    return [layout.chaincode_package(cc, org) for cc in layout.topo.chaincodes for org in cc.orgs]

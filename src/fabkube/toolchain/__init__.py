@@ -380,12 +380,6 @@ class Toolchain:
         rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
         return rows
 
-    def require(self) -> Toolchain:
-        """For commands that must not build: fail clearly when the toolchain is not there."""
-        if not self.ready():
-            raise RuntimeFailure("the toolchain is not installed: run `fabkube toolchain install`")
-        return self
-
 
 def _java_version(java: str) -> str:
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr

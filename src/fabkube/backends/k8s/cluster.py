@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabkube.backends.k8s.objects import FIELD_MANAGER, MANAGED_BY
+from fabkube.backends.k8s.objects import FIELD_MANAGER
 from fabkube.backends.k8s.preflight import ClusterSnapshot
 from fabkube.errors import RuntimeFailure, UserError
 
@@ -211,12 +211,3 @@ class Cluster:
                 except NotFoundError:
                     continue
         return removed
-
-    def managed(self, objects: list[dict]) -> list[str]:
-        """Objects of the network that exist in the cluster now (for status and tests)."""
-        live = []
-        for obj in objects:
-            found = self._get(self._resource(obj), obj["metadata"])
-            if found is not None and (found.metadata.labels or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY:
-                live.append(f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}")
-        return live

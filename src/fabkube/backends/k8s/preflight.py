@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-DNS_SERVICES = ("kube-dns", "coredns")
-
 
 @dataclass
 class Finding:

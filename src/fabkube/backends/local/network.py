@@ -334,34 +334,3 @@ class LocalNetwork:
         if not self.supervisor.running(name):
             self.supervisor.start(comp)
         self._wait_ready([comp], SilentReporter())
-
-
-def resident_memory_kib(pids: list[int]) -> int:
-    """Sum of VmRSS over the given processes and all their descendants."""
-    total, seen = 0, set()
-    todo = list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            todo += [int(c) for c in children]
-        except OSError:
-            continue
-    return total
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except OSError:
-            continue
-    return ticks / 100.0
