@@ -94,14 +94,34 @@ def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> 
     return props
 
 
-def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str) -> dict[str, str]:
+def kafka_protocol(topo: Topology) -> str:
+    return "SSL" if topo.spec.tls else "PLAINTEXT"
+
+
+def kafka_tls_properties(tls_dir: str) -> dict[str, str]:
+    """Brokers speak TLS to orderers and to each other, and require a certificate from the orderer
+    org's TLS CA (Kafka's PEM key and trust stores; the key may be unencrypted since Kafka 3.2)."""
+    return {
+        "security.inter.broker.protocol": "SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": f"{tls_dir}/kafka.pem",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": f"{tls_dir}/ca.crt",
+        "ssl.client.auth": "required",
+    }
+
+
+def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str, tls_dir: str) -> dict[str, str]:
     k = topo.spec.kafka
     max_bytes = size_bytes(topo.spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
     system_rf = str(min(3, k.brokers))
-    listener = f"PLAINTEXT://{node.address.host}:{node.address.port}"
+    proto = kafka_protocol(topo)
+    listener = f"{proto}://{node.address.host}:{node.address.port}"
+    tls = kafka_tls_properties(tls_dir) if topo.spec.tls else {}
     return {
         "broker.id": str(node.broker_id),
-        "listeners": listener if topo.target == "local" else f"PLAINTEXT://0.0.0.0:{node.address.port}",
+        **tls,
+        "listeners": listener if topo.target == "local" else f"{proto}://0.0.0.0:{node.address.port}",
         "advertised.listeners": listener,
         "log.dirs": log_dir,
         "zookeeper.connect": topo.zookeeper_connect,
@@ -152,6 +172,16 @@ def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str)
         "ORDERER_KAFKA_VERSION": "1.0.0",
         "ORDERER_KAFKA_TOPIC_REPLICATIONFACTOR": str(topo.spec.kafka.replicationFactor),
         "ORDERER_KAFKA_VERBOSE": "false",
+        **(
+            {
+                "ORDERER_KAFKA_TLS_ENABLED": "true",
+                "ORDERER_KAFKA_TLS_PRIVATEKEY_FILE": str(tls / "server.key"),
+                "ORDERER_KAFKA_TLS_CERTIFICATE_FILE": str(tls / "server.crt"),
+                "ORDERER_KAFKA_TLS_ROOTCAS_FILE": str(tls / "ca.crt"),
+            }
+            if topo.spec.tls
+            else {}
+        ),
         "FABRIC_LOGGING_SPEC": "INFO",
     }
 
@@ -259,7 +289,9 @@ def local_components(
                 ),
                 {},
                 {
-                    conf / "server.properties": properties_text(kafka_properties(topo, k, str(data))),
+                    conf / "server.properties": properties_text(
+                        kafka_properties(topo, k, str(data), str(layout.kafka_tls))
+                    ),
                     conf / "log4j.properties": LOG4J,
                 },
                 [k.address],

@@ -8,6 +8,7 @@ Fabric: the operations endpoint's /healthz.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import urllib.error
 import urllib.request
@@ -56,17 +57,18 @@ def _kafka_string(text: str) -> bytes:
     return struct.pack(">h", len(raw)) + raw
 
 
-def kafka_brokers(ep: Endpoint) -> list[int] | None:
+def kafka_brokers(ep: Endpoint, tls: ssl.SSLContext | None = None) -> list[int] | None:
     """Broker IDs the cluster metadata lists (Metadata API v0), or None if unreachable."""
     body = struct.pack(">hhi", 3, 0, 1) + _kafka_string("fabkube") + struct.pack(">i", 0)
     try:
-        with socket.create_connection((ep.host, ep.port), timeout=TIMEOUT) as s:
+        with socket.create_connection((ep.host, ep.port), timeout=TIMEOUT) as raw:
+            s = tls.wrap_socket(raw, server_hostname=ep.host) if tls else raw
             s.settimeout(TIMEOUT)
             s.sendall(struct.pack(">i", len(body)) + body)
             head = _recv_exact(s, 4)
             (size,) = struct.unpack(">i", head)
             payload = _recv_exact(s, size)
-    except (OSError, ValueError):
+    except (OSError, ValueError, ssl.SSLError):
         return None
     offset = 4  # correlation id
     (count,) = struct.unpack_from(">i", payload, offset)
@@ -97,3 +99,10 @@ def http_ok(ep: Endpoint, path: str) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def client_tls(ca: str, cert: str, key: str) -> ssl.SSLContext:
+    """A TLS client context that verifies the server with `ca` and presents cert/key."""
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(cert, key)
+    return ctx

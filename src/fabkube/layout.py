@@ -76,6 +76,10 @@ class Layout:
     def admin_msp(self, org: Org) -> Path:
         return msp.user_dir(self.crypto, org, org.admin) / "msp"
 
+    @property
+    def kafka_tls(self) -> Path:
+        return msp.kafka_tls_dir(self.crypto, self.topo.orderer_org)
+
     def chaincode_tls(self, cc: ChaincodeInfo, org: Org) -> Path:
         return msp.chaincode_tls_dir(self.crypto, org, cc.name)
 

@@ -194,6 +194,12 @@ class Topology:
             names.append(short + suffix)
         return list(dict.fromkeys(names))
 
+    def kafka_sans(self) -> list[str]:
+        """One broker certificate for all brokers: loopback locally, the headless Service's pods on k8s."""
+        k8s = self if self.target == "k8s" else build_topology(self.spec, "k8s")
+        headless = k8s.kafkas[0].address.host.split(".", 1)[1]  # kafka-headless.<ns>.svc.cluster.local
+        return ["localhost", LOCAL_HOST, f"*.{headless}", headless]
+
     def chaincode_sans(self, cc: ChaincodeInfo, org: Org) -> list[str]:
         """Names an org's chaincode server certificate covers on both targets."""
         k8s = self if self.target == "k8s" else build_topology(self.spec, "k8s")

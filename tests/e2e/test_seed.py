@@ -5,6 +5,9 @@ import json
 import pytest
 from conftest import EXAMPLES, live_processes, run_cli
 
+from fabkube import health
+from fabkube.topology import Endpoint
+
 pytestmark = pytest.mark.e2e
 
 
@@ -30,6 +33,13 @@ def test_seed_lifecycle(tools, home):
         }
         heights = {peer: by["mychannel"] for peer, by in status["heights"].items()}
         assert len(set(heights.values())) == 1 and next(iter(heights.values())) >= 6, heights
+
+        # orderer <-> Kafka is TLS with client certificates: a plaintext Metadata request gets nothing
+        kafka = Endpoint("127.0.0.1", 17009)
+        tls_dir = workdir / "crypto/ordererOrganizations/example.com/kafka/tls"
+        assert health.kafka_brokers(kafka) is None
+        tls = health.client_tls(str(tls_dir / "ca.crt"), str(tls_dir / "server.crt"), str(tls_dir / "server.key"))
+        assert health.kafka_brokers(kafka, tls) == [0, 1, 2]
 
         # peers reach the chaincode server over TLS, verified with the org's TLS CA
         assert "TLS on" in run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout

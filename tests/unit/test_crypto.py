@@ -21,8 +21,8 @@ def _verify(child, parent):
 def test_layout_chains_modes_and_sans(tmp_path):
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "local")
     layout = Layout(tmp_path, topo)
-    # orderer + admin, 2 peers + admin + user, the mycc chaincode server
-    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 1
+    # orderer + admin, 2 peers + admin + user, the mycc chaincode server, the Kafka brokers
+    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 1 + 1
     org = topo.orgs[0]
     root = layout.org_dir(org)
     ca = _cert(root / "ca" / "ca.org1.example.com-cert.pem")
@@ -51,6 +51,13 @@ def test_layout_chains_modes_and_sans(tmp_path):
     cc_sans = cc.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "cc-mycc.seed-org1.svc.cluster.local" in cc_sans.get_values_for_type(x509.DNSName)
     assert [str(ip) for ip in cc_sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    ordtlsca = _cert(layout.org_dir(topo.orderer_org) / "tlsca" / "tlsca.example.com-cert.pem")
+    kafka = _cert(layout.kafka_tls / "server.crt")
+    _verify(kafka, ordtlsca)
+    kafka_sans = kafka.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "*.kafka-headless.seed-kafka.svc.cluster.local" in kafka_sans.get_values_for_type(x509.DNSName)
+    pem = (layout.kafka_tls / "kafka.pem").read_text()
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----") and "-----BEGIN CERTIFICATE-----" in pem
 
 
 def test_generate_twice_reuses_keys(tmp_path):

@@ -87,7 +87,11 @@ def test_genesis_brokers_are_the_kafka_statefulset_pods(rendered, tools, tmp_pat
     orderer = decoded["data"]["data"][0]["payload"]["data"]["config"]["channel_group"]["groups"]["Orderer"]
     assert orderer["values"]["KafkaBrokers"]["value"]["brokers"] == pods
     start = sts["spec"]["template"]["spec"]["containers"][0]["command"][-1]
-    assert f"advertised.listeners=PLAINTEXT://${{HOSTNAME}}.{svc}.{ns}.svc.cluster.local:9092" in start
+    assert f"advertised.listeners=SSL://${{HOSTNAME}}.{svc}.{ns}.svc.cluster.local:9092" in start
+    props = next(o for o in r.objects() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "kafka-config")
+    assert "ssl.client.auth=required" in props["data"]["server.properties"]
+    mounts = sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "tls", "mountPath": "/tls", "readOnly": True} in mounts
     assert "broker.id=${HOSTNAME##*-}" in start
 
 

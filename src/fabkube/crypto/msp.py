@@ -103,6 +103,29 @@ def _chaincode_server_tls(crypto: Path, org: Org, chaincode: str, sans: list[str
     return True
 
 
+def kafka_tls_dir(crypto: Path, orderer_org: Org) -> Path:
+    return org_dir(crypto, orderer_org) / "kafka" / "tls"
+
+
+def _kafka_tls(crypto: Path, orderer_org: Org, sans: list[str]) -> bool:
+    """The brokers' pair, from the orderer org's TLS CA: orderers verify brokers with the CA they
+    already trust, and brokers require the orderers' TLS certificates. kafka.pem (key + cert) is
+    what Kafka's PEM keystore reads."""
+    tls = kafka_tls_dir(crypto, orderer_org)
+    if (tls / "kafka.pem").exists():
+        return False
+    tls_ca = CA.load(org_dir(crypto, orderer_org) / "tlsca", orderer_org.tlsca_name)
+    key = new_key()
+    cert = tls_ca.issue(f"kafka.{orderer_org.domain}", key.public_key(), sans=sans, tls=True)
+    write_cert(tls / "server.crt", cert)
+    write_key(tls / "server.key", key)
+    write_key(tls / "kafka.pem", key)
+    with (tls / "kafka.pem").open("ab") as fh:
+        fh.write((tls / "server.crt").read_bytes())
+    write_cert(tls / "ca.crt", tls_ca.cert)
+    return True
+
+
 def generate_crypto(topo: Topology, crypto: Path) -> int:
     """All orgs of a topology. SANs cover both targets, so one crypto set serves local and k8s."""
     created = generate_org(crypto, topo.orderer_org, [(o.fqdn, topo.tls_sans(o)) for o in topo.orderers])
@@ -111,4 +134,5 @@ def generate_crypto(topo: Topology, crypto: Path) -> int:
     for cc in topo.chaincodes:
         for org in cc.orgs:
             created += _chaincode_server_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
+    created += _kafka_tls(crypto, topo.orderer_org, topo.kafka_sans())
     return created

@@ -25,7 +25,14 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
-from fabkube.components import kafka_properties, orderer_env, peer_env, properties_text, zookeeper_properties
+from fabkube.components import (
+    kafka_properties,
+    kafka_protocol,
+    orderer_env,
+    peer_env,
+    properties_text,
+    zookeeper_properties,
+)
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
 from fabkube.topology import OrdererNode, PeerNode, Topology
@@ -183,11 +190,15 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
     ]
 
 
-def kafka_objects(topo: Topology) -> list[dict]:
+KAFKA_UID = 1000  # the apache/kafka image runs as appuser (1000): group-own its volumes
+
+
+def kafka_objects(layout: Layout) -> list[dict]:
+    topo = layout.topo
     spec, ns = topo.spec, topo.kafka_namespace
     res = spec.resources.kafka
     k0 = topo.kafkas[0]
-    props = kafka_properties(topo, k0, "/var/lib/kafka/data")
+    props = kafka_properties(topo, k0, "/var/lib/kafka/data", "/tls")
     props.pop("broker.id")
     props.pop("advertised.listeners")
     config = {
@@ -201,10 +212,21 @@ def kafka_objects(topo: Topology) -> list[dict]:
     start = (
         "exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
         "--override broker.id=${HOSTNAME##*-} "
-        f"--override advertised.listeners=PLAINTEXT://${{HOSTNAME}}.{suffix}"
+        f"--override advertised.listeners={kafka_protocol(topo)}://${{HOSTNAME}}.{suffix}"
     )
     zk = shlex.quote(topo.zookeeper_connect)
     wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
+    mounts = [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}]
+    volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
+    objects: list[dict] = []
+    if spec.tls:
+        tls = layout.kafka_tls
+        secret, items = files_secret(
+            spec, "kafka-tls", ns, "kafka", "kafka", {"kafka.pem": tls / "kafka.pem", "ca.crt": tls / "ca.crt"}
+        )
+        objects.append(secret)
+        mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
+        volumes.append({"name": "tls", "secret": {"secretName": "kafka-tls", "items": items, "defaultMode": 0o440}})
     container = _container(
         "kafka",
         image(spec, "kafka"),
@@ -215,7 +237,7 @@ def kafka_objects(topo: Topology) -> list[dict]:
             "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
         },
         {"kafka": k0.address.port},
-        [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}],
+        mounts,
         _tcp_probe(k0.address.port, 10),
         _tcp_probe(k0.address.port, 60),
     )
@@ -227,13 +249,15 @@ def kafka_objects(topo: Topology) -> list[dict]:
         "securityContext": security_context(),
     }
     pod = {
+        "securityContext": {"fsGroup": KAFKA_UID},
         "initContainers": [init],
         "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": "kafka-config"}}],
+        "volumes": volumes,
         **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka")),
     }
     return [
         config,
+        *objects,
         _service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
         _statefulset(
             "kafka",
@@ -515,7 +539,7 @@ def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> di
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
         "zookeeper.yaml": zookeeper_objects(layout.topo),
-        "kafka.yaml": kafka_objects(layout.topo),
+        "kafka.yaml": kafka_objects(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
         "peers.yaml": peer_objects(layout, pod_layout),
         "chaincode.yaml": chaincode_objects(layout, package_ids),

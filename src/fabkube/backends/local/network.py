@@ -83,7 +83,11 @@ class LocalNetwork:
             return lambda: health.zookeeper_mode(h.endpoint) in ("leader", "follower", "standalone")
         if h.kind == "kafka":
             want = [k.broker_id for k in self.topo.kafkas]
-            return lambda: health.kafka_brokers(h.endpoint) == want
+            tls = None
+            if self.topo.spec.tls:  # brokers require a client certificate from the orderer org's TLS CA
+                d = self.layout.kafka_tls
+                tls = health.client_tls(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
+            return lambda: health.kafka_brokers(h.endpoint, tls) == want
         if h.kind == "http":
             return lambda: health.http_ok(h.endpoint, h.path)
         return lambda: health.tcp_open(h.endpoint)
