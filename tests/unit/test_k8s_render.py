@@ -51,6 +51,20 @@ def test_policy_no_privilege_no_host_no_docker(rendered):
             assert set(c["resources"]["limits"]) == {"cpu", "memory"}, c["name"]
 
 
+def test_non_root_images_can_read_their_secrets(rendered):
+    """Kafka (uid 1000) and chaincode (nobody) images do not run as root: their Secret files are
+    group-owned through fsGroup and group-readable."""
+    _, r = rendered
+    for obj in r.objects():
+        pod = pod_spec(obj)
+        if pod is None or obj["metadata"]["labels"]["app.kubernetes.io/component"] not in ("kafka", "chaincode"):
+            continue
+        assert pod["securityContext"]["fsGroup"] in (1000, 65534), obj["metadata"]["name"]
+        for vol in pod.get("volumes", []):
+            if "secret" in vol:
+                assert vol["secret"]["defaultMode"] & 0o040, (obj["metadata"]["name"], vol["name"])
+
+
 def test_private_keys_only_in_secrets(rendered):
     _, r = rendered
     keys_in_secrets = 0

@@ -41,6 +41,7 @@ POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every p
 DATA = "/var/hyperledger/production"
 TOOLS_CONFIG = "/etc/hyperledger/fabric"  # core.yaml inside the fabric-tools image
 CHAINCODE_PORT = 9999
+CHAINCODE_UID = 65534  # USER in the Dockerfile `fabkube chaincode dockerfile` writes
 
 
 def _pvc(name: str, size: str, storage_class: str | None) -> dict:
@@ -398,14 +399,16 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 objects.append(secret)
                 mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
                 volumes.append(
-                    {"name": "tls", "secret": {"secretName": f"{name}-tls", "items": items, "defaultMode": 0o400}}
+                    {"name": "tls", "secret": {"secretName": f"{name}-tls", "items": items, "defaultMode": 0o440}}
                 )
                 env.update({"CHAINCODE_TLS_CERT": "/tls/server.crt", "CHAINCODE_TLS_KEY": "/tls/server.key"})
             container = _container(
                 "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, _tcp_probe(CHAINCODE_PORT, 3)
             )
             del container["command"]  # the image's own entrypoint serves the chaincode
+            # The image runs as nobody (see `fabkube chaincode dockerfile`): group-own the TLS secret.
             pod = {
+                "securityContext": {"fsGroup": CHAINCODE_UID},
                 "containers": [container],
                 "volumes": volumes,
                 **scheduling(spec, spec.kubernetes.placement.chaincode, None),

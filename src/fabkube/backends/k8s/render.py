@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from fabkube.backends.k8s.manifests import render_objects
+from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
 from fabkube.chaincode import source_dir
 from fabkube.generate import generate
 from fabkube.layout import Layout
@@ -75,7 +75,7 @@ RUN pip install --no-cache-dir fabric-chaincode-python=={shim}
 WORKDIR /chaincode
 COPY chaincode/ /chaincode/
 COPY serve.py /serve.py
-USER 65534
+USER {uid}
 EXPOSE 9999
 ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
 ENTRYPOINT ["python", "/serve.py", "/chaincode"]
@@ -95,6 +95,8 @@ def write_chaincode_context(
     shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (out / "serve.py").write_text(resources.files("fabkube.chaincode").joinpath("serve.py").read_text())
     (out / "Dockerfile").write_text(
-        DOCKERFILE.format(name=chaincode, image=image, base=base, shim=version("fabric-chaincode-python"))
+        DOCKERFILE.format(
+            name=chaincode, image=image, base=base, shim=version("fabric-chaincode-python"), uid=CHAINCODE_UID
+        )
     )
     return out / "Dockerfile"
