@@ -354,15 +354,27 @@ def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, sour
         "--id",
         package_id,
     ]
+    files: dict[Path, str] = {}
     if layout.topo.spec.tls:
         tls = layout.chaincode_tls(cc, layout.topo.chaincode_server_org(cc, cc.orgs[0]))
-        command += ["--tls-cert", str(tls / "server.crt"), "--tls-key", str(tls / "server.key")]
+        # One local server serves every org's peers; they all present the server org's peer-client pair.
+        server_org = layout.topo.chaincode_server_org(cc, cc.orgs[0])
+        client_ca = layout.node_dir(name) / "client-ca.pem"
+        files[client_ca] = layout.tls_ca(server_org).read_text() if layout.tls_ca(server_org).exists() else ""
+        command += [
+            "--tls-cert",
+            str(tls / "server.crt"),
+            "--tls-key",
+            str(tls / "server.key"),
+            "--tls-client-ca",
+            str(client_ca),
+        ]
     return Component(
         name,
         "chaincode",
         command,
         {"PYTHONUNBUFFERED": "1"},
-        {},
+        files,
         [server],
         Health("tcp", server),
         layout.node_dir(name),

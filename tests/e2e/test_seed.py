@@ -41,8 +41,9 @@ def test_seed_lifecycle(tools, home):
         tls = health.client_tls(str(tls_dir / "ca.crt"), str(tls_dir / "server.crt"), str(tls_dir / "server.key"))
         assert health.kafka_brokers(kafka, tls) == [0, 1, 2]
 
-        # peers reach the chaincode server over TLS, verified with the org's TLS CA
-        assert "TLS on" in run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout
+        # peers and the chaincode server authenticate each other (mutual TLS, the org's TLS CA)
+        cc_log = run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout
+        assert "TLS on, client certificates required" in cc_log
 
         again = run_cli("up", spec, home=home)  # idempotent: nothing to start, nothing to run
         assert "already up" in again.stderr and "0 steps run" in again.stderr

@@ -3,7 +3,7 @@ import json
 import tarfile
 
 from fabkube.chaincode import ccaas_builder
-from fabkube.chaincode.package import write_package
+from fabkube.chaincode.package import ClientTLS, write_package
 
 
 def test_package_is_deterministic_and_ccaas(tmp_path):
@@ -35,12 +35,33 @@ def test_builder_contract(tmp_path):
     assert ccaas_builder.main(["bogus"]) == 2
 
 
-def test_tls_package_carries_the_root_cert(tmp_path):
-    write_package(tmp_path / "t.tgz", "cc_1", "h:1", root_cert="-----BEGIN CERTIFICATE-----\nx\n")
+def test_tls_package_carries_the_peer_client_pair(tmp_path):
+    tls = ClientTLS(
+        "-----BEGIN CERTIFICATE-----\nca\n", "-----BEGIN CERTIFICATE-----\nc\n", "-----BEGIN PRIVATE KEY-----"
+    )
+    write_package(tmp_path / "t.tgz", "cc_1", "h:1", tls)
     with (
         tarfile.open(tmp_path / "t.tgz") as outer,
         tarfile.open(fileobj=io.BytesIO(outer.extractfile("code.tar.gz").read())) as code,
     ):
         conn = json.loads(code.extractfile("connection.json").read())
-    assert conn["tls_required"] is True and conn["client_auth_required"] is False
-    assert conn["root_cert"].startswith("-----BEGIN CERTIFICATE-----")
+    assert conn["tls_required"] is True and conn["client_auth_required"] is True
+    assert conn["root_cert"].endswith("ca\n") and conn["client_cert"].endswith("c\n")
+    assert conn["client_key"] == "-----BEGIN PRIVATE KEY-----"
+    assert (tmp_path / "t.tgz").stat().st_mode & 0o777 == 0o600  # it holds a private key
+
+
+def test_local_orgs_share_one_package_k8s_orgs_do_not(tools, tmp_path):
+    """Locally one server serves every org, so its single package ID must fit every org's peers;
+    on Kubernetes each org dials its own server with its own pairs."""
+    from conftest import EXAMPLES
+
+    from fabkube.generate import generate
+    from fabkube.ops.lifecycle import package_chaincode
+    from fabkube.spec import load_spec
+
+    loaded = load_spec(EXAMPLES / "ha.yaml")
+    for target, same in (("local", True), ("k8s", False)):
+        gen = generate(loaded, target, tmp_path / target, tools)
+        ids = package_chaincode(gen.layout, gen.layout.topo.chaincodes[0])
+        assert (ids["Org1"] == ids["Org2"]) is same, (target, ids)

@@ -21,8 +21,8 @@ def _verify(child, parent):
 def test_layout_chains_modes_and_sans(tmp_path):
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "local")
     layout = Layout(tmp_path, topo)
-    # orderer + admin, 2 peers + admin + user, the mycc chaincode server, the Kafka brokers
-    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 1 + 1
+    # orderer + admin, 2 peers + admin + user, mycc's server and peer-client pairs, the Kafka brokers
+    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 2 + 1
     org = topo.orgs[0]
     root = layout.org_dir(org)
     ca = _cert(root / "ca" / "ca.org1.example.com-cert.pem")

@@ -10,7 +10,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -27,21 +29,39 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
     return raw.getvalue()
 
 
-def connection_json(address: str, root_cert: str | None = None) -> dict:
-    """The peer dials `address`; with root_cert it requires TLS and verifies the server with that CA."""
-    conn = {"address": address, "dial_timeout": "10s", "tls_required": root_cert is not None}
-    if root_cert is not None:
-        conn.update({"client_auth_required": False, "root_cert": root_cert})
+@dataclass(frozen=True)
+class ClientTLS:
+    """What a peer needs to reach a chaincode server over mutual TLS (PEM texts)."""
+
+    root_cert: str  # verifies the server
+    client_cert: str  # presented to the server
+    client_key: str
+
+
+def connection_json(address: str, tls: ClientTLS | None = None) -> dict:
+    """The peer dials `address`; with tls it verifies the server and presents its client pair."""
+    conn: dict = {"address": address, "dial_timeout": "10s", "tls_required": tls is not None}
+    if tls is not None:
+        conn.update(
+            {
+                "client_auth_required": True,
+                "root_cert": tls.root_cert,
+                "client_cert": tls.client_cert,
+                "client_key": tls.client_key,
+            }
+        )
     return conn
 
 
-def write_package(path: Path, label: str, address: str, root_cert: str | None = None) -> str:
-    """Write the package and return its package ID."""
-    code = _tar_gz({"connection.json": json.dumps(connection_json(address, root_cert), indent=2).encode()})
+def write_package(path: Path, label: str, address: str, tls: ClientTLS | None = None) -> str:
+    """Write the package (0600 when it holds a client key) and return its package ID."""
+    code = _tar_gz({"connection.json": json.dumps(connection_json(address, tls), indent=2).encode()})
     meta = json.dumps({"type": "ccaas", "label": label}).encode()
     package = _tar_gz({"metadata.json": meta, "code.tar.gz": code})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(package)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if tls else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(package)
     return package_id(label, package)
 
 

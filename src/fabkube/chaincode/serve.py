@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--id", default=os.environ.get("CHAINCODE_ID"), help="the chaincode package ID")
     parser.add_argument("--tls-cert", default=os.environ.get("CHAINCODE_TLS_CERT"), help="server certificate (PEM)")
     parser.add_argument("--tls-key", default=os.environ.get("CHAINCODE_TLS_KEY"), help="server key (PEM)")
+    parser.add_argument(
+        "--tls-client-ca",
+        default=os.environ.get("CHAINCODE_TLS_CLIENT_CA"),
+        help="CA bundle (PEM) that client certificates must chain to; makes client auth required",
+    )
     args = parser.parse_args(argv)
     if not args.address or not args.id:
         parser.error("--address and --id (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID) are required")
@@ -55,8 +60,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.info("serving %s as %s on %s", chaincode.__name__, args.id, args.address)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
-    logging.info("TLS %s", "on" if args.tls_cert else "off")
-    server.start(chaincode, cc_id=args.id, address=args.address, key=args.tls_key, cert=args.tls_cert)
+    logging.info(
+        "TLS %s", ("on, client certificates required" if args.tls_client_ca else "on") if args.tls_cert else "off"
+    )
+    server.start(
+        chaincode,
+        cc_id=args.id,
+        address=args.address,
+        key=args.tls_key,
+        cert=args.tls_cert,
+        client_ca_certs=args.tls_client_ca,
+    )
 
 
 if __name__ == "__main__":

@@ -89,18 +89,24 @@ def chaincode_tls_dir(crypto: Path, org: Org, chaincode: str) -> Path:
     return org_dir(crypto, org) / "chaincodes" / chaincode / "tls"
 
 
-def _chaincode_server_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> bool:
-    """A TLS server pair for a chaincode server, from the org's TLS CA (peers verify it with that CA)."""
+def _chaincode_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> int:
+    """Mutual TLS between an org's peers and a chaincode server, both pairs from the org's TLS CA:
+    server.* for the chaincode server (peers verify it), client.* for the peers (the server verifies
+    them; the pair travels in the chaincode package's connection.json)."""
     tls = chaincode_tls_dir(crypto, org, chaincode)
-    if (tls / "server.crt").exists():
-        return False
     tls_ca = CA.load(org_dir(crypto, org) / "tlsca", org.tlsca_name)
-    key = new_key()
-    write_cert(
-        tls / "server.crt", tls_ca.issue(f"{chaincode}.chaincode.{org.domain}", key.public_key(), sans=sans, tls=True)
-    )
-    write_key(tls / "server.key", key)
-    return True
+    created = 0
+    for role, cn, names in (
+        ("server", f"{chaincode}.chaincode.{org.domain}", sans),
+        ("client", f"peers.{chaincode}.chaincode.{org.domain}", []),
+    ):
+        if (tls / f"{role}.crt").exists():
+            continue
+        key = new_key()
+        write_cert(tls / f"{role}.crt", tls_ca.issue(cn, key.public_key(), sans=names, tls=True))
+        write_key(tls / f"{role}.key", key)
+        created += 1
+    return created
 
 
 def kafka_tls_dir(crypto: Path, orderer_org: Org) -> Path:
@@ -133,6 +139,6 @@ def generate_crypto(topo: Topology, crypto: Path) -> int:
         created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)])
     for cc in topo.chaincodes:
         for org in cc.orgs:
-            created += _chaincode_server_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
+            created += _chaincode_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
     created += _kafka_tls(crypto, topo.orderer_org, topo.kafka_sans())
     return created

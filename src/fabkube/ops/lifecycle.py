@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from fabkube.chaincode.package import write_package
+from fabkube.chaincode.package import ClientTLS, write_package
 from fabkube.layout import Layout
 from fabkube.topology import ChaincodeInfo, ChannelInfo, Org, PeerNode, Topology
 
@@ -147,11 +147,21 @@ def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
     """Write one CCaaS package per org (each org's peers may reach a different server); org -> package ID."""
     topo = layout.topo
 
-    def root_cert(org: Org) -> str | None:
-        return layout.tls_ca(topo.chaincode_server_org(cc, org)).read_text() if topo.spec.tls else None
+    def tls(org: Org) -> ClientTLS | None:
+        # Pairs of the org whose server these peers dial: locally every org shares one server, so
+        # every org's package is byte-identical and the server's single package ID fits them all.
+        if not topo.spec.tls:
+            return None
+        server_org = topo.chaincode_server_org(cc, org)
+        client = layout.chaincode_tls(cc, server_org)
+        return ClientTLS(
+            layout.tls_ca(server_org).read_text(),
+            (client / "client.crt").read_text(),
+            (client / "client.key").read_text(),
+        )
 
     return {
-        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]), root_cert(org))
+        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]), tls(org))
         for org in cc.orgs
     }
 

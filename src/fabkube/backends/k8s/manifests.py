@@ -394,14 +394,24 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                     org.namespace,
                     name,
                     "chaincode",
-                    {"server.crt": tls / "server.crt", "server.key": tls / "server.key"},
+                    {
+                        "server.crt": tls / "server.crt",
+                        "server.key": tls / "server.key",
+                        "client-ca.crt": layout.tls_ca(org),
+                    },
                 )
                 objects.append(secret)
                 mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
                 volumes.append(
                     {"name": "tls", "secret": {"secretName": f"{name}-tls", "items": items, "defaultMode": 0o440}}
                 )
-                env.update({"CHAINCODE_TLS_CERT": "/tls/server.crt", "CHAINCODE_TLS_KEY": "/tls/server.key"})
+                env.update(
+                    {
+                        "CHAINCODE_TLS_CERT": "/tls/server.crt",
+                        "CHAINCODE_TLS_KEY": "/tls/server.key",
+                        "CHAINCODE_TLS_CLIENT_CA": "/tls/client-ca.crt",
+                    }
+                )
             container = _container(
                 "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, _tcp_probe(CHAINCODE_PORT, 3)
             )
@@ -445,7 +455,16 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         for rel, path in files_under(admin, admin).items():
             crypto[str(pod_admin / rel)] = path
         crypto[str(PurePosixPath(str(pod_layout.tls_ca(org).relative_to(POD_ROOT / "crypto"))))] = layout.tls_ca(org)
-    secret, items = files_secret(spec, "lifecycle-admin-crypto", ns, "lifecycle", "tools", crypto)
+    # Packages carry the peers' chaincode client keys (connection.json): they ride in the Secret too.
+    packages = {
+        f"chaincode/{p.name}": p
+        for cc in topo.chaincodes
+        for org in cc.orgs
+        if (p := layout.chaincode_package(cc, org)).exists()
+    }
+    secret, all_items = files_secret(spec, "lifecycle-admin-crypto", ns, "lifecycle", "tools", {**crypto, **packages})
+    items = [i for i in all_items if i["path"] not in packages]
+    package_items = [{**i, "path": i["path"].removeprefix("chaincode/")} for i in all_items if i["path"] in packages]
     artifacts = {
         p.name: p
         for p in [
@@ -453,18 +472,14 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
             *(layout.anchors_tx(c, o) for c in topo.channels for o in c.orgs),
         ]
     }
-    packages = {
-        p.name: p for cc in topo.chaincodes for org in cc.orgs if (p := layout.chaincode_package(cc, org)).exists()
-    }
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
         "data": {"lifecycle.sh": script},
-        "binaryData": {k: base64.b64encode(v.read_bytes()).decode() for k, v in {**artifacts, **packages}.items()},
+        "binaryData": {k: base64.b64encode(v.read_bytes()).decode() for k, v in artifacts.items()},
     }
     art_items = [{"key": k, "path": k} for k in sorted(artifacts)]
-    art_items += [{"key": k, "path": f"chaincode/{k}"} for k in sorted(packages)]
     container = _container(
         "lifecycle",
         image(spec, "tools"),
@@ -483,14 +498,36 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     del container["readinessProbe"]
     del container["ports"]
     # The channel block is written next to the transactions, so artifacts live in a writable emptyDir.
+    copy_cmd = f"cp -rL /artifacts-src/. {pod_layout.artifacts}/"
+    copy_mounts = [
+        {"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
+        {"name": "artifacts", "mountPath": str(pod_layout.artifacts)},
+    ]
+    volumes = [
+        _crypto_volume("lifecycle-admin-crypto", items),
+        {"name": "artifacts-src", "configMap": {"name": "lifecycle", "items": art_items}},
+        {"name": "artifacts", "emptyDir": {}},
+        {
+            "name": "scripts",
+            "configMap": {"name": "lifecycle", "items": [{"key": "lifecycle.sh", "path": "lifecycle.sh"}]},
+        },
+    ]
+    if packages:
+        copy_cmd += (
+            f" && mkdir -p {pod_layout.artifacts}/chaincode && cp -L /packages-src/* {pod_layout.artifacts}/chaincode/"
+        )
+        copy_mounts.append({"name": "packages-src", "mountPath": "/packages-src", "readOnly": True})
+        volumes.append(
+            {
+                "name": "packages-src",
+                "secret": {"secretName": "lifecycle-admin-crypto", "items": package_items, "defaultMode": 0o400},
+            }
+        )
     copy = {
         "name": "artifacts",
         "image": image(spec, "tools"),
-        "command": ["sh", "-c", f"cp -rL /artifacts-src/. {pod_layout.artifacts}/"],
-        "volumeMounts": [
-            {"name": "artifacts-src", "mountPath": "/artifacts-src", "readOnly": True},
-            {"name": "artifacts", "mountPath": str(pod_layout.artifacts)},
-        ],
+        "command": ["sh", "-c", copy_cmd],
+        "volumeMounts": copy_mounts,
         "resources": resources(spec.resources.tools),
         "securityContext": security_context(),
     }
@@ -498,15 +535,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         "restartPolicy": "Never",
         "initContainers": [copy],
         "containers": [container],
-        "volumes": [
-            _crypto_volume("lifecycle-admin-crypto", items),
-            {"name": "artifacts-src", "configMap": {"name": "lifecycle", "items": art_items}},
-            {"name": "artifacts", "emptyDir": {}},
-            {
-                "name": "scripts",
-                "configMap": {"name": "lifecycle", "items": [{"key": "lifecycle.sh", "path": "lifecycle.sh"}]},
-            },
-        ],
+        "volumes": volumes,
         **scheduling(spec, spec.kubernetes.placement.tools, None),
     }
     job = {
