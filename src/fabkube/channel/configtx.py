@@ -149,44 +149,23 @@ def _configtxgen(tools: Toolchain, layout: Layout, args: list[str], what: str) -
 
 def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:
     """Genesis block, channel creation txs and anchor peer updates, made by the real configtxgen."""
-    topo = layout.topo
     layout.artifacts.mkdir(parents=True, exist_ok=True)
-    out = [layout.genesis_block]
-    _configtxgen(
-        tools,
-        layout,
-        ["-profile", SYSTEM_PROFILE, "-channelID", SYSTEM_CHANNEL, "-outputBlock", str(layout.genesis_block)],
-        "the system-channel genesis block",
+
+    def make(profile: str, channel: str, output: list[str], what: str) -> None:
+        _configtxgen(tools, layout, ["-profile", profile, "-channelID", channel, *output], what)
+
+    make(
+        SYSTEM_PROFILE, SYSTEM_CHANNEL, ["-outputBlock", str(layout.genesis_block)], "the system-channel genesis block"
     )
-    for ch in topo.channels:
-        _configtxgen(
-            tools,
-            layout,
-            [
-                "-profile",
-                channel_profile(ch.name),
-                "-channelID",
-                ch.name,
-                "-outputCreateChannelTx",
-                str(layout.channel_tx(ch)),
-            ],
-            f"{ch.name}.tx",
-        )
+    out = [layout.genesis_block]
+    for ch in layout.topo.channels:
+        make(channel_profile(ch.name), ch.name, ["-outputCreateChannelTx", str(layout.channel_tx(ch))], f"{ch.name}.tx")
         out.append(layout.channel_tx(ch))
         for org in ch.orgs:
-            _configtxgen(
-                tools,
-                layout,
-                [
-                    "-profile",
-                    channel_profile(ch.name),
-                    "-channelID",
-                    ch.name,
-                    "-outputAnchorPeersUpdate",
-                    str(layout.anchors_tx(ch, org)),
-                    "-asOrg",
-                    org.msp_id,
-                ],
+            make(
+                channel_profile(ch.name),
+                ch.name,
+                ["-outputAnchorPeersUpdate", str(layout.anchors_tx(ch, org)), "-asOrg", org.msp_id],
                 f"the {org.name} anchor peer update",
             )
             out.append(layout.anchors_tx(ch, org))
