@@ -303,6 +303,7 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         p.error(("ordering", "domain"), f"{o.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
 
     k, z = spec.kafka, spec.zookeeper
+    kafka_consistent = k.replicationFactor <= k.brokers and k.minInsyncReplicas <= k.replicationFactor
     if k.replicationFactor > k.brokers:
         p.error(
             ("kafka", "replicationFactor"),
@@ -314,7 +315,7 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             f"{k.minInsyncReplicas} is above replicationFactor {k.replicationFactor}; "
             f"allowed: 1 to {k.replicationFactor}",
         )
-    if not p.errors or all("kafka" not in e for e in p.errors):
+    if kafka_consistent:  # crash-tolerance advice only makes sense for settings that are possible
         if k.replicationFactor == 1:
             p.warn(
                 ("kafka", "replicationFactor"),

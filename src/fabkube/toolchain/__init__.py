@@ -170,8 +170,7 @@ class Toolchain:
     def _go_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["GOFLAGS"] = "-mod=mod"
-        env.setdefault("GOTOOLCHAIN", "local")
-        return env
+        return env  # GOTOOLCHAIN as the user (or ./dev) set it: a newer toolchain may come from the proxy
 
     def _check_go(self) -> str:
         go = _need("go", "install Go 1.22 or newer (the Go toolchain builds Fabric from the Go module proxy)")

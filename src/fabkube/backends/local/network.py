@@ -6,8 +6,10 @@ second `up` changes nothing and an `up` after a failure resumes where it stopped
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,17 +79,21 @@ class LocalNetwork:
         known = ", ".join(c.name for c in self.components())
         raise UserError(f"unknown component {name!r}; known: {known}")
 
+    @functools.cached_property
+    def _kafka_client_tls(self) -> ssl.SSLContext | None:
+        """Brokers require a client certificate from the orderer org's TLS CA; built once, reused by every probe."""
+        if not self.topo.spec.tls:
+            return None
+        d = self.layout.kafka_tls
+        return health.client_tls(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
+
     def _probe(self, comp: Component) -> Callable[[], bool]:
         h = comp.health
         if h.kind == "zookeeper":
             return lambda: health.zookeeper_mode(h.endpoint) in ("leader", "follower", "standalone")
         if h.kind == "kafka":
             want = [k.broker_id for k in self.topo.kafkas]
-            tls = None
-            if self.topo.spec.tls:  # brokers require a client certificate from the orderer org's TLS CA
-                d = self.layout.kafka_tls
-                tls = health.client_tls(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
-            return lambda: health.kafka_brokers(h.endpoint, tls) == want
+            return lambda: health.kafka_brokers(h.endpoint, self._kafka_client_tls) == want
         if h.kind == "http":
             return lambda: health.http_ok(h.endpoint, h.path)
         return lambda: health.tcp_open(h.endpoint)
