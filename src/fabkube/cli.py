@@ -364,25 +364,25 @@ def query(
 @app.command()
 @_guard
 def stop(
-    name: str = typer.Argument(..., help="Component to stop, e.g. kafka-1."),
+    names: list[str] = typer.Argument(..., help="Components to stop, e.g. kafka-1."),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Stop one component (e.g. to see the network tolerate a broker loss)."""
-    _open_network(network, workdir).stop_component(name)
-    out.print(f"{name} stopped")
+    """Stop components (e.g. to see the network tolerate a broker loss)."""
+    _open_network(network, workdir).stop_components(names)
+    out.print(f"{', '.join(names)} stopped")
 
 
 @app.command()
 @_guard
 def start(
-    name: str = typer.Argument(..., help="Component to start again."),
+    names: list[str] = typer.Argument(..., help="Components to start again, e.g. kafka-0 kafka-1."),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Start one stopped component and wait until it is ready."""
-    _open_network(network, workdir).start_component(name)
-    out.print(f"{name} running")
+    """Start stopped components together and wait until they are ready."""
+    _open_network(network, workdir).start_components(names)
+    out.print(f"{', '.join(names)} running")
 
 
 @app.command()

@@ -52,9 +52,9 @@ log4j.logger.org.apache.zookeeper.audit=WARN
 class Health:
     """How to tell the component is serving: one of the probes in fabkube.health."""
 
-    kind: str  # "zookeeper" | "kafka" | "http" | "tcp"
-    endpoint: Endpoint
-    path: str = ""
+    kind: str  # "zookeeper" | "kafka" | "kafka-orderer" | "peer" | "tcp"
+    endpoint: Endpoint  # the port clients use
+    operations: Endpoint | None = None  # peers: where /healthz is served
 
 
 @dataclass
@@ -311,7 +311,8 @@ def local_components(
                 env,
                 {},
                 [o.address, o.operations, o.admin],
-                Health("http", o.operations, "/healthz"),
+                # Never /healthz on a Kafka orderer: see health.kafka_orderer_started.
+                Health("kafka-orderer", o.address),
                 layout.node_dir(o.name),
                 str(o.address),
             )
@@ -328,7 +329,7 @@ def local_components(
                 env,
                 {conf / "core.yaml": peer_core_yaml(tools, layout.builders / "ccaas")},
                 [p.address, p.chaincode, p.operations],
-                Health("http", p.operations, "/healthz"),
+                Health("peer", p.address, p.operations),
                 layout.node_dir(p.name),
                 str(p.address),
             )

@@ -2,7 +2,8 @@
 
 ZooKeeper: the `srvr` four-letter word (a node without quorum says it is not serving).
 Kafka: a Metadata v0 request, which lists the brokers registered in ZooKeeper.
-Fabric: the operations endpoint's /healthz.
+Peers: the operations endpoint's /healthz plus their gRPC port.
+Kafka orderers: never /healthz (see `kafka_orderer_started`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ssl
 import struct
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from fabkube.topology import Endpoint
 
@@ -106,3 +108,30 @@ def client_tls(ca: str, cert: str, key: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=ca)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+def kafka_chain_started_line(channel: str) -> str:
+    """What Fabric's Kafka chain logs once it can order on `channel` (orderer/consensus/kafka/chain.go,
+    startThread): producer, topic and consumers are set up, Broadcast and Deliver go through."""
+    return f"[channel: {channel}] Start phase completed successfully"
+
+
+def kafka_orderer_started(ep: Endpoint, log: Path, offset: int, channels: list[str]) -> bool:
+    """A Kafka orderer is ready when its gRPC port accepts connections and, since its latest start
+    (log bytes from `offset` on), its Kafka chain of every channel has logged the start phase.
+
+    Why not the operations /healthz: in Fabric 2.5 the Kafka chain's HealthCheck calls the chain's
+    producer without a nil check, and the producer exists only after the chain connected to Kafka.
+    One GET of /healthz before that moment panics in a goroutine and kills the orderer. The gRPC
+    port is opened after every chain was created; the log line is written right after the chain
+    opened Broadcast (startChan) and Deliver (errorChan), so it means "can order on that channel".
+    """
+    if not tcp_open(ep):
+        return False
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return False
+    return all(kafka_chain_started_line(ch) in text for ch in channels)

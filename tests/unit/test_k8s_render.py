@@ -173,3 +173,31 @@ def test_manifest_files_and_kustomization(tools, tmp_path):
     steps = [line for line in script["data"]["lifecycle.sh"].splitlines() if line.startswith("echo '==")]
     assert steps[0] == "echo '== create channel mychannel'" and steps[-1] == "echo '== query mycc a'"
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/hyperledger/fabric-tools:2.5.9"
+
+
+def test_kafka_orderers_are_never_probed_on_healthz(rendered):
+    """One GET of /healthz before a Kafka orderer's chain has connected to Kafka panics Fabric 2.5's
+    orderer, so its startup, readiness and liveness probes must not touch the operations endpoint."""
+    loaded, r = rendered
+    orderers = [o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"].startswith("orderer")]
+    assert len(orderers) == loaded.spec.ordering.orderers
+    for sts in orderers:
+        (container,) = pod_spec(sts)["containers"]
+        probes = {k: container[k] for k in ("startupProbe", "readinessProbe", "livenessProbe")}
+        assert "healthz" not in json.dumps(probes), sts["metadata"]["name"]
+        grpc = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        assert all(p["tcpSocket"]["port"] == grpc for p in probes.values())
+        # Kafka may take minutes on a cold cluster: the startup probe must outlast it.
+        startup = probes["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+
+
+def test_peers_have_startup_readiness_and_liveness_probes(rendered):
+    _, r = rendered
+    peers = [o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"].startswith("peer")]
+    assert peers
+    for sts in peers:
+        (container,) = pod_spec(sts)["containers"]
+        for key in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[key]["httpGet"]["path"] == "/healthz"
+            assert container[key]["timeoutSeconds"] >= 3

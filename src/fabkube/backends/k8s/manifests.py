@@ -135,6 +135,32 @@ def _http_probe(port: int, delay: int = 5) -> dict:
     return {"httpGet": {"path": "/healthz", "port": port}, "initialDelaySeconds": delay, "periodSeconds": 10}
 
 
+def _fabric_probes(node: OrdererNode | PeerNode) -> tuple[dict, dict, dict]:
+    """Startup, readiness and liveness probes of an orderer or a peer.
+
+    A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the
+    chain's producer without a nil check, and the producer exists only once the chain has
+    connected to Kafka, so one GET during a cold start (Kafka takes tens of seconds on a cluster),
+    or after a restart while Kafka is unreachable, panics the orderer and it crash-loops. Its gRPC
+    port opens only after every chain has been created, so a TCP check there cannot crash it and
+    still means the process is up; whether it can order yet is the lifecycle Job's concern (it
+    retries SERVICE_UNAVAILABLE). The orderer reconnects to Kafka by itself (Kafka.Retry), so
+    liveness must not restart it while the brokers are away: the startup probe allows 10 minutes.
+    Peers have no such check and are probed on /healthz.
+    """
+    if isinstance(node, OrdererNode):
+        port = node.address.port
+        startup = {"tcpSocket": {"port": port}, "periodSeconds": 5, "failureThreshold": 120, "timeoutSeconds": 3}
+        ready = {"tcpSocket": {"port": port}, "periodSeconds": 5, "timeoutSeconds": 3}
+        live = {"tcpSocket": {"port": port}, "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 3}
+        return startup, ready, live
+    ops = node.operations.port
+    startup = {**_http_probe(ops, 0), "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
+    ready = {**_http_probe(ops, 0), "timeoutSeconds": 3}
+    live = {**_http_probe(ops, 0), "failureThreshold": 6, "timeoutSeconds": 3}
+    return startup, ready, live
+
+
 def zookeeper_objects(topo: Topology) -> list[dict]:
     spec, ns = topo.spec, topo.kafka_namespace
     res = spec.resources.zookeeper
@@ -297,10 +323,10 @@ def _fabric_node_objects(
 ) -> list[dict]:
     """Secret (MSP + TLS), Service and single-replica StatefulSet of one orderer or peer."""
     spec, kind, name = layout.topo.spec, node.kind, node.hostname
+    startup, readiness, liveness = _fabric_probes(node)
     secret, items = files_secret(
         spec, f"{name}-crypto", node.namespace, name, kind, _node_crypto(layout, pod_layout, node)
     )
-    ops = node.operations.port
     mounts = [
         {"name": "data", "mountPath": DATA},
         {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
@@ -314,9 +340,10 @@ def _fabric_node_objects(
         env,
         ports,
         mounts,
-        _http_probe(ops),
-        _http_probe(ops, 30),
+        readiness,
+        liveness,
     )
+    container["startupProbe"] = startup
     items = [{"key": i["key"], "path": i["path"].removeprefix("crypto/")} for i in items]
     pod = {
         "containers": [container],

@@ -19,6 +19,7 @@ from fabkube import health
 from fabkube.backends.local.supervisor import Supervisor, tail
 from fabkube.chaincode import source_dir
 from fabkube.chaincode.ccaas_builder import install as install_builder
+from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.components import KAFKA_ZK_SESSION_S, KIND_ORDER, Component, local_components
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate
@@ -32,7 +33,9 @@ from fabkube.toolchain import Toolchain
 from fabkube.topology import build_topology
 
 KAFKA_REGISTRATION_RETRIES = 4  # x 7s covers Kafka's default 18s session from older data
-WAIT = {"zookeeper": 90.0, "kafka": 120.0, "orderer": 90.0, "peer": 90.0, "chaincode": 30.0}
+# Generous: on a busy 2-core machine JVMs start slowly, and a Kafka orderer retries the brokers
+# every 5 s (Kafka.Retry.ShortInterval) until its chain has started.
+WAIT = {"zookeeper": 120.0, "kafka": 180.0, "orderer": 180.0, "peer": 120.0, "chaincode": 60.0}
 
 
 @dataclass
@@ -94,9 +97,20 @@ class LocalNetwork:
         if h.kind == "kafka":
             want = [k.broker_id for k in self.topo.kafkas]
             return lambda: health.kafka_brokers(h.endpoint, self._kafka_client_tls) == want
-        if h.kind == "http":
-            return lambda: health.http_ok(h.endpoint, h.path)
+        if h.kind == "kafka-orderer":
+            log = self.layout.log(comp.name)
+            return lambda: health.kafka_orderer_started(
+                h.endpoint, log, self.supervisor.log_offset(comp.name), self._orderer_channels()
+            )
+        if h.kind == "peer":
+            assert h.operations is not None
+            return lambda: health.tcp_open(h.endpoint) and health.http_ok(h.operations, "/healthz")
         return lambda: health.tcp_open(h.endpoint)
+
+    def _orderer_channels(self) -> list[str]:
+        """The channels an orderer starts a Kafka chain for: the system channel and each created one."""
+        created = [ch.name for ch in self.topo.channels if self.state.is_done(f"channel-create:{ch.name}")]
+        return [SYSTEM_CHANNEL, *created]
 
     def check_ports(self, comps: list[Component]) -> None:
         """Before anything starts: every port a stopped component needs must be free."""
@@ -178,8 +192,8 @@ class LocalNetwork:
             for kind, title in (
                 ("zookeeper", "ZooKeeper ensemble (quorum)"),
                 ("kafka", "Kafka brokers (all registered)"),
-                ("orderer", "orderers (Kafka consenter, healthy)"),
-                ("peer", "peers (healthy)"),
+                ("orderer", "orderers (Kafka chains started)"),
+                ("peer", "peers (healthy, listening)"),
             ):
                 if not any(c.kind == kind for c in self.components()):
                     continue
@@ -335,12 +349,15 @@ class LocalNetwork:
                 return p
         raise UserError(f"unknown peer {name!r}; known: {', '.join(p.name for p in self.topo.peers)}")
 
-    def stop_component(self, name: str) -> None:
-        self.component(name)
-        self.supervisor.stop_many([name])
+    def stop_components(self, names: list[str]) -> None:
+        for name in names:
+            self.component(name)
+        self._stop_ordered(names)
 
-    def start_component(self, name: str) -> None:
-        comp = self.component(name)
-        if not self.supervisor.running(name):
-            self.supervisor.start(comp)
-        self._wait_ready([comp], SilentReporter())
+    def start_components(self, names: list[str]) -> None:
+        """Start the stopped ones together, then wait until all are ready (brokers need each other)."""
+        comps = [self.component(name) for name in names]
+        for comp in comps:
+            if not self.supervisor.running(comp.name):
+                self.supervisor.start(comp)
+        self._wait_ready(comps, SilentReporter())

@@ -73,6 +73,10 @@ class Supervisor:
             return None
         return entry["pid"]
 
+    def log_offset(self, name: str) -> int:
+        """Where the output of the component's current run begins in its log (0 if unknown)."""
+        return int(self.state.processes.get(name, {}).get("log_offset", 0))
+
     def running(self, name: str) -> bool:
         return self.pid(name) is not None
 
@@ -86,6 +90,7 @@ class Supervisor:
         env = dict(os.environ)
         env.update(comp.env)
         with log.open("ab") as out:
+            offset = out.tell()
             out.write(f"\n==== fabkube starts {comp.name}: {' '.join(comp.command)}\n".encode())
             out.flush()
             proc = subprocess.Popen(
@@ -97,7 +102,12 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.state.processes[comp.name] = {"pid": proc.pid, "start": _start_time(proc.pid) or "", "kind": comp.kind}
+        self.state.processes[comp.name] = {
+            "pid": proc.pid,
+            "start": _start_time(proc.pid) or "",
+            "kind": comp.kind,
+            "log_offset": offset,  # where this run's output begins in the log
+        }
         self.state.save()
         return proc.pid
 
