@@ -277,8 +277,7 @@ def _check_unique(p: _Problems, items: list, attr: str, base: tuple, what: str) 
             seen[key] = i
 
 
-def _semantic(spec: NetworkSpec, p: _Problems) -> None:
-    _check_name(p, ("name",), spec.name)
+def _check_fabric(spec: NetworkSpec, p: _Problems) -> None:
     if spec.fabric.version not in FABRIC_VERSIONS:
         p.error(
             ("fabric", "version"),
@@ -291,6 +290,8 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             f"{FABRIC_VERSIONS[spec.fabric.version].unavailable}; use {DEFAULT_FABRIC_VERSION}",
         )
 
+
+def _check_ordering(spec: NetworkSpec, p: _Problems) -> None:
     o = spec.ordering
     if not DURATION.match(o.batchTimeout):
         p.error(("ordering", "batchTimeout"), f"{o.batchTimeout!r} is not a duration like 2s, 500ms or 1m")
@@ -302,7 +303,9 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
     if not DNS_SUBDOMAIN.match(o.domain):
         p.error(("ordering", "domain"), f"{o.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
 
-    k, z = spec.kafka, spec.zookeeper
+
+def _check_kafka(spec: NetworkSpec, p: _Problems) -> None:
+    k = spec.kafka
     kafka_consistent = k.replicationFactor <= k.brokers and k.minInsyncReplicas <= k.replicationFactor
     if k.replicationFactor > k.brokers:
         p.error(
@@ -316,29 +319,38 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             f"allowed: 1 to {k.replicationFactor}",
         )
     if kafka_consistent:  # crash-tolerance advice only makes sense for settings that are possible
-        if k.replicationFactor == 1:
-            p.warn(
-                ("kafka", "replicationFactor"),
-                "1 keeps a single copy of each channel: losing one broker "
-                "loses the ordering service (Fabric's Kafka guide wants 1 < minInsyncReplicas < "
-                "replicationFactor < brokers)",
-            )
-        elif k.replicationFactor >= k.brokers and k.brokers > 1:
-            p.warn(
-                ("kafka", "replicationFactor"),
-                f"{k.replicationFactor} equals the broker count {k.brokers}: with one broker down no new "
-                "channel can be created (Fabric's Kafka guide wants replicationFactor < brokers)",
-            )
-        if k.minInsyncReplicas == k.replicationFactor and k.replicationFactor > 1:
-            p.warn(
-                ("kafka", "minInsyncReplicas"),
-                f"{k.minInsyncReplicas} equals replicationFactor: one broker down stops all writes",
-            )
-        elif k.minInsyncReplicas == 1 and k.replicationFactor > 1:
-            p.warn(("kafka", "minInsyncReplicas"), "1 lets a write succeed on one copy: a crash can lose blocks")
+        _kafka_advice(k, p)
     for field, value in (("heap", k.heap),):
         if not JVM_HEAP.match(value):
             p.error(("kafka", field), f"{value!r} is not a JVM heap size like 256m or 1g")
+
+
+def _kafka_advice(k: KafkaSpec, p: _Problems) -> None:
+    """Warnings for possible settings that weaken crash tolerance (Fabric's Kafka guide)."""
+    if k.replicationFactor == 1:
+        p.warn(
+            ("kafka", "replicationFactor"),
+            "1 keeps a single copy of each channel: losing one broker "
+            "loses the ordering service (Fabric's Kafka guide wants 1 < minInsyncReplicas < "
+            "replicationFactor < brokers)",
+        )
+    elif k.replicationFactor >= k.brokers and k.brokers > 1:
+        p.warn(
+            ("kafka", "replicationFactor"),
+            f"{k.replicationFactor} equals the broker count {k.brokers}: with one broker down no new "
+            "channel can be created (Fabric's Kafka guide wants replicationFactor < brokers)",
+        )
+    if k.minInsyncReplicas == k.replicationFactor and k.replicationFactor > 1:
+        p.warn(
+            ("kafka", "minInsyncReplicas"),
+            f"{k.minInsyncReplicas} equals replicationFactor: one broker down stops all writes",
+        )
+    elif k.minInsyncReplicas == 1 and k.replicationFactor > 1:
+        p.warn(("kafka", "minInsyncReplicas"), "1 lets a write succeed on one copy: a crash can lose blocks")
+
+
+def _check_zookeeper(spec: NetworkSpec, p: _Problems) -> None:
+    z = spec.zookeeper
     if not JVM_HEAP.match(z.heap):
         p.error(("zookeeper", "heap"), f"{z.heap!r} is not a JVM heap size like 128m or 1g")
     if z.nodes % 2 == 0:
@@ -348,6 +360,9 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             f"than {z.nodes - 1}; use an odd number",
         )
 
+
+def _check_organizations(spec: NetworkSpec, p: _Problems) -> None:
+    o = spec.ordering
     _check_unique(p, spec.organizations, "name", ("organizations",), "organization name")
     _check_unique(p, spec.organizations, "domain", ("organizations",), "organization domain")
     for i, org in enumerate(spec.organizations):
@@ -370,6 +385,8 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         if len(set(org.anchorPeers)) != len(org.anchorPeers):
             p.error(base + ("anchorPeers",), "lists the same peer twice")
 
+
+def _check_channels(spec: NetworkSpec, p: _Problems) -> None:
     org_names = {org.name for org in spec.organizations}
     _check_unique(p, spec.channels, "name", ("channels",), "channel name")
     for i, ch in enumerate(spec.channels):
@@ -388,6 +405,8 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         if len(set(ch.organizations)) != len(ch.organizations):
             p.error(base + ("organizations",), "lists the same organization twice")
 
+
+def _check_chaincodes(spec: NetworkSpec, p: _Problems) -> None:
     channel_names = {ch.name for ch in spec.channels}
     _check_unique(p, spec.chaincodes, "name", ("chaincodes",), "chaincode name")
     for i, cc in enumerate(spec.chaincodes):
@@ -410,6 +429,8 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         if not re.match(r"^[A-Za-z0-9_.+-]+$", cc.version):
             p.error(base + ("version",), f"{cc.version!r} may hold letters, digits, '.', '_', '+', '-' only")
 
+
+def _check_resources(spec: NetworkSpec, p: _Problems) -> None:
     for kind, res in spec.resources:
         for side in ("requests", "limits"):
             r = getattr(res, side)
@@ -418,12 +439,16 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             if not QUANTITY_MEM.match(r.memory):
                 p.error(("resources", kind, side, "memory"), f"{r.memory!r} is not a memory quantity like 256Mi")
 
+
+def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
     kube = spec.kubernetes
     for field in ("namespacePrefix", "kafkaNamespace"):
         value = getattr(kube, field)
         if value is not None:
             _check_name(p, ("kubernetes", field), value)
 
+
+def _check_local(spec: NetworkSpec, p: _Problems) -> None:
     # Every local port comes from basePort; the block must fit below 65536.
     from fabkube.topology import local_port_count
 
@@ -434,6 +459,26 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
             f"{spec.local.basePort} leaves too few ports: this network needs "
             f"{local_port_count(spec)} consecutive ports; allowed: at most {65535 - local_port_count(spec)}",
         )
+
+
+_SECTION_CHECKS = (
+    _check_fabric,
+    _check_ordering,
+    _check_kafka,
+    _check_zookeeper,
+    _check_organizations,
+    _check_channels,
+    _check_chaincodes,
+    _check_resources,
+    _check_kubernetes,
+    _check_local,
+)
+
+
+def _semantic(spec: NetworkSpec, p: _Problems) -> None:
+    _check_name(p, ("name",), spec.name)
+    for check in _SECTION_CHECKS:
+        check(spec, p)
 
 
 # ---------------------------------------------------------------- entry points
