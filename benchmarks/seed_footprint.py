@@ -62,14 +62,14 @@ def main() -> None:
         try:
             t0 = time.monotonic()
             result = net.up()
-            print(f"up to smoke query ({result['smoke']['mycc']}): {time.monotonic() - t0:.1f} s")
+            print(f"up to smoke query ({result.smoke['mycc']}): {time.monotonic() - t0:.1f} s")
             t0 = time.monotonic()
             net.up()
             print(f"second up (no-op): {time.monotonic() - t0:.1f} s")
             t0 = time.monotonic()
             net.invoke("mycc", ["move", "a", "b", "1"])
             print(f"invoke until committed: {time.monotonic() - t0:.2f} s")
-            rows = net.status()
+            rows = net.status().components
             pids = [r.pid for r in rows if r.pid]
             for r in rows:
                 print(f"  {r.name:16} {resident_memory_kib([r.pid]) / 1024:7.1f} MiB")

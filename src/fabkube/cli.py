@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -12,13 +13,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fabkube.backends import new_network, open_network
+from fabkube.backends.base import Network, NetworkStatus, UpOptions
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.layout import default_workdir, fabkube_home
 from fabkube.reporter import Reporter, StepHandle
 from fabkube.spec import json_schema, load_spec
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="One YAML spec to a running Hyperledger Fabric network with Kafka ordering, "
@@ -102,26 +105,13 @@ def _network_dir(network: str | None, workdir: Path | None) -> Path:
     return found[0]
 
 
-def _open_network(network: str | None, workdir: Path | None):
-    """The network in a work dir: local processes or, when target.json says so, a Kubernetes deployment."""
-    path = _network_dir(network, workdir)
-    loaded = load_spec(path / "spec.yaml")
-    target = path / "target.json"
-    if target.is_file():
-        from fabkube.backends.k8s.network import K8sNetwork
-
-        info = json.loads(target.read_text())
-        kubeconfig = Path(info["kubeconfig"]) if info.get("kubeconfig") else None
-        return K8sNetwork(loaded, path, info.get("context"), kubeconfig)
-    from fabkube.backends.local.network import LocalNetwork
-
-    return LocalNetwork(loaded, path)
+def _open_network(network: str | None, workdir: Path | None) -> Network:
+    return open_network(_network_dir(network, workdir))
 
 
-def _is_k8s(net) -> bool:
-    from fabkube.backends.k8s.network import K8sNetwork
-
-    return isinstance(net, K8sNetwork)
+class Target(StrEnum):
+    local = "local"
+    k8s = "k8s"
 
 
 NETWORK_OPT = typer.Option(None, "--network", "-N", help="Network name (its work dir under $FABKUBE_HOME).")
@@ -164,18 +154,16 @@ def validate(spec: Path = typer.Argument(..., help="The network spec (YAML).")) 
 @_guard
 def generate(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    target: str = typer.Option("local", "--target", "-t", help="local or k8s."),
+    target: Target = typer.Option(Target.local, "--target", "-t", help="Where the network will run."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write artifacts into."),
 ) -> None:
     """Write crypto material, configtx.yaml, the genesis block and channel transactions."""
     from fabkube.generate import generate as do_generate
 
-    if target not in ("local", "k8s"):
-        raise UserError(f"--target {target!r}: allowed: local, k8s")
     loaded = _load(spec)
     reporter = RichReporter(err)
-    with reporter.step(f"generate {loaded.spec.name} for {target}") as s:
-        gen = do_generate(loaded, target, out_dir, progress=reporter.info)
+    with reporter.step(f"generate {loaded.spec.name} for {target.value}") as s:
+        gen = do_generate(loaded, target.value, out_dir, progress=reporter.info)
         s.detail = f"{len(gen.files)} channel artifacts, {gen.new_identities} new identities"
     for f in gen.files:
         out.print(str(f))
@@ -185,7 +173,7 @@ def generate(
 @_guard
 def up(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    target: str = typer.Option("local", "--target", "-t", help="local (processes) or k8s."),
+    target: Target = typer.Option(Target.local, "--target", "-t", help="local processes, or a Kubernetes cluster."),
     workdir: Path | None = typer.Option(
         None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME, NAME-k8s for k8s)."
     ),
@@ -194,35 +182,22 @@ def up(
     rollout_timeout: float = typer.Option(600, "--rollout-timeout", help="Seconds to wait for pods (k8s)."),
     job_timeout: float = typer.Option(600, "--job-timeout", help="Seconds to follow the lifecycle Job (k8s)."),
     no_lifecycle: bool = typer.Option(
-        False, "--no-lifecycle", help="Local: start the components only; no channel or chaincode steps."
+        False, "--no-lifecycle", help="Start the components only; no channel or chaincode steps."
     ),
 ) -> None:
     """Bring the network up and run the channel and chaincode lifecycle; idempotent and resumable."""
-    if target not in ("local", "k8s"):
-        raise UserError(f"--target {target!r}: allowed: local, k8s")
     loaded = _load(spec)
-    if target == "k8s":
-        from fabkube.backends.k8s.network import K8sNetwork
-
-        path = (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve()
-        net = K8sNetwork(loaded, path, context, kubeconfig)
-        start = time.monotonic()
-        result = net.up(RichReporter(err), rollout_timeout=rollout_timeout, job_timeout=job_timeout)
-        err.print(
-            f"network {loaded.spec.name} applied to {net.cluster.host} in {time.monotonic() - start:.1f}s: "
-            f"{result['applied']} objects, {result['changed']} changed; lifecycle Job {result['job']}"
-        )
-        return
-    from fabkube.backends.local.network import LocalNetwork
-
-    path = (workdir or default_workdir(loaded.spec.name)).resolve()
-    net = LocalNetwork(loaded, path, spec_dir=spec.resolve().parent)
+    name = loaded.spec.name if target is Target.local else f"{loaded.spec.name}-k8s"
+    path = (workdir or default_workdir(name)).resolve()
+    net = new_network(
+        loaded, target.value, path, spec_dir=spec.resolve().parent, context=context, kubeconfig=kubeconfig
+    )
     start = time.monotonic()
-    reporter = RichReporter(err)
-    result = net.up(reporter, lifecycle=not no_lifecycle)
-    for name, value in result.get("smoke", {}).items():
-        out.print(f"{name}: value is {value}")
-    err.print(f"network {loaded.spec.name} is up in {time.monotonic() - start:.1f}s (work dir {path})")
+    options = UpOptions(not no_lifecycle, rollout_timeout, job_timeout)
+    result = net.up(RichReporter(err), options)
+    for cc, value in result.smoke.items():
+        out.print(f"{cc}: value is {value}")
+    err.print(f"{result.summary} in {time.monotonic() - start:.1f}s", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -233,8 +208,7 @@ def down(
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
     """Stop every component in reverse order; keep the data unless --purge."""
-    net = _open_network(network, workdir)
-    net.down(purge=purge, report=RichReporter(err))
+    _open_network(network, workdir).down(purge=purge, report=RichReporter(err))
 
 
 @app.command()
@@ -244,53 +218,30 @@ def status(
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Each component with pid, address and state, and each peer's ledger height per channel."""
-    net = _open_network(network, workdir)
-    if _is_k8s(net):
-        pods = net.status()
-        if as_json:
-            print(
-                json.dumps(
-                    {"network": net.loaded.spec.name, "target": "k8s", "pods": [vars(p) for p in pods]}, indent=2
-                )
-            )
-            return
-        table = Table(title=f"{net.loaded.spec.name} on {net.cluster.host}")
-        for col in ("pod", "kind", "namespace", "node", "state"):
-            table.add_column(col)
-        for p in pods:
-            table.add_row(p.name, p.kind, p.namespace, p.node, p.state)
-        out.print(table)
-        return
-    rows = net.status()
-    heights = net.heights()
+    """Each component with its state, where it runs and its address; each peer's ledger height per channel."""
+    st = _open_network(network, workdir).status()
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "network": net.topo.name,
-                    "workdir": str(net.workdir),
-                    "components": [vars(r) for r in rows],
-                    "heights": heights,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(st.as_dict(), indent=2))
         return
-    table = Table(title=f"{net.topo.name} ({net.workdir})")
-    for col in ("component", "kind", "pid", "address", "state"):
+    _print_status(st)
+
+
+def _print_status(st: NetworkStatus) -> None:
+    table = Table(title=f"{st.name} ({st.target}: {st.location})")
+    where = "namespace/node" if st.target == "k8s" else "pid"
+    for col in ("component", "kind", where, "address", "state"):
         table.add_column(col)
-    for r in rows:
-        colour = {"running": "green", "stopped": "red"}.get(r.state, "yellow")
-        table.add_row(r.name, r.kind, str(r.pid or "-"), r.address, f"[{colour}]{r.state}[/]")
+    for c in st.components:
+        colour = "green" if c.state in ("running", "Running ready") else "red" if c.state == "stopped" else "yellow"
+        table.add_row(c.name, c.kind, c.where, c.address, f"[{colour}]{c.state}[/]")
     out.print(table)
-    if heights:
+    if st.heights:
         ht = Table(title="ledger heights")
-        channels = sorted({c for by in heights.values() for c in by})
+        channels = sorted({c for by in st.heights.values() for c in by})
         ht.add_column("peer")
         for c in channels:
             ht.add_column(c)
-        for peer, by in heights.items():
+        for peer, by in st.heights.items():
             ht.add_row(peer, *[str(by.get(c)) if by.get(c) is not None else "-" for c in channels])
         out.print(ht)
 
@@ -306,25 +257,12 @@ def logs(
 ) -> None:
     """Show a component's log."""
     net = _open_network(network, workdir)
-    if _is_k8s(net):
-        sys.stdout.write(net.logs(name, lines))
-        return
-    if name != "lifecycle":
-        net.component(name)
-    log = net.layout.log(name)
-    if not log.exists():
-        raise UserError(f"{name} has no log yet ({log})")
-    with log.open(errors="replace") as fh:
-        for line in fh.readlines()[-lines:]:
-            sys.stdout.write(line)
-        sys.stdout.flush()
-        while follow:
-            line = fh.readline()
-            if line:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            else:
-                time.sleep(0.3)
+    sys.stdout.write(net.logs(name, lines))
+    sys.stdout.flush()
+    if follow:
+        for text in net.follow(name):
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -333,16 +271,21 @@ def invoke(
     chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
     args: list[str] = typer.Argument(..., help="Function and arguments, e.g. move a b 10."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return once the orderer accepted it."),
-    orderer: int = typer.Option(0, "--orderer", help="Index of the orderer to submit through."),
+    peer: str | None = typer.Option(None, "--peer", help="Peer whose Gateway handles it, e.g. peer1.org1."),
+    orderer: int | None = typer.Option(
+        None, "--orderer", help="Local networks: submit through this orderer (index) with the peer CLI."
+    ),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Submit a transaction; waits until it is committed on the peers unless --no-wait."""
+    """Submit a transaction through a peer's Gateway; waits until it is committed unless --no-wait."""
     net = _open_network(network, workdir)
-    if not 0 <= orderer < len(net.topo.orderers):
+    if orderer is not None and not 0 <= orderer < len(net.topo.orderers):
         raise UserError(f"--orderer {orderer}: allowed: 0 to {len(net.topo.orderers) - 1}")
-    net.invoke(chaincode, args, wait=not no_wait, orderer=orderer)
-    out.print(f"{chaincode} {' '.join(args)}: " + ("submitted" if no_wait else "committed"))
+    outcome = net.invoke(chaincode, args, wait=not no_wait, peer=peer, orderer=orderer)
+    if orderer is not None:
+        outcome = f"{chaincode} {' '.join(args)}: " + ("submitted" if no_wait else "committed")
+    out.print(outcome, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -464,9 +407,6 @@ def chaincode_dockerfile(
 @_guard
 def toolchain_install(
     version: str = typer.Option(None, "--fabric-version", help="Fabric version to build."),
-    with_k8s_sim: bool = typer.Option(
-        False, "--with-k8s-sim", help="Also build the test control plane (kube-apiserver, scheduler, ... and kwok)."
-    ),
 ) -> None:
     """Build Fabric and fetch Kafka/ZooKeeper into the cache; does nothing when already there."""
     from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION
@@ -475,8 +415,6 @@ def toolchain_install(
     reporter = RichReporter(err)
     with reporter.step("toolchain install") as s:
         times = tools.install(reporter.info)
-        if with_k8s_sim:
-            times["k8s-sim"] = tools.install_k8s_sim(reporter.info)
         s.detail = ", ".join(f"{k} {f'{v:.1f}s' if v else 'cached'}" for k, v in times.items())
 
 
@@ -502,15 +440,9 @@ def toolchain_status(version: str = typer.Option(None, "--fabric-version")) -> N
         table.add_column(col)
     rows = tools.status()
     for r in rows:
-        optional = "test control plane" in r.name
-        table.add_row(
-            r.name,
-            r.version,
-            str(r.path),
-            "[green]yes[/]" if r.ok else ("[dim]no (optional)[/]" if optional else "[red]no[/]"),
-        )
+        table.add_row(r.name, r.version, str(r.path), "[green]yes[/]" if r.ok else "[red]no[/]")
     out.print(table)
-    if not all(r.ok for r in rows if "test control plane" not in r.name):
+    if not all(r.ok for r in rows):
         raise typer.Exit(1)
 
 

@@ -18,34 +18,10 @@ from fabkube.toolchain import Toolchain
 from fabkube.topology import (
     ChaincodeInfo,
     Endpoint,
-    KafkaNode,
     OrdererNode,
     PeerNode,
     Topology,
-    ZooKeeperNode,
 )
-
-KIND_ORDER = ("zookeeper", "kafka", "orderer", "peer", "chaincode")
-JVM_FLAGS = [
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:MaxMetaspaceSize=96m",
-    "-Xss512k",
-    "-Djava.awt.headless=true",
-]
-# Fabric's Kafka guide: AbsoluteMaxBytes < replica.fetch.max.bytes <= message.max.bytes.
-KAFKA_MESSAGE_HEADROOM = 1024 * 1024
-# Short, so a broker that was killed can re-register soon after (ZooKeeper's minimum is 2 ticks).
-KAFKA_ZK_SESSION_S = 6
-
-LOG4J = """log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.zookeeper.audit=WARN
-"""
 
 
 @dataclass
@@ -75,77 +51,6 @@ def size_bytes(text: str) -> int:
     return int(number) * {"KB": 1024, "MB": 1024 * 1024}[unit]
 
 
-def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
-    props = {
-        "tickTime": "2000",
-        "initLimit": "10",
-        "syncLimit": "5",
-        "dataDir": data_dir,
-        "clientPort": str(node.client.port),
-        "admin.enableServer": "false",
-        "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
-        "autopurge.purgeInterval": "1",
-    }
-    if topo.target == "local":
-        props["clientPortAddress"] = node.client.host
-    if len(topo.zookeepers) > 1:
-        for z in topo.zookeepers:
-            props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
-    return props
-
-
-def kafka_protocol(topo: Topology) -> str:
-    return "SSL" if topo.spec.tls else "PLAINTEXT"
-
-
-def kafka_tls_properties(tls_dir: str) -> dict[str, str]:
-    """Brokers speak TLS to orderers and to each other, and require a certificate from the orderer
-    org's TLS CA (Kafka's PEM key and trust stores; the key may be unencrypted since Kafka 3.2)."""
-    return {
-        "security.inter.broker.protocol": "SSL",
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": f"{tls_dir}/kafka.pem",
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": f"{tls_dir}/ca.crt",
-        "ssl.client.auth": "required",
-    }
-
-
-def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str, tls_dir: str) -> dict[str, str]:
-    k = topo.spec.kafka
-    max_bytes = size_bytes(topo.spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
-    system_rf = str(min(3, k.brokers))
-    proto = kafka_protocol(topo)
-    listener = f"{proto}://{node.address.host}:{node.address.port}"
-    tls = kafka_tls_properties(tls_dir) if topo.spec.tls else {}
-    return {
-        "broker.id": str(node.broker_id),
-        **tls,
-        "listeners": listener if topo.target == "local" else f"{proto}://0.0.0.0:{node.address.port}",
-        "advertised.listeners": listener,
-        "log.dirs": log_dir,
-        "zookeeper.connect": topo.zookeeper_connect,
-        "zookeeper.connection.timeout.ms": "30000",
-        "zookeeper.session.timeout.ms": str(KAFKA_ZK_SESSION_S * 1000),
-        "num.partitions": "1",
-        "default.replication.factor": str(k.replicationFactor),
-        "min.insync.replicas": str(k.minInsyncReplicas),
-        "unclean.leader.election.enable": "false",
-        "log.retention.ms": "-1",
-        "message.max.bytes": str(max_bytes),
-        "replica.fetch.max.bytes": str(max_bytes),
-        "offsets.topic.replication.factor": system_rf,
-        "transaction.state.log.replication.factor": system_rf,
-        "transaction.state.log.min.isr": str(min(k.minInsyncReplicas, int(system_rf))),
-        "group.initial.rebalance.delay.ms": "0",
-        "num.network.threads": "2",
-        "num.io.threads": "2",
-        "num.recovery.threads.per.data.dir": "1",
-        "background.threads": "2",
-        "log.segment.bytes": str(64 * 1024 * 1024),
-    }
-
-
 def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str) -> dict[str, str]:
     tls = paths.node_tls(node)
     listen = node.address.host if topo.target == "local" else "0.0.0.0"
@@ -169,19 +74,7 @@ def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str)
         "ORDERER_OPERATIONS_LISTENADDRESS": ops,
         "ORDERER_ADMIN_LISTENADDRESS": admin,
         "ORDERER_METRICS_PROVIDER": "prometheus",
-        "ORDERER_KAFKA_VERSION": "1.0.0",
-        "ORDERER_KAFKA_TOPIC_REPLICATIONFACTOR": str(topo.spec.kafka.replicationFactor),
-        "ORDERER_KAFKA_VERBOSE": "false",
-        **(
-            {
-                "ORDERER_KAFKA_TLS_ENABLED": "true",
-                "ORDERER_KAFKA_TLS_PRIVATEKEY_FILE": str(tls / "server.key"),
-                "ORDERER_KAFKA_TLS_CERTIFICATE_FILE": str(tls / "server.crt"),
-                "ORDERER_KAFKA_TLS_ROOTCAS_FILE": str(tls / "ca.crt"),
-            }
-            if topo.spec.tls
-            else {}
-        ),
+        **topo.consensus.orderer_env(topo, node, tls),
         "FABRIC_LOGGING_SPEC": "INFO",
     }
 
@@ -229,77 +122,16 @@ def properties_text(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
-def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path) -> list[str]:
-    return [
-        "java",
-        "-Xms32m",
-        f"-Xmx{heap}",
-        *JVM_FLAGS,
-        f"-Dlog4j.configuration=file:{log4j}",
-        "-cp",
-        tools.kafka_classpath,
-        main,
-        str(config),
-    ]
-
-
 def local_components(
     layout: Layout,
     tools: Toolchain,
     package_ids: dict[str, str] | None = None,
     chaincode_dirs: dict[str, Path] | None = None,
 ) -> list[Component]:
-    """Every component of a local network, in start order."""
+    """Every component of a local network, in start order: the consensus's backing services first."""
     topo = layout.topo
     assert topo.target == "local"
-    out: list[Component] = []
-    for z in topo.zookeepers:
-        conf, data = layout.config_dir(z.name), layout.data_dir(z.name)
-        out.append(
-            Component(
-                z.name,
-                "zookeeper",
-                _java(
-                    tools,
-                    topo.spec.zookeeper.heap,
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                    conf / "zoo.cfg",
-                    conf / "log4j.properties",
-                ),
-                {},
-                {
-                    conf / "zoo.cfg": properties_text(zookeeper_properties(topo, z, str(data))),
-                    conf / "log4j.properties": LOG4J,
-                    data / "myid": f"{z.myid}\n",
-                },
-                [z.client, z.peer, z.election],
-                Health("zookeeper", z.client),
-                layout.node_dir(z.name),
-                str(z.client),
-            )
-        )
-    for k in topo.kafkas:
-        conf, data = layout.config_dir(k.name), layout.data_dir(k.name)
-        out.append(
-            Component(
-                k.name,
-                "kafka",
-                _java(
-                    tools, topo.spec.kafka.heap, "kafka.Kafka", conf / "server.properties", conf / "log4j.properties"
-                ),
-                {},
-                {
-                    conf / "server.properties": properties_text(
-                        kafka_properties(topo, k, str(data), str(layout.kafka_tls))
-                    ),
-                    conf / "log4j.properties": LOG4J,
-                },
-                [k.address],
-                Health("kafka", k.address),
-                layout.node_dir(k.name),
-                str(k.address),
-            )
-        )
+    out: list[Component] = list(topo.consensus.local_components(layout, tools))
     for o in topo.orderers:
         env = orderer_env(topo, o, layout, str(layout.data_dir(o.name)))
         env["FABRIC_CFG_PATH"] = str(tools.config_dir)
@@ -311,8 +143,7 @@ def local_components(
                 env,
                 {},
                 [o.address, o.operations, o.admin],
-                # Never /healthz on a Kafka orderer: see health.kafka_orderer_started.
-                Health("kafka-orderer", o.address),
+                topo.consensus.orderer_health(o),
                 layout.node_dir(o.name),
                 str(o.address),
             )

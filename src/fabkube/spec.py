@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fabkube.chaincode import BUILTINS
 from fabkube.errors import UserError
 from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION, FABRIC_VERSIONS
 
@@ -26,71 +27,81 @@ BYTE_SIZE = re.compile(r"^[0-9]+ ?(KB|MB)$")
 QUANTITY_CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 QUANTITY_MEM = re.compile(r"^[0-9]+(Ki|Mi|Gi)$")
 JVM_HEAP = re.compile(r"^[0-9]+[mg]$")
+VERSION_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def F(default: Any = ..., description: str = "", pattern: re.Pattern | None = None, **kw: Any) -> Any:
+    """A field with its description and, for editors, its pattern in the JSON Schema. The pattern is
+    checked by the semantic rules below (one clear line per problem), not by pydantic."""
+    extra = {"pattern": pattern.pattern} if pattern is not None else None
+    return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
 class FabricSpec(Model):
-    version: str = DEFAULT_FABRIC_VERSION
+    version: str = F(DEFAULT_FABRIC_VERSION, "Fabric release to build and run; 2.5.9 is the one served here")
 
 
 class OrderingSpec(Model):
-    type: Literal["kafka"] = "kafka"
-    orderers: int = Field(1, ge=1, le=9)
-    batchTimeout: str = "2s"
-    maxMessageCount: int = Field(10, ge=1)
-    absoluteMaxBytes: str = "10 MB"
-    preferredMaxBytes: str = "512 KB"
-    orgName: str = "OrdererOrg"
-    domain: str = "example.com"
+    type: Literal["kafka"] = F("kafka", "Ordering type; Kafka (ZooKeeper + brokers) with the system channel")
+    orderers: int = F(1, "Orderer nodes", ge=1, le=9)
+    batchTimeout: str = F("2s", "Longest wait before a block is cut, e.g. 2s or 500ms", DURATION)
+    maxMessageCount: int = F(10, "Transactions per block at most", ge=1)
+    absoluteMaxBytes: str = F("10 MB", "Hard block size limit, e.g. '10 MB'", BYTE_SIZE)
+    preferredMaxBytes: str = F("512 KB", "Preferred block size, e.g. '512 KB'", BYTE_SIZE)
+    orgName: str = F("OrdererOrg", "Orderer organization name (MSP ID <orgName>MSP)", ORG_NAME)
+    domain: str = F("example.com", "Orderer organization's DNS domain", DNS_SUBDOMAIN)
 
 
 class KafkaSpec(Model):
-    brokers: int = Field(3, ge=1, le=15)
-    replicationFactor: int = Field(3, ge=1)
-    minInsyncReplicas: int = Field(2, ge=1)
-    heap: str = "256m"
+    brokers: int = F(3, "Kafka brokers", ge=1, le=15)
+    replicationFactor: int = F(
+        3, "Copies of each channel's topic; Fabric's guide: minInsyncReplicas < RF < brokers", ge=1
+    )
+    minInsyncReplicas: int = F(2, "Copies a write must reach; above 1 so a crash loses no blocks", ge=1)
+    heap: str = F("256m", "JVM max heap per broker, e.g. 256m or 1g", JVM_HEAP)
 
 
 class ZooKeeperSpec(Model):
-    nodes: int = Field(3, ge=1, le=9)
-    heap: str = "128m"
+    nodes: int = F(3, "ZooKeeper ensemble size (odd)", ge=1, le=9)
+    heap: str = F("128m", "JVM max heap per node, e.g. 128m", JVM_HEAP)
 
 
 class OrganizationSpec(Model):
-    name: str
-    domain: str
-    peers: int = Field(2, ge=1, le=9)
-    users: int = Field(1, ge=0, le=20)
-    anchorPeers: list[int] = Field(default_factory=lambda: [0])
+    name: str = F(..., "Organization name: MSP ID <name>MSP, namespace <prefix>-<name lowercased>", ORG_NAME)
+    domain: str = F(..., "DNS domain of its peers and users, e.g. org1.example.com", DNS_SUBDOMAIN)
+    peers: int = F(2, "Peers of this organization", ge=1, le=9)
+    users: int = F(1, "Client users besides the admin", ge=0, le=20)
+    anchorPeers: list[int] = F(description="Peer indexes announced as anchor peers", default_factory=lambda: [0])
 
 
 class ChannelSpec(Model):
-    name: str
-    organizations: list[str] = Field(min_length=1)
+    name: str = F(..., "Application channel name (Fabric's rule: lowercase letter first)", CHANNEL_NAME)
+    organizations: list[str] = F(..., "Organizations (names) on the channel", min_length=1)
 
 
 class ChaincodeSpec(Model):
-    name: str
-    path: str
-    channel: str
-    version: str = "1.0"
-    sequence: int = Field(1, ge=1)
-    init: list[str] | None = None
-    endorsementPolicy: str | None = None
-    image: str | None = None
+    name: str = F(..., "Chaincode name (a DNS-1123 label)", DNS_LABEL)
+    path: str = F(..., "builtin:abstore, or a directory with chaincode.py, relative to the spec file")
+    channel: str = F(..., "Channel (name) the chaincode is defined on")
+    version: str = F("1.0", "Chaincode version", VERSION_TEXT)
+    sequence: int = F(1, "Definition sequence; raise it to change a committed definition", ge=1)
+    init: list[str] | None = F(None, "Arguments of Init; makes the definition --init-required")
+    endorsementPolicy: str | None = F(None, "Signature policy, e.g. AND('Org1MSP.peer','Org2MSP.peer')")
+    image: str | None = F(None, "Prebuilt chaincode-as-a-service image for Kubernetes")
 
 
 class ResourceSpec(Model):
-    cpu: str
-    memory: str
+    cpu: str = F(..., "CPU quantity, e.g. 100m or 1", QUANTITY_CPU)
+    memory: str = F(..., "Memory quantity, e.g. 256Mi", QUANTITY_MEM)
 
 
 class ComponentResources(Model):
-    requests: ResourceSpec
-    limits: ResourceSpec
+    requests: ResourceSpec = F(..., "What the scheduler reserves")
+    limits: ResourceSpec = F(..., "What the container may use at most")
 
 
 def _res(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str) -> ComponentResources:
@@ -99,73 +110,84 @@ def _res(cpu_req: str, mem_req: str, cpu_lim: str, mem_lim: str) -> ComponentRes
     )
 
 
+def _res_field(kind: str, *values: str) -> Any:
+    return F(description=f"Requests and limits of each {kind} container", default_factory=lambda: _res(*values))
+
+
 # Sized so the whole seed topology (3 zk, 3 kafka, 1 orderer, 2 peers, 1 chaincode, the
 # lifecycle job) requests well under 2 vCPU / 4 GiB: the user's node hit 100% CPU.
 class ResourcesSpec(Model):
-    zookeeper: ComponentResources = Field(default_factory=lambda: _res("50m", "256Mi", "500m", "384Mi"))
-    kafka: ComponentResources = Field(default_factory=lambda: _res("100m", "512Mi", "1", "640Mi"))
-    orderer: ComponentResources = Field(default_factory=lambda: _res("100m", "128Mi", "1", "512Mi"))
-    peer: ComponentResources = Field(default_factory=lambda: _res("100m", "192Mi", "1", "512Mi"))
-    chaincode: ComponentResources = Field(default_factory=lambda: _res("25m", "64Mi", "250m", "256Mi"))
-    tools: ComponentResources = Field(default_factory=lambda: _res("50m", "64Mi", "500m", "256Mi"))
+    zookeeper: ComponentResources = _res_field("ZooKeeper", "50m", "256Mi", "500m", "384Mi")
+    kafka: ComponentResources = _res_field("Kafka", "100m", "512Mi", "1", "640Mi")
+    orderer: ComponentResources = _res_field("orderer", "100m", "128Mi", "1", "512Mi")
+    peer: ComponentResources = _res_field("peer", "100m", "192Mi", "1", "512Mi")
+    chaincode: ComponentResources = _res_field("chaincode server", "25m", "64Mi", "250m", "256Mi")
+    tools: ComponentResources = _res_field("lifecycle Job", "50m", "64Mi", "500m", "256Mi")
 
 
 class Toleration(Model):
-    key: str | None = None
-    operator: Literal["Exists", "Equal"] = "Exists"
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    key: str | None = F(None, "Taint key, e.g. node-role.kubernetes.io/control-plane")
+    operator: Literal["Exists", "Equal"] = F("Exists", "Exists, or Equal with value")
+    value: str | None = F(None, "Taint value (with Equal)")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = F(None, "Taint effect; none: all")
 
 
 class PlacementSpec(Model):
-    nodeSelector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
-    spread: bool = True
-    priorityClassName: str | None = None
+    nodeSelector: dict[str, str] = F(description="Node labels the pods need, e.g. {type: hw1}", default_factory=dict)
+    tolerations: list[Toleration] = F(description="Taints the pods tolerate", default_factory=list)
+    spread: bool = F(True, "Prefer different nodes for pods of one kind (anti-affinity)")
+    priorityClassName: str | None = F(None, "PriorityClass of the pods")
+
+
+def _placement(kind: str) -> Any:
+    return F(description=f"Where {kind} pods run", default_factory=PlacementSpec)
 
 
 class PlacementsSpec(Model):
-    zookeeper: PlacementSpec = Field(default_factory=PlacementSpec)
-    kafka: PlacementSpec = Field(default_factory=PlacementSpec)
-    orderer: PlacementSpec = Field(default_factory=PlacementSpec)
-    peer: PlacementSpec = Field(default_factory=PlacementSpec)
-    chaincode: PlacementSpec = Field(default_factory=PlacementSpec)
-    tools: PlacementSpec = Field(default_factory=PlacementSpec)
+    zookeeper: PlacementSpec = _placement("ZooKeeper")
+    kafka: PlacementSpec = _placement("Kafka")
+    orderer: PlacementSpec = _placement("orderer")
+    peer: PlacementSpec = _placement("peer")
+    chaincode: PlacementSpec = _placement("chaincode server")
+    tools: PlacementSpec = _placement("lifecycle Job")
 
 
 class ImagesSpec(Model):
-    registry: str = "docker.io"
-    pullSecrets: list[str] = Field(default_factory=list)
+    registry: str = F("docker.io", "Registry or mirror every image is pulled from")
+    pullSecrets: list[str] = F(description="imagePullSecrets for every pod", default_factory=list)
 
 
 class KubernetesSpec(Model):
-    namespacePrefix: str | None = None
-    kafkaNamespace: str | None = None
-    storageClass: str | None = None
-    storage: dict[str, str] = Field(
-        default_factory=lambda: {"zookeeper": "1Gi", "kafka": "2Gi", "orderer": "1Gi", "peer": "1Gi"}
+    namespacePrefix: str | None = F(None, "Namespace prefix (default: the network name)", DNS_LABEL)
+    kafkaNamespace: str | None = F(None, "Namespace of ZooKeeper and Kafka (default <prefix>-kafka)", DNS_LABEL)
+    storageClass: str | None = F(None, "StorageClass of the PVCs (default: the cluster's default)")
+    storage: dict[str, str] = F(
+        description="PVC size per kind",
+        default_factory=lambda: {"zookeeper": "1Gi", "kafka": "2Gi", "orderer": "1Gi", "peer": "1Gi"},
     )
-    placement: PlacementsSpec = Field(default_factory=PlacementsSpec)
-    images: ImagesSpec = Field(default_factory=ImagesSpec)
+    placement: PlacementsSpec = F(
+        description="nodeSelector, tolerations, spread per kind", default_factory=PlacementsSpec
+    )
+    images: ImagesSpec = F(description="Image registry mirror and pull secrets", default_factory=ImagesSpec)
 
 
 class LocalSpec(Model):
-    basePort: int = Field(17000, ge=1024, le=65535)
+    basePort: int = F(17000, "Every local port is allocated upward from here", ge=1024, le=65535)
 
 
 class NetworkSpec(Model):
-    name: str
-    fabric: FabricSpec = Field(default_factory=FabricSpec)
-    tls: bool = True
-    ordering: OrderingSpec = Field(default_factory=OrderingSpec)
-    kafka: KafkaSpec = Field(default_factory=KafkaSpec)
-    zookeeper: ZooKeeperSpec = Field(default_factory=ZooKeeperSpec)
-    organizations: list[OrganizationSpec] = Field(min_length=1)
-    channels: list[ChannelSpec] = Field(default_factory=list)
-    chaincodes: list[ChaincodeSpec] = Field(default_factory=list)
-    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
-    local: LocalSpec = Field(default_factory=LocalSpec)
+    name: str = F(..., "Network name, a DNS-1123 label", DNS_LABEL)
+    fabric: FabricSpec = F(description="Fabric release", default_factory=FabricSpec)
+    tls: bool = F(True, "TLS on every endpoint, orderer-Kafka and broker-broker, mutual TLS peer-chaincode")
+    ordering: OrderingSpec = F(description="Ordering service", default_factory=OrderingSpec)
+    kafka: KafkaSpec = F(description="Kafka brokers", default_factory=KafkaSpec)
+    zookeeper: ZooKeeperSpec = F(description="ZooKeeper ensemble", default_factory=ZooKeeperSpec)
+    organizations: list[OrganizationSpec] = F(..., "Peer organizations", min_length=1)
+    channels: list[ChannelSpec] = F(description="Application channels", default_factory=list)
+    chaincodes: list[ChaincodeSpec] = F(description="Chaincodes to define and run as a service", default_factory=list)
+    resources: ResourcesSpec = F(description="Kubernetes requests and limits per kind", default_factory=ResourcesSpec)
+    kubernetes: KubernetesSpec = F(description="Kubernetes target settings", default_factory=KubernetesSpec)
+    local: LocalSpec = F(description="Local target settings", default_factory=LocalSpec)
 
     def org(self, name: str) -> OrganizationSpec:
         return next(o for o in self.organizations if o.name == name)
@@ -418,15 +440,12 @@ def _check_chaincodes(spec: NetworkSpec, p: _Problems) -> None:
                 f"unknown channel {cc.channel!r}; known: "
                 + (", ".join(sorted(channel_names)) or "(no channels defined)"),
             )
-        if cc.path.startswith("builtin:"):
-            from fabkube.chaincode import BUILTINS
-
-            if cc.path.removeprefix("builtin:") not in BUILTINS:
-                p.error(
-                    base + ("path",),
-                    f"{cc.path!r} is not a built-in chaincode; allowed: " + ", ".join(f"builtin:{b}" for b in BUILTINS),
-                )
-        if not re.match(r"^[A-Za-z0-9_.+-]+$", cc.version):
+        if cc.path.startswith("builtin:") and cc.path.removeprefix("builtin:") not in BUILTINS:
+            p.error(
+                base + ("path",),
+                f"{cc.path!r} is not a built-in chaincode; allowed: " + ", ".join(f"builtin:{b}" for b in BUILTINS),
+            )
+        if not VERSION_TEXT.match(cc.version):
             p.error(base + ("version",), f"{cc.version!r} may hold letters, digits, '.', '_', '+', '-' only")
 
 
@@ -450,8 +469,6 @@ def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
 
 def _check_local(spec: NetworkSpec, p: _Problems) -> None:
     # Every local port comes from basePort; the block must fit below 65536.
-    from fabkube.topology import local_port_count
-
     top = spec.local.basePort + local_port_count(spec)
     if top > 65535:
         p.error(
@@ -479,6 +496,14 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
     _check_name(p, ("name",), spec.name)
     for check in _SECTION_CHECKS:
         check(spec, p)
+
+
+def local_port_count(spec: NetworkSpec) -> int:
+    """Ports the local target allocates upward from local.basePort: ZooKeeper (client, peer,
+    election) and brokers, then orderers and peers (3 each), then one per chaincode server."""
+    peers = sum(o.peers for o in spec.organizations)
+    services = 3 * spec.zookeeper.nodes + spec.kafka.brokers
+    return services + 3 * spec.ordering.orderers + 3 * peers + len(spec.chaincodes)
 
 
 # ---------------------------------------------------------------- entry points

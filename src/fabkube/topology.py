@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from fabkube.consensus import Consensus, consensus_for
 from fabkube.spec import NetworkSpec
 
 Target = Literal["local", "k8s"]
@@ -149,6 +150,8 @@ class Topology:
     target: Target
     orderer_org: Org
     orgs: list[Org]
+    consensus: Consensus
+    services_namespace: str  # Kubernetes: where the consensus's backing services run
     zookeepers: list[ZooKeeperNode] = field(default_factory=list)
     kafkas: list[KafkaNode] = field(default_factory=list)
     orderers: list[OrdererNode] = field(default_factory=list)
@@ -162,7 +165,7 @@ class Topology:
 
     @property
     def kafka_namespace(self) -> str:
-        return self.zookeepers[0].namespace if self.zookeepers else ""
+        return self.services_namespace
 
     def org(self, name: str) -> Org:
         return next(o for o in self.orgs if o.name == name)
@@ -213,11 +216,6 @@ class Topology:
         return cc.orgs[0] if self.target == "local" else org
 
 
-def local_port_count(spec: NetworkSpec) -> int:
-    peers = sum(o.peers for o in spec.organizations)
-    return 3 * spec.zookeeper.nodes + spec.kafka.brokers + 3 * spec.ordering.orderers + 3 * peers + len(spec.chaincodes)
-
-
 class _Ports:
     def __init__(self, base: int):
         self.next = base
@@ -252,24 +250,9 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     o = spec.ordering
     orderer_org = Org(o.orgName, f"{o.orgName}MSP", o.domain, "orderer", ns[o.orgName], 0)
     orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
-    topo = Topology(spec, target, orderer_org, orgs)
+    topo = Topology(spec, target, orderer_org, orgs, consensus_for(spec.ordering.type), ns["kafka"])
 
-    kns = ns["kafka"]
-    for i in range(spec.zookeeper.nodes):
-        host = f"zookeeper-{i}.zookeeper-headless.{kns}.{CLUSTER_DOMAIN}"
-        topo.zookeepers.append(
-            ZooKeeperNode(
-                i,
-                f"zookeeper-{i}",
-                kns,
-                endpoint(host, "zk_client"),
-                endpoint(host, "zk_peer"),
-                endpoint(host, "zk_election"),
-            )
-        )
-    for i in range(spec.kafka.brokers):
-        host = f"kafka-{i}.kafka-headless.{kns}.{CLUSTER_DOMAIN}"
-        topo.kafkas.append(KafkaNode(i, f"kafka-{i}", kns, endpoint(host, "kafka")))
+    topo.consensus.add_nodes(topo, endpoint)
     for i in range(o.orderers):
         hostname = f"orderer{i}"
         host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"

@@ -9,6 +9,7 @@ import pytest
 from conftest import live_processes, run_cli, seed_variant
 
 from fabkube import health
+from fabkube.backends.base import UpOptions
 from fabkube.backends.local.network import LocalNetwork
 from fabkube.spec import load_spec
 
@@ -27,7 +28,7 @@ def test_orderer_started_before_the_brokers_survives_readiness_polling(tools, ho
     orderer = net.component("orderer0")
     ready = net._probe(orderer)
     try:
-        net.up(lifecycle=False)
+        net.up(options=UpOptions(lifecycle=False))
         net.stop_components(["orderer0", *BROKERS])
 
         pid = net.supervisor.start(orderer)
@@ -54,8 +55,7 @@ def test_orderer_started_before_the_brokers_survives_readiness_polling(tools, ho
         net.start_components(["orderer0"])  # waits for the chain's start phase, polling all along
         assert ready()
 
-        result = net.up()
-        assert result["smoke"] == {"mycc": "100"}
+        assert net.up().smoke == {"mycc": "100"}
     finally:
         net.down(purge=True)
     assert live_processes(workdir) == []

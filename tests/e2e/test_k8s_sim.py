@@ -11,15 +11,15 @@ import pytest
 from conftest import EXAMPLES, run_cli
 from cryptography import x509
 from kubernetes import client, config
-
-from fabkube.k8s_sim import NODE_SETS, SimCluster
+from tooling.k8s_sim import NODE_SETS, SimCluster
+from tooling.k8s_sim_build import K8sSimBuild
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="session")
 def sim_tools(tools):
-    tools.install_k8s_sim()
+    K8sSimBuild(tools).install()
     return tools
 
 

@@ -201,3 +201,19 @@ def test_peers_have_startup_readiness_and_liveness_probes(rendered):
         for key in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[key]["httpGet"]["path"] == "/healthz"
             assert container[key]["timeoutSeconds"] >= 3
+
+
+def test_manifest_files_with_secrets_are_private(tools, tmp_path):
+    """Secrets carry private keys: their files are 0600 like the crypto dir, the rest stay 0644."""
+    import yaml
+
+    r = render(load_spec(EXAMPLES / "seed.yaml"), tmp_path / "work", tools)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "orderers.yaml").write_text("stale\n")  # a file from an earlier render keeps no old mode
+    (out / "orderers.yaml").chmod(0o644)
+    files = write_manifests(r, out)
+    with_secrets = [f for f in files if any(o and o["kind"] == "Secret" for o in yaml.safe_load_all(f.read_text()))]
+    assert with_secrets
+    for f in files:
+        assert f.stat().st_mode & 0o777 == (0o600 if f in with_secrets else 0o644), f.name

@@ -154,3 +154,22 @@ def test_warnings(label, extra, message):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_schema_describes_every_field_and_carries_patterns():
+    """Editors complete and check a spec from `fabkube schema`: every property has a description,
+    and fields with a textual rule carry it as a pattern."""
+    from fabkube.spec import json_schema
+
+    schema = json_schema()
+    defs = {**schema.get("$defs", {}), "NetworkSpec": schema}
+    missing = [
+        f"{name}.{prop}"
+        for name, d in defs.items()
+        for prop, body in d.get("properties", {}).items()
+        if not body.get("description")
+    ]
+    assert missing == []
+    assert defs["NetworkSpec"]["properties"]["name"]["pattern"] == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    assert "pattern" in defs["OrderingSpec"]["properties"]["batchTimeout"]
+    assert "pattern" in defs["ResourceSpec"]["properties"]["memory"]

@@ -1,7 +1,7 @@
 from conftest import EXAMPLES
 
-from fabkube.spec import load_spec
-from fabkube.topology import build_topology, local_port_count
+from fabkube.spec import load_spec, local_port_count
+from fabkube.topology import build_topology
 
 
 def test_seed_local_names_and_ports():

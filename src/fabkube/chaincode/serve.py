@@ -1,77 +1,9 @@
-"""Run a Python chaincode directory as a chaincode server (CCaaS), over the real shim.
+"""Run a Python chaincode directory as a chaincode server: `python -m fabkube.chaincode.serve DIR ...`.
 
-    python -m fabkube.chaincode.serve DIR --address HOST:PORT --id PACKAGE_ID
-
-DIR holds chaincode.py, which names its Chaincode subclass as CHAINCODE (or defines exactly one).
---address and --id default to $CHAINCODE_SERVER_ADDRESS and $CHAINCODE_ID (as in a CCaaS pod).
-This file imports nothing from fabkube, so chaincode images copy it as it is.
+Kept for the command line fabkube has always used; the server is fabkube.chaincode.runtime.
 """
 
-from __future__ import annotations
-
-import argparse
-import importlib.util
-import inspect
-import logging
-import os
-import sys
-from pathlib import Path
-
-from fabric_chaincode_python.fabric_shim import server
-from fabric_chaincode_python.fabric_shim.interfaces import Chaincode
-
-
-def load_chaincode(directory: Path) -> type[Chaincode]:
-    module_path = directory / "chaincode.py"
-    if not module_path.is_file():
-        raise SystemExit(f"{module_path} does not exist: a chaincode directory needs a chaincode.py")
-    sys.path.insert(0, str(directory))
-    spec = importlib.util.spec_from_file_location("fabkube_user_chaincode", module_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    chosen = getattr(module, "CHAINCODE", None)
-    if chosen is None:
-        found = [
-            v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, Chaincode) and v is not Chaincode
-        ]
-        if len(found) != 1:
-            raise SystemExit(f"{module_path}: set CHAINCODE = YourClass (found {len(found)} Chaincode classes)")
-        chosen = found[0]
-    return chosen
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fabkube.chaincode.serve")
-    parser.add_argument("directory", type=Path)
-    parser.add_argument("--address", default=os.environ.get("CHAINCODE_SERVER_ADDRESS"))
-    parser.add_argument("--id", default=os.environ.get("CHAINCODE_ID"), help="the chaincode package ID")
-    parser.add_argument("--tls-cert", default=os.environ.get("CHAINCODE_TLS_CERT"), help="server certificate (PEM)")
-    parser.add_argument("--tls-key", default=os.environ.get("CHAINCODE_TLS_KEY"), help="server key (PEM)")
-    parser.add_argument(
-        "--tls-client-ca",
-        default=os.environ.get("CHAINCODE_TLS_CLIENT_CA"),
-        help="CA bundle (PEM) that client certificates must chain to; makes client auth required",
-    )
-    args = parser.parse_args(argv)
-    if not args.address or not args.id:
-        parser.error("--address and --id (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID) are required")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    chaincode = load_chaincode(args.directory)
-    logging.info("serving %s as %s on %s", chaincode.__name__, args.id, args.address)
-    if bool(args.tls_cert) != bool(args.tls_key):
-        parser.error("--tls-cert and --tls-key go together")
-    logging.info(
-        "TLS %s", ("on, client certificates required" if args.tls_client_ca else "on") if args.tls_cert else "off"
-    )
-    server.start(
-        chaincode,
-        cc_id=args.id,
-        address=args.address,
-        key=args.tls_key,
-        cert=args.tls_cert,
-        client_ca_certs=args.tls_client_ca,
-    )
-
+from fabkube.chaincode.runtime.__main__ import main
 
 if __name__ == "__main__":
     main()

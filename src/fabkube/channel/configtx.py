@@ -6,13 +6,12 @@ consortium of the application orgs; one profile per application channel.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from fabkube.errors import RuntimeFailure
 from fabkube.layout import Layout
+from fabkube.runlog import run_logged
 from fabkube.toolchain import Toolchain
 from fabkube.topology import Org, Topology
 
@@ -73,7 +72,7 @@ def render_configtx(layout: Layout) -> dict:
         "Admins": _meta("MAJORITY Admins"),
     }
     orderer = {
-        "OrdererType": "kafka",
+        **topo.consensus.configtx_orderer(topo),
         "Addresses": [str(n.address) for n in topo.orderers],
         "BatchTimeout": o.batchTimeout,
         "BatchSize": {
@@ -81,7 +80,6 @@ def render_configtx(layout: Layout) -> dict:
             "AbsoluteMaxBytes": o.absoluteMaxBytes,
             "PreferredMaxBytes": o.preferredMaxBytes,
         },
-        "Kafka": {"Brokers": topo.broker_addresses},
         "Organizations": [orderer_org],
         "Policies": {
             "Readers": _meta("ANY Readers"),
@@ -136,15 +134,8 @@ def write_configtx(layout: Layout) -> Path:
 
 
 def _configtxgen(tools: Toolchain, layout: Layout, args: list[str], what: str) -> None:
-    log = layout.logs / "configtxgen.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [str(tools.bin("configtxgen")), "-configPath", str(layout.configtx.parent), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    with log.open("a") as fh:
-        fh.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeFailure(f"configtxgen could not make {what}: {last}", log)
+    run_logged(cmd, layout.logs / "configtxgen.log", f"make {what}")
 
 
 def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:

@@ -6,11 +6,11 @@ script of the admin Job. Paths come from a Layout, so the list is right for eith
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from fabkube.chaincode.package import ClientTLS, write_package
 from fabkube.layout import Layout
+from fabkube.ops import commands as cmds
 from fabkube.topology import ChaincodeInfo, ChannelInfo, Org, PeerNode, Topology
 
 # The orderer answers SERVICE_UNAVAILABLE until its Kafka partition for a new channel is
@@ -58,74 +58,53 @@ def admin_env(layout: Layout, org: Org, peer: PeerNode | None) -> dict[str, str]
     return env
 
 
-def orderer_flags(layout: Layout, index: int = 0) -> list[str]:
+def orderer(layout: Layout, index: int = 0) -> cmds.OrdererFlags:
     topo = layout.topo
-    orderer = topo.orderers[index % len(topo.orderers)]
-    flags = ["-o", str(orderer.address)]
-    if topo.spec.tls:
-        flags += ["--tls", "--cafile", str(layout.tls_ca(topo.orderer_org))]
-    return flags
+    node = topo.orderers[index % len(topo.orderers)]
+    return cmds.OrdererFlags(str(node.address), str(layout.tls_ca(topo.orderer_org)) if topo.spec.tls else None)
 
 
-def endorser_flags(layout: Layout, orgs: list[Org]) -> list[str]:
+def endorsers(layout: Layout, orgs: list[Org]) -> tuple[cmds.PeerTarget, ...]:
     """One peer per org: enough to satisfy a MAJORITY or AND endorsement policy."""
-    flags: list[str] = []
-    for org in orgs:
-        peer = layout.topo.org_peers(org)[0]
-        flags += ["--peerAddresses", str(peer.address)]
-        if layout.topo.spec.tls:
-            flags += ["--tlsRootCertFiles", str(layout.tls_ca(org))]
-    return flags
-
-
-def chaincode_args(args: list[str]) -> str:
-    return json.dumps({"Args": args})
+    tls = layout.topo.spec.tls
+    return tuple(
+        cmds.PeerTarget(str(peer.address), str(layout.tls_ca(org)) if tls else None)
+        for org in orgs
+        for peer in layout.topo.org_peers(org)[:1]
+    )
 
 
 def invoke_args(
-    layout: Layout, cc: ChaincodeInfo, args: list[str], orderer: int = 0, init: bool = False, wait: bool = True
+    layout: Layout, cc: ChaincodeInfo, args: list[str], orderer_index: int = 0, init: bool = False, wait: bool = True
 ) -> list[str]:
     """`peer chaincode invoke` endorsed by one peer of every org of the chaincode's channel."""
-    argv = ["chaincode", "invoke", *orderer_flags(layout, orderer), "-C", cc.channel, "-n", cc.name]
-    if init:
-        argv.append("--isInit")
-    argv += ["-c", chaincode_args(args), *endorser_flags(layout, cc.orgs)]
-    return [*argv, "--waitForEvent"] if wait else argv
+    return cmds.ChaincodeInvoke(
+        cc.channel, cc.name, tuple(args), orderer(layout, orderer_index), endorsers(layout, cc.orgs), init, wait
+    ).args()
 
 
 def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
-    return ["chaincode", "query", "-C", cc.channel, "-n", cc.name, "-c", chaincode_args(args)]
+    return cmds.ChaincodeQuery(cc.channel, cc.name, tuple(args)).args()
 
 
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     first = ch.orgs[0]
     block = str(layout.channel_block(ch))
     create = PeerCommand(
-        [
-            "channel",
-            "create",
-            "-c",
-            ch.name,
-            "-f",
-            str(layout.channel_tx(ch)),
-            "--outputBlock",
-            block,
-            *orderer_flags(layout),
-        ],
-        first.name,
+        cmds.ChannelCreate(ch.name, str(layout.channel_tx(ch)), block, orderer(layout)).args(), first.name
     )
     # Fetching block 0 both tells that the channel exists and lays down the block the joins need.
-    exists = PeerCommand(["channel", "fetch", "0", block, "-c", ch.name, *orderer_flags(layout)], first.name)
+    exists = PeerCommand(cmds.ChannelFetch("0", block, ch.name, orderer(layout)).args(), first.name)
     steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create], done_if=exists)]
     for peer in ch.peers:
-        join = PeerCommand(["channel", "join", "-b", block], peer.org.name, peer.name)
-        joined = PeerCommand(["channel", "getinfo", "-c", ch.name], peer.org.name, peer.name)
+        join = PeerCommand(cmds.ChannelJoin(block).args(), peer.org.name, peer.name)
+        joined = PeerCommand(cmds.ChannelInfo(ch.name).args(), peer.org.name, peer.name)
         steps.append(
             Step(f"channel-join:{ch.name}:{peer.name}", f"{peer.name} joins {ch.name}", [join], done_if=joined)
         )
     for org in ch.orgs:
         update = PeerCommand(
-            ["channel", "update", "-c", ch.name, "-f", str(layout.anchors_tx(ch, org)), *orderer_flags(layout)],
+            cmds.ChannelUpdate(ch.name, str(layout.anchors_tx(ch, org)), orderer(layout)).args(),
             org.name,
             layout.topo.org_peers(org)[0].name,
             already="but it is currently at version",
@@ -134,13 +113,8 @@ def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     return steps
 
 
-def definition_flags(cc: ChaincodeInfo) -> list[str]:
-    flags = ["--channelID", cc.channel, "--name", cc.name, "--version", cc.version, "--sequence", str(cc.sequence)]
-    if cc.init:
-        flags.append("--init-required")
-    if cc.policy:
-        flags += ["--signature-policy", cc.policy]
-    return flags
+def definition(cc: ChaincodeInfo) -> cmds.Definition:
+    return cmds.Definition(cc.channel, cc.name, cc.version, cc.sequence, bool(cc.init), cc.policy or None)
 
 
 def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
@@ -172,10 +146,8 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
     steps: list[Step] = []
     for peer in ch.peers:
         org = peer.org.name
-        install = PeerCommand(
-            ["lifecycle", "chaincode", "install", str(layout.chaincode_package(cc, peer.org))], org, peer.name
-        )
-        installed = PeerCommand(["lifecycle", "chaincode", "queryinstalled"], org, peer.name, expect=package_ids[org])
+        install = PeerCommand(cmds.ChaincodeInstall(str(layout.chaincode_package(cc, peer.org))).args(), org, peer.name)
+        installed = PeerCommand(cmds.ChaincodeQueryInstalled().args(), org, peer.name, expect=package_ids[org])
         steps.append(
             Step(
                 f"cc-install:{cc.name}:{cc.sequence}:{peer.name}",
@@ -186,66 +158,29 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
         )
     for org in cc.orgs:
         peer = topo.org_peers(org)[0].name
-        approve = PeerCommand(
-            [
-                "lifecycle",
-                "chaincode",
-                "approveformyorg",
-                *orderer_flags(layout),
-                *definition_flags(cc),
-                "--package-id",
-                package_ids[org.name],
-                "--waitForEvent",
-            ],
-            org.name,
-            peer,
-        )
-        approved = PeerCommand(
-            [
-                "lifecycle",
-                "chaincode",
-                "queryapproved",
-                "-C",
-                cc.channel,
-                "-n",
-                cc.name,
-                "--sequence",
-                str(cc.sequence),
-            ],
-            org.name,
-            peer,
-            expect=package_ids[org.name],
-        )
+        approve = cmds.ChaincodeApprove(definition(cc), package_ids[org.name], orderer(layout))
+        approved = cmds.ChaincodeQueryApproved(cc.channel, cc.name, cc.sequence)
         steps.append(
             Step(
                 f"cc-approve:{cc.name}:{cc.sequence}:{org.name}",
                 f"{org.name} approves {cc.label}",
-                [approve],
-                done_if=approved,
+                [PeerCommand(approve.args(), org.name, peer)],
+                done_if=PeerCommand(approved.args(), org.name, peer, expect=package_ids[org.name]),
             )
         )
     first = cc.orgs[0]
     peer0 = topo.org_peers(first)[0].name
-    commit = PeerCommand(
-        [
-            "lifecycle",
-            "chaincode",
-            "commit",
-            *orderer_flags(layout),
-            *definition_flags(cc),
-            *endorser_flags(layout, cc.orgs),
-        ],
-        first.name,
-        peer0,
-    )
+    commit = cmds.ChaincodeCommit(definition(cc), orderer(layout), endorsers(layout, cc.orgs))
     committed = PeerCommand(
-        ["lifecycle", "chaincode", "querycommitted", "-C", cc.channel, "-n", cc.name],
-        first.name,
-        peer0,
-        expect=f"Sequence: {cc.sequence},",
+        cmds.ChaincodeQueryCommitted(cc.channel, cc.name).args(), first.name, peer0, expect=f"Sequence: {cc.sequence},"
     )
     steps.append(
-        Step(f"cc-commit:{cc.name}:{cc.sequence}", f"commit {cc.label} on {cc.channel}", [commit], done_if=committed)
+        Step(
+            f"cc-commit:{cc.name}:{cc.sequence}",
+            f"commit {cc.label} on {cc.channel}",
+            [PeerCommand(commit.args(), first.name, peer0)],
+            done_if=committed,
+        )
     )
     if cc.init:
         init = PeerCommand(

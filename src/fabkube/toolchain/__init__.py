@@ -21,16 +21,13 @@ from importlib import resources
 from pathlib import Path
 
 from fabkube.errors import RuntimeFailure
+from fabkube.runlog import run_logged
 from fabkube.toolchain.versions import (
     DEFAULT_FABRIC_VERSION,
-    ETCD_VERSION,
     FABRIC_COMMANDS,
     FABRIC_MODULE,
     FABRIC_VERSIONS,
-    K8S_SIM_COMMANDS,
     KAFKA_VERSION,
-    KUBERNETES_VERSION,
-    KWOK_VERSION,
     SCALA_VERSION,
     ZOOKEEPER_VERSION,
 )
@@ -47,7 +44,7 @@ def _data(name: str) -> str:
     return resources.files("fabkube.toolchain").joinpath("data", name).read_text()
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -63,13 +60,7 @@ def _need(tool: str, what: str) -> str:
 
 
 def _run(cmd: list[str], log: Path, cwd: Path | None = None, env: dict | None = None) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as fh:
-        fh.write(f"\n$ {' '.join(cmd)}\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise RuntimeFailure(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} failed with exit code {proc.returncode}", log)
+    run_logged(cmd, log, cwd=cwd, env=env)
 
 
 @dataclass
@@ -119,26 +110,26 @@ class Toolchain:
         return self.root / "logs"
 
     # ------------------------------------------------------------ state
-    def _stamp(self, directory: Path) -> dict | None:
+    def stamp(self, directory: Path) -> dict | None:
         try:
             return json.loads((directory / "INSTALLED.json").read_text())
         except (OSError, ValueError):
             return None
 
     def fabric_ready(self) -> bool:
-        stamp = self._stamp(self.fabric_dir)
+        stamp = self.stamp(self.fabric_dir)
         if not stamp or stamp.get("commit") != self.fabric.commit:
             return False
         return (
             all(
-                (self.bin_dir / c).is_file() and _sha256(self.bin_dir / c) == stamp["sha256"].get(c)
+                (self.bin_dir / c).is_file() and sha256_file(self.bin_dir / c) == stamp["sha256"].get(c)
                 for c in FABRIC_COMMANDS
             )
             and (self.config_dir / "core.yaml").is_file()
         )
 
     def kafka_ready(self) -> bool:
-        stamp = self._stamp(self.kafka_dir)
+        stamp = self.stamp(self.kafka_dir)
         if not stamp or stamp.get("kafka") != KAFKA_VERSION:
             return False
         return all((self.kafka_libs / j).is_file() for j in stamp["jars"])
@@ -183,7 +174,7 @@ class Toolchain:
             )
         return go
 
-    def _go_build(self, src: Path, packages: list[str], ldflags: str, log: Path, staging: Path) -> str:
+    def go_build(self, src: Path, packages: list[str], ldflags: str, log: Path, staging: Path) -> str:
         """`go build` the packages of the module in src into a staging bin dir; returns the go binary."""
         go = self._check_go()
         shutil.rmtree(staging, ignore_errors=True)
@@ -195,7 +186,7 @@ class Toolchain:
         )
         return go
 
-    def _module_dir(self, go: str, src: Path, module: str) -> Path:
+    def module_dir(self, go: str, src: Path, module: str) -> Path:
         """Where the Go module cache holds a dependency of the module in src (for its shipped data)."""
         out = subprocess.run(
             [go, "list", "-m", "-f", "{{.Dir}}", module],
@@ -208,11 +199,11 @@ class Toolchain:
         return Path(out.stdout.strip())
 
     @staticmethod
-    def _publish(staging: Path, bin_dir: Path, commands: tuple[str, ...], stamp: dict) -> None:
+    def publish(staging: Path, bin_dir: Path, commands: tuple[str, ...], stamp: dict) -> None:
         """Swap the staging dir in and record checksums: an interrupted install is never taken as done."""
         shutil.rmtree(bin_dir, ignore_errors=True)
         staging.rename(bin_dir)
-        stamp["sha256"] = {c: _sha256(bin_dir / c) for c in commands}
+        stamp["sha256"] = {c: sha256_file(bin_dir / c) for c in commands}
         (bin_dir.parent / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
 
     def _install_fabric(self) -> None:
@@ -231,8 +222,8 @@ class Toolchain:
             f"-X {FABRIC_MODULE}/common/metadata.Version={self.fabric.version} "
             f"-X {FABRIC_MODULE}/common/metadata.CommitSHA={self.fabric.commit[:7]}"
         )
-        self._go_build(src, [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS], ldflags, log, staging)
-        module_dir = self._module_dir(go, src, FABRIC_MODULE)
+        self.go_build(src, [f"{FABRIC_MODULE}/cmd/{c}" for c in FABRIC_COMMANDS], ldflags, log, staging)
+        module_dir = self.module_dir(go, src, FABRIC_MODULE)
         config = self.fabric_dir / "config"
         shutil.rmtree(config, ignore_errors=True)
         config.mkdir(parents=True)
@@ -241,7 +232,7 @@ class Toolchain:
         out = subprocess.run([str(staging / "peer"), "version"], capture_output=True, text=True).stdout
         if f"Version: {self.fabric.version}" not in out:
             raise RuntimeFailure(f"the built peer reports the wrong version:\n{out}", log)
-        self._publish(
+        self.publish(
             staging,
             self.bin_dir,
             FABRIC_COMMANDS,
@@ -287,77 +278,6 @@ class Toolchain:
         stamp = {"kafka": KAFKA_VERSION, "zookeeper": ZOOKEEPER_VERSION, "jars": jars}
         (self.kafka_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
 
-    # ------------------------------------------------------------ test control plane
-    @property
-    def k8s_sim_dir(self) -> Path:
-        return self.root / f"k8s-sim-{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}"
-
-    @property
-    def k8s_sim_bin(self) -> Path:
-        return self.k8s_sim_dir / "bin"
-
-    @property
-    def kwok_stage_dir(self) -> Path:
-        """kwok's stage definitions, copied from its module at install time."""
-        return self.k8s_sim_dir / "kwok-stages"
-
-    def k8s_sim_ready(self) -> bool:
-        stamp = self._stamp(self.k8s_sim_dir)
-        if not stamp or stamp.get("kubernetes") != KUBERNETES_VERSION or stamp.get("kwok") != KWOK_VERSION:
-            return False
-        return all(
-            (self.k8s_sim_bin / c).is_file() and _sha256(self.k8s_sim_bin / c) == stamp["sha256"].get(c)
-            for c in K8S_SIM_COMMANDS
-        )
-
-    def require_k8s_sim(self) -> Toolchain:
-        if not self.k8s_sim_ready():
-            raise RuntimeFailure("the test control plane is not built: run `fabkube toolchain install --with-k8s-sim`")
-        return self
-
-    def install_k8s_sim(self, progress: Progress = lambda _m: None) -> float:
-        """Build kube-apiserver, controller-manager, scheduler, kwok and our embedded etcd (0 s when cached)."""
-        if self.k8s_sim_ready():
-            return 0.0
-        start = time.monotonic()
-        progress(
-            f"building Kubernetes {KUBERNETES_VERSION} control plane and kwok {KWOK_VERSION} "
-            "(first time: several minutes)"
-        )
-        log = self.logs / "k8s-sim-build.log"
-        src = self.k8s_sim_dir / "src"
-        shutil.rmtree(src, ignore_errors=True)
-        data = resources.files("fabkube.toolchain").joinpath("data", "k8s-sim")
-        with resources.as_file(data) as data_dir:
-            shutil.copytree(data_dir, src)
-        staging = self.k8s_sim_dir / "bin.partial"
-        packages = [
-            "k8s.io/kubernetes/cmd/kube-apiserver",
-            "k8s.io/kubernetes/cmd/kube-controller-manager",
-            "k8s.io/kubernetes/cmd/kube-scheduler",
-            "sigs.k8s.io/kwok/cmd/kwok",
-            "./cmd/etcd",
-        ]
-        major, minor, _ = KUBERNETES_VERSION.split(".")
-        version_flags = " ".join(
-            f"-X {pkg}.{k}={v}"
-            for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
-            for k, v in (
-                ("gitVersion", f"v{KUBERNETES_VERSION}"),
-                ("gitMajor", major),
-                ("gitMinor", minor),
-                ("gitTreeState", "clean"),
-            )
-        )
-        go = self._go_build(src, packages, f"-s -w {version_flags}", log, staging)
-        kwok_dir = self._module_dir(go, src, "sigs.k8s.io/kwok")
-        shutil.rmtree(self.kwok_stage_dir, ignore_errors=True)
-        shutil.copytree(kwok_dir / "kustomize" / "stage", self.kwok_stage_dir)
-        self._publish(
-            staging, self.k8s_sim_bin, K8S_SIM_COMMANDS, {"kubernetes": KUBERNETES_VERSION, "kwok": KWOK_VERSION}
-        )
-        return time.monotonic() - start
-
     # ------------------------------------------------------------ report
     def status(self) -> list[ToolStatus]:
         rows: list[ToolStatus] = []
@@ -371,10 +291,6 @@ class Toolchain:
         rows.append(
             ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar", kafka_ok)
         )
-        sim_ok = self.k8s_sim_ready()
-        for c in K8S_SIM_COMMANDS:
-            version = {"kwok": KWOK_VERSION, "etcd": ETCD_VERSION}.get(c, KUBERNETES_VERSION)
-            rows.append(ToolStatus(f"{c} (test control plane)", version, self.k8s_sim_bin / c, sim_ok))
         java = shutil.which("java")
         rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
         return rows

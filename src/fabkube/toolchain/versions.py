@@ -44,10 +44,3 @@ FABRIC_COMMANDS = ("peer", "orderer", "configtxgen", "configtxlator", "cryptogen
 KAFKA_VERSION = "3.9.1"
 ZOOKEEPER_VERSION = "3.8.4"  # what kafka_2.13:3.9.1 depends on
 SCALA_VERSION = "2.13"
-
-# The test control plane (fabkube.k8s_sim): Kubernetes and kwok built from the Go module
-# proxy. kwok 0.8.0 is built against Kubernetes 0.36 libraries, so the control plane is 1.36.
-KUBERNETES_VERSION = "1.36.3"
-KWOK_VERSION = "0.8.0"
-ETCD_VERSION = "3.6.8"  # the etcd server module Kubernetes 1.36.3 pins; toolchain/data/k8s-sim/go.mod
-K8S_SIM_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "etcd")

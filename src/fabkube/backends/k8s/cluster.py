@@ -8,6 +8,7 @@ lifecycle Job followed, and `down` removing exactly what fabkube created (PVCs o
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,15 @@ class Cluster:
             return self.core.read_namespaced_pod_log(name, namespace, tail_lines=tail)
         except Exception as exc:
             raise RuntimeFailure(f"cannot read the log of {namespace}/{name}: {_err_text(exc)}") from None
+
+    def follow_log(self, namespace: str, name: str) -> Iterator[str]:
+        """New log text of a pod as the kubelet streams it, until interrupted."""
+        try:
+            resp = self.core.read_namespaced_pod_log(name, namespace, follow=True, tail_lines=0, _preload_content=False)
+        except Exception as exc:
+            raise RuntimeFailure(f"cannot follow the log of {namespace}/{name}: {_err_text(exc)}") from None
+        for chunk in resp.stream(4096):
+            yield chunk.decode(errors="replace")
 
     # ------------------------------------------------------------ delete
     def delete(self, objects: list[dict], network: str, purge: bool) -> list[str]:

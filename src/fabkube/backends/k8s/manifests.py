@@ -10,13 +10,11 @@ no Docker socket, no Docker-in-Docker and no privileged container.
 from __future__ import annotations
 
 import base64
-import shlex
 from pathlib import Path, PurePosixPath
 
 from fabkube.backends.k8s.objects import (
     files_secret,
     files_under,
-    heap_for,
     image,
     labels,
     meta,
@@ -25,13 +23,10 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
+from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import (
-    kafka_properties,
-    kafka_protocol,
     orderer_env,
     peer_env,
-    properties_text,
-    zookeeper_properties,
 )
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
@@ -44,260 +39,19 @@ CHAINCODE_PORT = 9999
 CHAINCODE_UID = 65534  # USER in the Dockerfile `fabkube chaincode dockerfile` writes
 
 
-def _pvc(name: str, size: str, storage_class: str | None) -> dict:
-    spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
-    if storage_class:
-        spec["storageClassName"] = storage_class
-    return {"metadata": {"name": name}, "spec": spec}
-
-
-def _statefulset(
-    name: str,
-    ns: str,
-    topo: Topology,
-    kind: str,
-    component: str,
-    pod: dict,
-    replicas: int,
-    service: str,
-    pvc_size: str | None,
-    data_mount: str = "data",
-) -> dict:
-    spec = topo.spec
-    sts = {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": meta(spec, name, ns, component, kind),
-        "spec": {
-            "serviceName": service,
-            "replicas": replicas,
-            "podManagementPolicy": "OrderedReady",
-            "selector": {"matchLabels": selector(spec, component)},
-            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": pod},
-        },
-    }
-    if pvc_size:
-        sts["spec"]["volumeClaimTemplates"] = [_pvc(data_mount, pvc_size, spec.kubernetes.storageClass)]
-    return sts
-
-
-def _service(
-    topo: Topology, name: str, ns: str, component: str, kind: str, ports: dict[str, int], headless: bool = False
-) -> dict:
-    svc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta(topo.spec, name, ns, component, kind),
-        "spec": {
-            "selector": selector(topo.spec, component),
-            "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports.items()],
-        },
-    }
-    if headless:
-        svc["spec"]["clusterIP"] = "None"
-        svc["spec"]["publishNotReadyAddresses"] = True
-    return svc
-
-
-def _container(
-    name: str,
-    img: str,
-    res,
-    command: list[str],
-    env: dict[str, str],
-    ports: dict[str, int],
-    mounts: list[dict],
-    readiness: dict,
-    liveness: dict | None = None,
-) -> dict:
-    c = {
-        "name": name,
-        "image": img,
-        "imagePullPolicy": "IfNotPresent",
-        "command": command,
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
-        "volumeMounts": mounts,
-        "resources": resources(res),
-        "readinessProbe": readiness,
-        "securityContext": security_context(),
-    }
-    if liveness:
-        c["livenessProbe"] = liveness
-    return c
-
-
-def _tcp_probe(port: int, delay: int = 5) -> dict:
-    return {"tcpSocket": {"port": port}, "initialDelaySeconds": delay, "periodSeconds": 5}
-
-
 def _http_probe(port: int, delay: int = 5) -> dict:
     return {"httpGet": {"path": "/healthz", "port": port}, "initialDelaySeconds": delay, "periodSeconds": 10}
 
 
-def _fabric_probes(node: OrdererNode | PeerNode) -> tuple[dict, dict, dict]:
-    """Startup, readiness and liveness probes of an orderer or a peer.
-
-    A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the
-    chain's producer without a nil check, and the producer exists only once the chain has
-    connected to Kafka, so one GET during a cold start (Kafka takes tens of seconds on a cluster),
-    or after a restart while Kafka is unreachable, panics the orderer and it crash-loops. Its gRPC
-    port opens only after every chain has been created, so a TCP check there cannot crash it and
-    still means the process is up; whether it can order yet is the lifecycle Job's concern (it
-    retries SERVICE_UNAVAILABLE). The orderer reconnects to Kafka by itself (Kafka.Retry), so
-    liveness must not restart it while the brokers are away: the startup probe allows 10 minutes.
-    Peers have no such check and are probed on /healthz.
-    """
+def _fabric_probes(node: OrdererNode | PeerNode, topo: Topology) -> tuple[dict, dict, dict]:
+    """Startup, readiness and liveness probes of an orderer (the consensus decides) or a peer (/healthz)."""
     if isinstance(node, OrdererNode):
-        port = node.address.port
-        startup = {"tcpSocket": {"port": port}, "periodSeconds": 5, "failureThreshold": 120, "timeoutSeconds": 3}
-        ready = {"tcpSocket": {"port": port}, "periodSeconds": 5, "timeoutSeconds": 3}
-        live = {"tcpSocket": {"port": port}, "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 3}
-        return startup, ready, live
+        return topo.consensus.orderer_probes(node)
     ops = node.operations.port
     startup = {**_http_probe(ops, 0), "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
     ready = {**_http_probe(ops, 0), "timeoutSeconds": 3}
     live = {**_http_probe(ops, 0), "failureThreshold": 6, "timeoutSeconds": 3}
     return startup, ready, live
-
-
-def zookeeper_objects(topo: Topology) -> list[dict]:
-    spec, ns = topo.spec, topo.kafka_namespace
-    res = spec.resources.zookeeper
-    z0 = topo.zookeepers[0]
-    props = zookeeper_properties(topo, z0, "/data")
-    # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
-    props["quorumListenOnAllIPs"] = "true"
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta(spec, "zookeeper-config", ns, "zookeeper", "zookeeper"),
-        "data": {"zoo.cfg": properties_text(props)},
-    }
-    ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
-    start = "set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; exec zkServer.sh start-foreground /conf/zoo.cfg"
-    container = _container(
-        "zookeeper",
-        image(spec, "zookeeper"),
-        res,
-        ["sh", "-c", start],
-        {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
-        ports,
-        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": "/conf"}],
-        _tcp_probe(z0.client.port),
-        _tcp_probe(z0.client.port, 20),
-    )
-    pod = {
-        "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": "zookeeper-config"}}],
-        **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
-    }
-    pdb = {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": meta(spec, "zookeeper", ns, "zookeeper", "zookeeper"),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec, "zookeeper")}},
-    }
-    return [
-        config,
-        _service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
-        _service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
-        _statefulset(
-            "zookeeper",
-            ns,
-            topo,
-            "zookeeper",
-            "zookeeper",
-            pod,
-            len(topo.zookeepers),
-            "zookeeper-headless",
-            spec.kubernetes.storage.get("zookeeper", "1Gi"),
-        ),
-        pdb,
-    ]
-
-
-KAFKA_UID = 1000  # the apache/kafka image runs as appuser (1000): group-own its volumes
-
-
-def kafka_objects(layout: Layout) -> list[dict]:
-    topo = layout.topo
-    spec, ns = topo.spec, topo.kafka_namespace
-    res = spec.resources.kafka
-    k0 = topo.kafkas[0]
-    props = kafka_properties(topo, k0, "/var/lib/kafka/data", "/tls")
-    props.pop("broker.id")
-    props.pop("advertised.listeners")
-    config = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
-        "data": {"server.properties": properties_text(props)},
-    }
-    suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
-    # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
-    start = (
-        "exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
-        "--override broker.id=${HOSTNAME##*-} "
-        f"--override advertised.listeners={kafka_protocol(topo)}://${{HOSTNAME}}.{suffix}"
-    )
-    zk = shlex.quote(topo.zookeeper_connect)
-    wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
-    mounts = [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}]
-    volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
-    objects: list[dict] = []
-    if spec.tls:
-        tls = layout.kafka_tls
-        secret, items = files_secret(
-            spec, "kafka-tls", ns, "kafka", "kafka", {"kafka.pem": tls / "kafka.pem", "ca.crt": tls / "ca.crt"}
-        )
-        objects.append(secret)
-        mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
-        volumes.append({"name": "tls", "secret": {"secretName": "kafka-tls", "items": items, "defaultMode": 0o440}})
-    container = _container(
-        "kafka",
-        image(spec, "kafka"),
-        res,
-        ["sh", "-c", start],
-        {
-            "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
-            "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
-        },
-        {"kafka": k0.address.port},
-        mounts,
-        _tcp_probe(k0.address.port, 10),
-        _tcp_probe(k0.address.port, 60),
-    )
-    init = {
-        "name": "wait-for-zookeeper",
-        "image": image(spec, "kafka"),
-        "command": ["sh", "-c", wait_zk],
-        "resources": resources(res),
-        "securityContext": security_context(),
-    }
-    pod = {
-        "securityContext": {"fsGroup": KAFKA_UID},
-        "initContainers": [init],
-        "containers": [container],
-        "volumes": volumes,
-        **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka")),
-    }
-    return [
-        config,
-        *objects,
-        _service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
-        _statefulset(
-            "kafka",
-            ns,
-            topo,
-            "kafka",
-            "kafka",
-            pod,
-            len(topo.kafkas),
-            "kafka-headless",
-            spec.kubernetes.storage.get("kafka", "2Gi"),
-        ),
-    ]
 
 
 def _node_crypto(layout: Layout, pod_layout: Layout, node) -> dict[str, Path]:
@@ -323,7 +77,7 @@ def _fabric_node_objects(
 ) -> list[dict]:
     """Secret (MSP + TLS), Service and single-replica StatefulSet of one orderer or peer."""
     spec, kind, name = layout.topo.spec, node.kind, node.hostname
-    startup, readiness, liveness = _fabric_probes(node)
+    startup, readiness, liveness = _fabric_probes(node, layout.topo)
     secret, items = files_secret(
         spec, f"{name}-crypto", node.namespace, name, kind, _node_crypto(layout, pod_layout, node)
     )
@@ -332,7 +86,7 @@ def _fabric_node_objects(
         {"name": "crypto", "mountPath": str(POD_ROOT / "crypto"), "readOnly": True},
         *extra_mounts,
     ]
-    container = _container(
+    container = make_container(
         kind,
         image(spec, kind),
         getattr(spec.resources, kind),
@@ -356,8 +110,8 @@ def _fabric_node_objects(
     }
     return [
         secret,
-        _service(layout.topo, name, node.namespace, name, kind, ports),
-        _statefulset(
+        service(layout.topo, name, node.namespace, name, kind, ports),
+        statefulset(
             name, node.namespace, layout.topo, kind, name, pod, 1, name, spec.kubernetes.storage.get(kind, "1Gi")
         ),
     ]
@@ -439,8 +193,8 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                         "CHAINCODE_TLS_CLIENT_CA": "/tls/client-ca.crt",
                     }
                 )
-            container = _container(
-                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, _tcp_probe(CHAINCODE_PORT, 3)
+            container = make_container(
+                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, tcp_probe(CHAINCODE_PORT, 3)
             )
             del container["command"]  # the image's own entrypoint serves the chaincode
             # The image runs as nobody (see `fabkube chaincode dockerfile`): group-own the TLS secret.
@@ -460,7 +214,7 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                     "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": pod},
                 },
             }
-            out += [*objects, deploy, _service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
+            out += [*objects, deploy, service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
     return out
 
 
@@ -507,7 +261,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         "binaryData": {k: base64.b64encode(v.read_bytes()).decode() for k, v in artifacts.items()},
     }
     art_items = [{"key": k, "path": k} for k in sorted(artifacts)]
-    container = _container(
+    container = make_container(
         "lifecycle",
         image(spec, "tools"),
         spec.resources.tools,
@@ -597,8 +351,7 @@ def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> di
     pod_layout = Layout(POD_ROOT, layout.topo)
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
-        "zookeeper.yaml": zookeeper_objects(layout.topo),
-        "kafka.yaml": kafka_objects(layout),
+        **layout.topo.consensus.k8s_files(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
         "peers.yaml": peer_objects(layout, pod_layout),
         "chaincode.yaml": chaincode_objects(layout, package_ids),

@@ -1,32 +1,58 @@
-"""`up`, `status`, `logs` and `down` for the Kubernetes target, over Cluster and the renderer."""
+"""The Kubernetes target behind the Network interface, over Cluster and the renderer.
+
+Only `up` renders (crypto, configtxgen, manifests); status, logs and down work from the topology
+and from the list of objects `up` applied (applied.json in the work dir).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from fabkube.backends.actions import Action, run
+from fabkube.backends.base import (
+    ComponentStatus,
+    Network,
+    NetworkStatus,
+    NotApplicable,
+    OrgConnection,
+    PeerConnection,
+    UpOptions,
+    UpResult,
+)
 from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.layout import Layout
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
+from fabkube.topology import Topology, build_topology
 
 
 @dataclass
-class PodRow:
-    name: str
-    kind: str
-    namespace: str
-    node: str
-    state: str
+class UpContext:
+    """What the actions of one Kubernetes `up` share."""
+
+    net: K8sNetwork
+    report: Reporter
+    options: UpOptions
+    objects: list[dict] = field(default_factory=list)
+    applied: int = 0
+    changed: int = 0
+    job: str = "not run"
 
 
-class K8sNetwork:
+class K8sNetwork(Network):
+    target = "k8s"
+
     def __init__(
         self,
         loaded: LoadedSpec,
@@ -35,8 +61,7 @@ class K8sNetwork:
         kubeconfig: Path | None = None,
         tools: Toolchain | None = None,
     ):
-        self.loaded = loaded
-        self.workdir = workdir.resolve()
+        super().__init__(loaded, workdir)
         self.context, self.kubeconfig = context, kubeconfig
         self.tools = tools
         self._cluster: Cluster | None = None
@@ -69,9 +94,17 @@ class K8sNetwork:
             self._rendered = render(self.loaded, self.workdir, self.tools)
         return self._rendered
 
+    @functools.cached_property
+    def layout(self) -> Layout:
+        return Layout(self.workdir, self.topo)
+
+    @functools.cached_property
+    def topo(self) -> Topology:
+        return build_topology(self.loaded.spec, "k8s")
+
     @property
-    def topo(self):
-        return self.rendered().layout.topo
+    def applied_file(self) -> Path:
+        return self.workdir / "applied.json"
 
     def preflight(self) -> list[Finding]:
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
@@ -79,38 +112,37 @@ class K8sNetwork:
             self.rendered().objects(), snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name
         )
 
-    def up(self, report: Reporter | None = None, rollout_timeout: float = 600, job_timeout: float = 600) -> dict:
-        report = report or SilentReporter()
+    def actions(self) -> list[Action[UpContext]]:
+        return [
+            Action("render manifests", _render),
+            Action(f"preflight against {self.cluster.host}", _preflight),
+            Action("server-side apply (field manager fabkube)", _apply),
+            Action("wait for rollouts", _wait_rollouts),
+            Action(
+                "lifecycle Job (create, join, anchors, chaincode, smoke query)",
+                _lifecycle_job,
+                lambda ctx: ctx.options.lifecycle,
+            ),
+        ]
+
+    def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
+        ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
         self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written
-        with report.step("render manifests") as s:
-            objects = self.rendered().objects()
-            s.detail = f"{len(objects)} objects"
-        with report.step(f"preflight against {self.cluster.host}") as s:
-            findings = self.preflight()
-            for f in findings:
-                if f.level != "ok":
-                    report.info(str(f))
-            if blockers(findings):
-                raise UserError([str(f) for f in blockers(findings)])
-            s.detail = f"{len(findings)} checks passed"
-        self.remember()
-        with report.step("server-side apply (field manager fabkube)") as s:
-            applied = self.cluster.apply([o for o in objects if o["kind"] != "Job"])
-            changed = sum(a.changed for a in applied)
-            s.detail = f"{len(applied)} objects, {changed} changed"
-        with report.step("wait for rollouts") as s:
-            self.cluster.wait_rollout(objects, rollout_timeout, report.info)
-            s.detail = f"{sum(o['kind'] in ('StatefulSet', 'Deployment') for o in objects)} workloads ready"
-        job = next(o for o in objects if o["kind"] == "Job")
-        with report.step("lifecycle Job (create, join, anchors, chaincode, smoke query)") as s:
-            job_applied = self.cluster.apply([job], ("Job",))
-            state = self._follow_job(job, job_timeout, report)
-            s.detail = state
-        return {
-            "applied": len(applied) + len(job_applied),
-            "changed": changed + sum(a.changed for a in job_applied),
-            "job": state,
-        }
+        run(self.actions(), ctx, ctx.report)
+        summary = (
+            f"network {self.name} applied to {self.cluster.host}: "
+            f"{ctx.applied} objects, {ctx.changed} changed; lifecycle Job {ctx.job}"
+        )
+        return UpResult(summary, details={"applied": ctx.applied, "changed": ctx.changed, "job": ctx.job})
+
+    def _record_applied(self, objects: list[dict]) -> None:
+        """Remember every object (kind, name, namespace) so `down` needs no second render."""
+        known = json.loads(self.applied_file.read_text()) if self.applied_file.is_file() else []
+        refs = [
+            {"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": _ref_meta(o["metadata"])} for o in objects
+        ]
+        merged = {(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]): r for r in known + refs}
+        self.applied_file.write_text(json.dumps(list(merged.values()), indent=1))
 
     def _follow_job(self, job: dict, timeout: float, report: Reporter) -> str:
         """Wait for the Job, streaming its pod's new log lines as they appear (when a kubelet serves them)."""
@@ -168,41 +200,129 @@ class K8sNetwork:
             if name == f"chaincode-{cc.name}":
                 return cc.orgs[0].namespace, f"app.kubernetes.io/name=cc-{cc.name}"
         known = [c.name for c in topo.zookeepers + topo.kafkas + topo.orderers + topo.peers]
+        known += [f"chaincode-{cc.name}" for cc in topo.chaincodes]
         raise UserError(f"unknown component {name!r}; known: {', '.join([*known, 'lifecycle'])}")
 
-    def logs(self, name: str, lines: int) -> str:
+    def _pod_name(self, name: str) -> tuple[str, str]:
         ns, selector = self.pod_of(name)
         pods = self.cluster.pods(ns, selector)
         if not pods:
             raise RuntimeFailure(f"{name} has no pod in namespace {ns} yet")
-        return self.cluster.pod_log(ns, pods[-1]["metadata"]["name"], tail=lines)
+        return ns, pods[-1]["metadata"]["name"]
 
-    def status(self) -> list[PodRow]:
+    def logs(self, name: str, lines: int = 50) -> str:
+        ns, pod = self._pod_name(name)
+        return self.cluster.pod_log(ns, pod, tail=lines)
+
+    def follow(self, name: str) -> Iterator[str]:
+        ns, pod = self._pod_name(name)
+        yield from self.cluster.follow_log(ns, pod)
+
+    def namespaces(self) -> list[str]:
+        topo = self.topo
+        found = {topo.kafka_namespace, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)}
+        return sorted(found)
+
+    def status(self) -> NetworkStatus:
         rows = []
-        namespaces = {o["metadata"]["name"] for o in self.rendered().objects() if o["kind"] == "Namespace"}
-        for ns in sorted(namespaces):
+        for ns in self.namespaces():
             for pod in self.cluster.pods(ns, f"app.kubernetes.io/part-of={self.loaded.spec.name}"):
                 labels = pod["metadata"].get("labels", {})
                 statuses = pod.get("status", {}).get("containerStatuses") or []
                 ready = bool(statuses) and all(c.get("ready") for c in statuses)
                 phase = pod.get("status", {}).get("phase", "Unknown")
                 rows.append(
-                    PodRow(
+                    ComponentStatus(
                         pod["metadata"]["name"],
                         labels.get("app.kubernetes.io/component", ""),
-                        ns,
-                        pod.get("spec", {}).get("nodeName") or "-",
                         f"{phase}{' ready' if ready else ''}",
+                        pod.get("status", {}).get("podIP") or "",
+                        namespace=ns,
+                        node=pod.get("spec", {}).get("nodeName") or "-",
                     )
                 )
-        return rows
+        return NetworkStatus(self.name, self.target, self.cluster.host, rows)
 
-    def down(self, purge: bool = False, report: Reporter | None = None) -> list[str]:
+    def down(self, purge: bool = False, report: Reporter | None = None) -> None:
         report = report or SilentReporter()
+        objects = self._applied_objects()
         with report.step("delete what fabkube applied" + (" and the PVCs and namespaces" if purge else "")) as s:
-            removed = self.cluster.delete(self.rendered().objects(), self.loaded.spec.name, purge)
+            removed = self.cluster.delete(objects, self.loaded.spec.name, purge)
             s.detail = f"{len(removed)} objects"
         if purge:
             with report.step(f"remove {self.workdir}"):
                 shutil.rmtree(self.workdir, ignore_errors=True)
-        return removed
+
+    def _applied_objects(self) -> list[dict]:
+        if self.applied_file.is_file():
+            return json.loads(self.applied_file.read_text())
+        return self.rendered().objects()  # a work dir from before applied.json was kept
+
+    def stop_components(self, names: list[str]) -> None:
+        raise NotApplicable(
+            "stop: on Kubernetes the controllers restart what stops; to see the network tolerate a loss, "
+            "delete a pod (kubectl delete pod -n NAMESPACE POD) and it comes back"
+        )
+
+    def start_components(self, names: list[str]) -> None:
+        raise NotApplicable("start: on Kubernetes the controllers keep every component running; nothing to start")
+
+    def connection(self, org: str) -> OrgConnection:
+        """In-cluster addresses; `fabkube invoke`/`query` reach them through a port-forward."""
+        o = self.topo.org(org)
+        tls = self.layout.tls_ca(o) if self.topo.spec.tls else None
+        peers = [PeerConnection(p.name, str(p.address), tls, p.address.host) for p in self.topo.org_peers(o)]
+        return OrgConnection(o.name, o.msp_id, self.layout.admin_msp(o), peers)
+
+    @contextmanager
+    def dial(self, peer: PeerConnection) -> Iterator[str]:
+        """A port-forward to the peer's pod, for the Gateway client on this machine."""
+        from fabkube.backends.k8s.portforward import port_forward
+
+        ns, pod = self._pod_name(peer.name)
+        port = self.peer_node(peer.name).address.port
+        with port_forward(self.cluster.core, ns, pod, port) as address:
+            yield address
+
+
+def _ref_meta(meta: dict) -> dict:
+    return {k: meta[k] for k in ("name", "namespace") if k in meta}
+
+
+# ---------------------------------------------------------------- the actions of `up`
+def _render(ctx: UpContext) -> str:
+    ctx.objects = ctx.net.rendered().objects()
+    return f"{len(ctx.objects)} objects"
+
+
+def _preflight(ctx: UpContext) -> str:
+    findings = ctx.net.preflight()
+    for f in findings:
+        if f.level != "ok":
+            ctx.report.info(str(f))
+    if blockers(findings):
+        raise UserError([str(f) for f in blockers(findings)])
+    ctx.net.remember()
+    return f"{len(findings)} checks passed"
+
+
+def _apply(ctx: UpContext) -> str:
+    objects = [o for o in ctx.objects if o["kind"] != "Job"]
+    ctx.net._record_applied(ctx.objects)  # first, so an interrupted apply can still be taken down
+    applied = ctx.net.cluster.apply(objects)
+    ctx.applied, ctx.changed = len(applied), sum(a.changed for a in applied)
+    return f"{ctx.applied} objects, {ctx.changed} changed"
+
+
+def _wait_rollouts(ctx: UpContext) -> str:
+    ctx.net.cluster.wait_rollout(ctx.objects, ctx.options.rollout_timeout, ctx.report.info)
+    return f"{sum(o['kind'] in ('StatefulSet', 'Deployment') for o in ctx.objects)} workloads ready"
+
+
+def _lifecycle_job(ctx: UpContext) -> str:
+    job = next(o for o in ctx.objects if o["kind"] == "Job")
+    job_applied = ctx.net.cluster.apply([job], ("Job",))
+    ctx.applied += len(job_applied)
+    ctx.changed += sum(a.changed for a in job_applied)
+    ctx.job = ctx.net._follow_job(job, ctx.options.job_timeout, ctx.report)
+    return ctx.job

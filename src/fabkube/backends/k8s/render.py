@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -55,7 +56,13 @@ def write_manifests(rendered: Rendered, out: Path) -> list[Path]:
         if not objects:
             continue
         path = out / name
-        path.write_text(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False))
+        text = yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False)
+        # Secrets hold private keys: such files are the owner's alone, like the crypto dir.
+        mode = 0o600 if any(o["kind"] == "Secret" for o in objects) else 0o644
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        path.chmod(mode)  # an existing file keeps its old mode through os.open
         written.append(path)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -74,18 +81,18 @@ FROM {base}
 RUN pip install --no-cache-dir fabric-chaincode-python=={shim}
 WORKDIR /chaincode
 COPY chaincode/ /chaincode/
-COPY serve.py /serve.py
+COPY ccrt/ /opt/fabkube/ccrt/
 USER {uid}
 EXPOSE 9999
-ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
-ENTRYPOINT ["python", "/serve.py", "/chaincode"]
+ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999 PYTHONPATH=/opt/fabkube PYTHONUNBUFFERED=1
+ENTRYPOINT ["python", "-m", "ccrt", "/chaincode"]
 """
 
 
 def write_chaincode_context(
     loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None, image: str, base: str = "python:3.11-slim"
 ) -> Path:
-    """A Docker build context: Dockerfile, the chaincode directory and the standalone server."""
+    """A Docker build context: Dockerfile, the chaincode directory and fabkube's chaincode runtime."""
     from importlib.metadata import version
 
     cc = next(c for c in loaded.spec.chaincodes if c.name == chaincode)
@@ -93,7 +100,11 @@ def write_chaincode_context(
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "chaincode", ignore_errors=True)
     shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (out / "serve.py").write_text(resources.files("fabkube.chaincode").joinpath("serve.py").read_text())
+    # fabkube's chaincode runtime, as a standalone package (it imports nothing else from fabkube).
+    shutil.rmtree(out / "ccrt", ignore_errors=True)
+    runtime = resources.files("fabkube.chaincode").joinpath("runtime")
+    with resources.as_file(runtime) as runtime_dir:
+        shutil.copytree(runtime_dir, out / "ccrt", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (out / "Dockerfile").write_text(
         DOCKERFILE.format(
             name=chaincode, image=image, base=base, shim=version("fabric-chaincode-python"), uid=CHAINCODE_UID

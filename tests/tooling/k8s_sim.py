@@ -1,12 +1,13 @@
 """A real Kubernetes control plane on loopback, with kwok simulating nodes and pod lifecycles.
 
 etcd (embedded server), kube-apiserver, kube-controller-manager and kube-scheduler are the
-real programs, built from the Go module proxy by `fabkube toolchain install --with-k8s-sim`;
+real programs, built from the Go module proxy by tooling/k8s_sim_build.py (`build` below);
 kwok plays the kubelets. So the Kubernetes backend meets real validation, defaulting,
 server-side apply, workload controllers and the scheduler, with no container runtime.
 
-    python -m fabkube.k8s_sim up DIR [--nodes seed|single|ha]   # prints the kubeconfig path
-    python -m fabkube.k8s_sim down DIR
+    cd tests && python -m tooling.k8s_sim build                      # once per version, cached
+    cd tests && python -m tooling.k8s_sim up DIR [--nodes seed|single|ha]   # prints the kubeconfig path
+    cd tests && python -m tooling.k8s_sim down DIR [--purge]
 
 Job pods are left Running, never completed: kwok cannot run the lifecycle script, and a
 simulated success would be a lie.
@@ -34,6 +35,7 @@ from fabkube.errors import RuntimeFailure
 from fabkube.health import port_free, tcp_open
 from fabkube.toolchain import Toolchain
 from fabkube.topology import Endpoint
+from tooling.k8s_sim_build import K8sSimBuild
 
 HOST = "127.0.0.1"
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
@@ -84,6 +86,7 @@ class SimCluster:
     def __init__(self, root: Path, base_port: int = 18400, tools: Toolchain | None = None):
         self.root = root.resolve()
         self.tools = tools or Toolchain()
+        self.build = K8sSimBuild(self.tools)
         self.places = _Places(self.root)
         self.supervisor = Supervisor(self.places)  # type: ignore[arg-type]
         self.ports = {
@@ -166,7 +169,7 @@ class SimCluster:
 
     # ------------------------------------------------------------ components
     def components(self) -> list[Component]:
-        b = self.tools.k8s_sim_bin
+        b = self.build.bin
         kc, pki, p = str(self.kubeconfig), self.pki, self.ports
         comps = [
             (
@@ -255,7 +258,7 @@ class SimCluster:
 
     def _kwok_config(self) -> None:
         """kwok's own fast node and pod stages (from its module), minus pod-complete for Job pods."""
-        stages = self.tools.kwok_stage_dir
+        stages = self.build.kwok_stage_dir
         docs = []
         for rel in (
             "node/fast/node-initialize.yaml",
@@ -269,7 +272,7 @@ class SimCluster:
 
     # ------------------------------------------------------------ up / down
     def up(self, nodes: list[SimNode], progress=lambda _m: None) -> Path:
-        self.tools.require_k8s_sim()
+        self.build.require()
         self.root.mkdir(parents=True, exist_ok=True)
         self._certs()
         self._kwok_config()
@@ -436,8 +439,9 @@ def _create(call) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fabkube.k8s_sim", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tooling.k8s_sim", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
+    sub.add_parser("build", help="build the control plane and kwok into the toolchain cache (once per version)")
     up = sub.add_parser("up", help="start the control plane and kwok nodes")
     up.add_argument("dir", type=Path)
     up.add_argument("--nodes", choices=sorted(NODE_SETS), default="seed")
@@ -447,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--purge", action="store_true")
     down.add_argument("--base-port", type=int, default=18400)
     args = parser.parse_args(argv)
+    if args.verb == "build":
+        seconds = K8sSimBuild().install(lambda m: print(m, file=sys.stderr))
+        print(f"test control plane: {f'built in {seconds:.0f}s' if seconds else 'cached'}", file=sys.stderr)
+        return 0
     sim = SimCluster(args.dir, args.base_port)
     try:
         if args.verb == "up":

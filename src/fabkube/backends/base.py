@@ -1,0 +1,234 @@
+"""The one interface every target implements; the CLI and users' scripts talk only to this.
+
+A target that cannot do something says why in one line (NotApplicable, exit code 2), so no verb
+ends in a traceback whichever target the network runs on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fabkube.errors import RuntimeFailure, UserError
+from fabkube.gateway import CommitError, Gateway, GatewayError, identity_from_msp_dir
+from fabkube.reporter import Reporter
+from fabkube.spec import LoadedSpec
+from fabkube.topology import ChaincodeInfo, PeerNode, Topology
+
+
+class NotApplicable(UserError):
+    """The verb exists, but not for this target; the message says why and what to do instead."""
+
+
+@dataclass
+class UpOptions:
+    lifecycle: bool = True  # channels and chaincode definitions, not just the components
+    rollout_timeout: float = 600  # k8s: seconds to wait for the workloads
+    job_timeout: float = 600  # k8s: seconds to follow the lifecycle Job
+
+
+@dataclass
+class UpResult:
+    summary: str  # one line for the user
+    smoke: dict[str, str] = field(default_factory=dict)  # chaincode -> the smoke query's value
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    kind: str
+    state: str  # running | stopped | unhealthy (local); the pod phase and readiness (k8s)
+    address: str = ""
+    pid: int | None = None
+    namespace: str = ""
+    node: str = ""
+
+    @property
+    def where(self) -> str:
+        if self.node or self.namespace:
+            return f"{self.namespace}/{self.node or '-'}"
+        return str(self.pid) if self.pid else "-"
+
+
+@dataclass
+class NetworkStatus:
+    name: str
+    target: str
+    location: str  # the work dir, or the cluster's API server
+    components: list[ComponentStatus]
+    heights: dict[str, dict[str, int | None]] = field(default_factory=dict)  # peer -> channel -> height
+
+    def as_dict(self) -> dict:
+        return {
+            "network": self.name,
+            "target": self.target,
+            "location": self.location,
+            "components": [vars(c) for c in self.components],
+            "heights": self.heights,
+        }
+
+
+@dataclass
+class PeerConnection:
+    """How a client reaches one peer: its address as the client dials it, and the TLS to expect."""
+
+    name: str
+    address: str
+    tls_root: Path | None  # the org's TLS CA (None: plaintext)
+    server_name: str  # the name in the peer's TLS certificate
+
+
+@dataclass
+class OrgConnection:
+    """What a client of one organization needs: its MSP ID, an identity and its peers."""
+
+    org: str
+    msp_id: str
+    msp_dir: Path  # the org admin's MSP (signcerts/, keystore/)
+    peers: list[PeerConnection]
+
+
+class Network(ABC):
+    """A network brought up from a spec, on one target."""
+
+    target: str = ""
+
+    def __init__(self, loaded: LoadedSpec, workdir: Path):
+        self.loaded = loaded
+        self.workdir = workdir.resolve()
+
+    @property
+    def name(self) -> str:
+        return self.loaded.spec.name
+
+    @property
+    @abstractmethod
+    def topo(self) -> Topology: ...
+
+    @abstractmethod
+    def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult: ...
+
+    @abstractmethod
+    def down(self, purge: bool = False, report: Reporter | None = None) -> None: ...
+
+    @abstractmethod
+    def status(self) -> NetworkStatus: ...
+
+    @abstractmethod
+    def logs(self, name: str, lines: int = 50) -> str:
+        """The last `lines` lines of a component's log (`lifecycle` for the lifecycle steps)."""
+
+    @abstractmethod
+    def follow(self, name: str) -> Iterator[str]:
+        """New lines of a component's log as they are written, until interrupted."""
+
+    @abstractmethod
+    def dial(self, peer: PeerConnection) -> AbstractContextManager[str]:
+        """The address to dial `peer` at from this machine, valid while the context is open
+        (local: the peer's own; Kubernetes: a port-forward to its pod)."""
+
+    def peer_log_hint(self, peer: str) -> Path | None:
+        """Where a failed transaction's details are (the peer's log), when it is a file here."""
+        return None
+
+    # ------------------------------------------------------------ transactions, over the Gateway API
+    @contextmanager
+    def gateway(self, org: str | None = None, peer: str | None = None) -> Iterator[Gateway]:
+        """A Gateway client connected to one peer of `org` (default: the first org) as that org's admin.
+
+        with network.gateway("Org1") as gw:
+            gw.contract("mychannel", "mycc").submit("move", "a", "b", "10")
+        """
+        conn = self.connection(org or self.topo.orgs[0].name)
+        target = conn.peers[0] if peer is None else next((p for p in conn.peers if p.name == peer), None)
+        if target is None:
+            known = ", ".join(p.name for p in conn.peers)
+            raise UserError(f"--peer {peer}: not a peer of {conn.org}; known: {known}")
+        identity, signer = identity_from_msp_dir(conn.msp_id, conn.msp_dir)
+        root = target.tls_root.read_bytes() if target.tls_root else None
+        with self.dial(target) as address:
+            gw = Gateway.connect(address, identity, signer, root, target.server_name if root else None)
+            try:
+                yield gw
+            finally:
+                gw.close()
+
+    def invoke(
+        self, chaincode: str, args: list[str], wait: bool = True, peer: str | None = None, orderer: int | None = None
+    ) -> str:
+        """Endorse, order and (unless wait is False) wait for the commit; returns a one-line outcome.
+        The Gateway picks the orderer; `orderer` forces one, where the target can."""
+        if orderer is not None:
+            return self.invoke_through_orderer(chaincode, args, orderer, wait)
+        cc = self.chaincode_info(chaincode)
+        node = self.query_peer(cc, peer)
+        try:
+            with self.gateway(node.org.name, node.name) as gw:
+                tx = gw.contract(cc.channel, cc.name).new_proposal(args[0], *args[1:]).endorse()
+                commit = tx.submit()
+                result = tx.result.decode(errors="replace")
+                if not wait:
+                    return f"{tx.transaction_id} submitted" + (f": {result}" if result else "")
+                status = commit.status()
+        except GatewayError as exc:
+            raise RuntimeFailure(_one_line(exc), self.peer_log_hint(node.name)) from None
+        if not status.successful:
+            raise RuntimeFailure(str(CommitError(status)), self.peer_log_hint(node.name))
+        outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
+        return outcome + (f": {result}" if result else "")
+
+    def invoke_through_orderer(self, chaincode: str, args: list[str], orderer: int, wait: bool) -> str:
+        raise NotApplicable(
+            f"--orderer: choosing the orderer is for local networks; on {self.target} the peer's Gateway picks one"
+        )
+
+    def query(self, chaincode: str, args: list[str], peer: str | None = None) -> str:
+        """Evaluate on one peer (named, or the first org's first) and return the result as text."""
+        cc = self.chaincode_info(chaincode)
+        node = self.query_peer(cc, peer)
+        try:
+            with self.gateway(node.org.name, node.name) as gw:
+                return gw.contract(cc.channel, cc.name).evaluate(args[0], *args[1:]).decode(errors="replace")
+        except GatewayError as exc:
+            raise RuntimeFailure(_one_line(exc), self.peer_log_hint(node.name)) from None
+
+    @abstractmethod
+    def stop_components(self, names: list[str]) -> None: ...
+
+    @abstractmethod
+    def start_components(self, names: list[str]) -> None: ...
+
+    @abstractmethod
+    def connection(self, org: str) -> OrgConnection:
+        """Endpoints, TLS roots and the admin identity of one organization, as seen from this machine."""
+
+    # ------------------------------------------------------------ shared lookups
+    def chaincode_info(self, name: str) -> ChaincodeInfo:
+        for cc in self.topo.chaincodes:
+            if cc.name == name:
+                return cc
+        known = ", ".join(c.name for c in self.topo.chaincodes) or "(none)"
+        raise UserError(f"unknown chaincode {name!r}; known: {known}")
+
+    def peer_node(self, name: str) -> PeerNode:
+        for p in self.topo.peers:
+            if p.name == name:
+                return p
+        raise UserError(f"unknown peer {name!r}; known: {', '.join(p.name for p in self.topo.peers)}")
+
+    def query_peer(self, cc: ChaincodeInfo, peer: str | None) -> PeerNode:
+        """The peer a query goes to: the named one (its org must be on the channel) or the first org's first."""
+        if peer is None:
+            return self.topo.org_peers(cc.orgs[0])[0]
+        node = self.peer_node(peer)
+        if node.org.name not in {o.name for o in cc.orgs}:
+            raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
+        return node
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,93 @@
+"""Builders for the workload objects every component uses: StatefulSet, Service, container, probes."""
+
+from __future__ import annotations
+
+from fabkube.backends.k8s.objects import labels, meta, resources, security_context, selector
+from fabkube.topology import Topology
+
+
+def pvc(name: str, size: str, storage_class: str | None) -> dict:
+    spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def statefulset(
+    name: str,
+    ns: str,
+    topo: Topology,
+    kind: str,
+    component: str,
+    pod: dict,
+    replicas: int,
+    service: str,
+    pvc_size: str | None,
+    data_mount: str = "data",
+) -> dict:
+    spec = topo.spec
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta(spec, name, ns, component, kind),
+        "spec": {
+            "serviceName": service,
+            "replicas": replicas,
+            "podManagementPolicy": "OrderedReady",
+            "selector": {"matchLabels": selector(spec, component)},
+            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": pod},
+        },
+    }
+    if pvc_size:
+        sts["spec"]["volumeClaimTemplates"] = [pvc(data_mount, pvc_size, spec.kubernetes.storageClass)]
+    return sts
+
+
+def service(
+    topo: Topology, name: str, ns: str, component: str, kind: str, ports: dict[str, int], headless: bool = False
+) -> dict:
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(topo.spec, name, ns, component, kind),
+        "spec": {
+            "selector": selector(topo.spec, component),
+            "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports.items()],
+        },
+    }
+    if headless:
+        svc["spec"]["clusterIP"] = "None"
+        svc["spec"]["publishNotReadyAddresses"] = True
+    return svc
+
+
+def make_container(
+    name: str,
+    img: str,
+    res,
+    command: list[str],
+    env: dict[str, str],
+    ports: dict[str, int],
+    mounts: list[dict],
+    readiness: dict,
+    liveness: dict | None = None,
+) -> dict:
+    c = {
+        "name": name,
+        "image": img,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
+        "volumeMounts": mounts,
+        "resources": resources(res),
+        "readinessProbe": readiness,
+        "securityContext": security_context(),
+    }
+    if liveness:
+        c["livenessProbe"] = liveness
+    return c
+
+
+def tcp_probe(port: int, delay: int = 5) -> dict:
+    return {"tcpSocket": {"port": port}, "initialDelaySeconds": delay, "periodSeconds": 5}

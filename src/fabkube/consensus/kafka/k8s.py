@@ -1,0 +1,160 @@
+"""ZooKeeper and Kafka on Kubernetes: StatefulSets behind headless Services, as in the user's cluster."""
+
+from __future__ import annotations
+
+import shlex
+
+from fabkube.backends.k8s.objects import (
+    files_secret,
+    heap_for,
+    image,
+    meta,
+    resources,
+    scheduling,
+    security_context,
+    selector,
+)
+from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
+from fabkube.components import properties_text
+from fabkube.consensus.kafka.settings import kafka_properties, kafka_protocol, zookeeper_properties
+from fabkube.layout import Layout
+from fabkube.topology import Topology
+
+
+def zookeeper_objects(topo: Topology) -> list[dict]:
+    spec, ns = topo.spec, topo.kafka_namespace
+    res = spec.resources.zookeeper
+    z0 = topo.zookeepers[0]
+    props = zookeeper_properties(topo, z0, "/data")
+    # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
+    props["quorumListenOnAllIPs"] = "true"
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "zookeeper-config", ns, "zookeeper", "zookeeper"),
+        "data": {"zoo.cfg": properties_text(props)},
+    }
+    ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
+    start = "set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; exec zkServer.sh start-foreground /conf/zoo.cfg"
+    container = make_container(
+        "zookeeper",
+        image(spec, "zookeeper"),
+        res,
+        ["sh", "-c", start],
+        {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
+        ports,
+        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": "/conf"}],
+        tcp_probe(z0.client.port),
+        tcp_probe(z0.client.port, 20),
+    )
+    pod = {
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": "zookeeper-config"}}],
+        **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
+    }
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(spec, "zookeeper", ns, "zookeeper", "zookeeper"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec, "zookeeper")}},
+    }
+    return [
+        config,
+        service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
+        service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
+        statefulset(
+            "zookeeper",
+            ns,
+            topo,
+            "zookeeper",
+            "zookeeper",
+            pod,
+            len(topo.zookeepers),
+            "zookeeper-headless",
+            spec.kubernetes.storage.get("zookeeper", "1Gi"),
+        ),
+        pdb,
+    ]
+
+
+KAFKA_UID = 1000  # the apache/kafka image runs as appuser (1000): group-own its volumes
+
+
+def kafka_objects(layout: Layout) -> list[dict]:
+    topo = layout.topo
+    spec, ns = topo.spec, topo.kafka_namespace
+    res = spec.resources.kafka
+    k0 = topo.kafkas[0]
+    props = kafka_properties(topo, k0, "/var/lib/kafka/data", "/tls")
+    props.pop("broker.id")
+    props.pop("advertised.listeners")
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
+        "data": {"server.properties": properties_text(props)},
+    }
+    suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
+    # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
+    start = (
+        "exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
+        "--override broker.id=${HOSTNAME##*-} "
+        f"--override advertised.listeners={kafka_protocol(topo)}://${{HOSTNAME}}.{suffix}"
+    )
+    zk = shlex.quote(topo.zookeeper_connect)
+    wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
+    mounts = [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}]
+    volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
+    objects: list[dict] = []
+    if spec.tls:
+        tls = layout.kafka_tls
+        secret, items = files_secret(
+            spec, "kafka-tls", ns, "kafka", "kafka", {"kafka.pem": tls / "kafka.pem", "ca.crt": tls / "ca.crt"}
+        )
+        objects.append(secret)
+        mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
+        volumes.append({"name": "tls", "secret": {"secretName": "kafka-tls", "items": items, "defaultMode": 0o440}})
+    container = make_container(
+        "kafka",
+        image(spec, "kafka"),
+        res,
+        ["sh", "-c", start],
+        {
+            "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
+            "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+        },
+        {"kafka": k0.address.port},
+        mounts,
+        tcp_probe(k0.address.port, 10),
+        tcp_probe(k0.address.port, 60),
+    )
+    init = {
+        "name": "wait-for-zookeeper",
+        "image": image(spec, "kafka"),
+        "command": ["sh", "-c", wait_zk],
+        "resources": resources(res),
+        "securityContext": security_context(),
+    }
+    pod = {
+        "securityContext": {"fsGroup": KAFKA_UID},
+        "initContainers": [init],
+        "containers": [container],
+        "volumes": volumes,
+        **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka")),
+    }
+    return [
+        config,
+        *objects,
+        service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
+        statefulset(
+            "kafka",
+            ns,
+            topo,
+            "kafka",
+            "kafka",
+            pod,
+            len(topo.kafkas),
+            "kafka-headless",
+            spec.kubernetes.storage.get("kafka", "2Gi"),
+        ),
+    ]

@@ -1,0 +1,117 @@
+"""Kafka and ZooKeeper settings from Fabric's Kafka guide, shared by the local and Kubernetes renderings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fabkube.components import size_bytes
+from fabkube.topology import KafkaNode, OrdererNode, Topology, ZooKeeperNode
+
+JVM_FLAGS = [
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:MaxMetaspaceSize=96m",
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+]
+# Fabric's Kafka guide: AbsoluteMaxBytes < replica.fetch.max.bytes <= message.max.bytes.
+KAFKA_MESSAGE_HEADROOM = 1024 * 1024
+# Short, so a broker that was killed can re-register soon after (ZooKeeper's minimum is 2 ticks).
+KAFKA_ZK_SESSION_S = 6
+
+LOG4J = """log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.zookeeper.audit=WARN
+"""
+
+
+def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
+    props = {
+        "tickTime": "2000",
+        "initLimit": "10",
+        "syncLimit": "5",
+        "dataDir": data_dir,
+        "clientPort": str(node.client.port),
+        "admin.enableServer": "false",
+        "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
+        "autopurge.purgeInterval": "1",
+    }
+    if topo.target == "local":
+        props["clientPortAddress"] = node.client.host
+    if len(topo.zookeepers) > 1:
+        for z in topo.zookeepers:
+            props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
+    return props
+
+
+def kafka_protocol(topo: Topology) -> str:
+    return "SSL" if topo.spec.tls else "PLAINTEXT"
+
+
+def kafka_tls_properties(tls_dir: str) -> dict[str, str]:
+    """Brokers speak TLS to orderers and to each other, and require a certificate from the orderer
+    org's TLS CA (Kafka's PEM key and trust stores; the key may be unencrypted since Kafka 3.2)."""
+    return {
+        "security.inter.broker.protocol": "SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": f"{tls_dir}/kafka.pem",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": f"{tls_dir}/ca.crt",
+        "ssl.client.auth": "required",
+    }
+
+
+def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str, tls_dir: str) -> dict[str, str]:
+    k = topo.spec.kafka
+    max_bytes = size_bytes(topo.spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
+    system_rf = str(min(3, k.brokers))
+    proto = kafka_protocol(topo)
+    listener = f"{proto}://{node.address.host}:{node.address.port}"
+    tls = kafka_tls_properties(tls_dir) if topo.spec.tls else {}
+    return {
+        "broker.id": str(node.broker_id),
+        **tls,
+        "listeners": listener if topo.target == "local" else f"{proto}://0.0.0.0:{node.address.port}",
+        "advertised.listeners": listener,
+        "log.dirs": log_dir,
+        "zookeeper.connect": topo.zookeeper_connect,
+        "zookeeper.connection.timeout.ms": "30000",
+        "zookeeper.session.timeout.ms": str(KAFKA_ZK_SESSION_S * 1000),
+        "num.partitions": "1",
+        "default.replication.factor": str(k.replicationFactor),
+        "min.insync.replicas": str(k.minInsyncReplicas),
+        "unclean.leader.election.enable": "false",
+        "log.retention.ms": "-1",
+        "message.max.bytes": str(max_bytes),
+        "replica.fetch.max.bytes": str(max_bytes),
+        "offsets.topic.replication.factor": system_rf,
+        "transaction.state.log.replication.factor": system_rf,
+        "transaction.state.log.min.isr": str(min(k.minInsyncReplicas, int(system_rf))),
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "num.recovery.threads.per.data.dir": "1",
+        "background.threads": "2",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+
+
+def orderer_kafka_env(topo: Topology, node: OrdererNode, tls: Path) -> dict[str, str]:
+    """The orderer's Kafka consenter settings: protocol version sarama speaks, topic RF, client TLS."""
+    env = {
+        "ORDERER_KAFKA_VERSION": "1.0.0",
+        "ORDERER_KAFKA_TOPIC_REPLICATIONFACTOR": str(topo.spec.kafka.replicationFactor),
+        "ORDERER_KAFKA_VERBOSE": "false",
+    }
+    if topo.spec.tls:
+        env |= {
+            "ORDERER_KAFKA_TLS_ENABLED": "true",
+            "ORDERER_KAFKA_TLS_PRIVATEKEY_FILE": str(tls / "server.key"),
+            "ORDERER_KAFKA_TLS_CERTIFICATE_FILE": str(tls / "server.crt"),
+            "ORDERER_KAFKA_TLS_ROOTCAS_FILE": str(tls / "ca.crt"),
+        }
+    return env
