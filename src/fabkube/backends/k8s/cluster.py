@@ -170,7 +170,8 @@ class Cluster:
 
     def pod_log(self, namespace: str, name: str, tail: int | None = None) -> str:
         try:
-            return self.core.read_namespaced_pod_log(name, namespace, tail_lines=tail)
+            # The client answers None for an empty body (kwok's pods print nothing).
+            return self.core.read_namespaced_pod_log(name, namespace, tail_lines=tail) or ""
         except Exception as exc:
             raise RuntimeFailure(f"cannot read the log of {namespace}/{name}: {_err_text(exc)}") from None
 
