@@ -304,6 +304,77 @@ def query(
     out.print(net.query(chaincode, args, peer=peer), highlight=False)
 
 
+class WorkloadName(StrEnum):
+    create = "create"
+    read = "read"
+    transfer = "transfer"
+
+
+@app.command()
+@_guard
+def bench(
+    workload_name: WorkloadName = typer.Option(
+        WorkloadName.create, "--workload", help="create: new assets; read: ReadAsset; transfer: contended keys."
+    ),
+    transactions: int = typer.Option(1000, "--tx", min=1, help="Transactions in the measured round."),
+    backlog: int = typer.Option(50, "--backlog", min=1, help="Fixed-backlog mode: transactions in flight."),
+    rate: float | None = typer.Option(None, "--rate", min=0.1, help="Fixed-rate mode: send this many per second."),
+    warmup: int = typer.Option(100, "--warmup", min=0, help="Transactions before the round, not counted."),
+    payload: int = typer.Option(100, "--payload", min=1, help="create: bytes of each asset's value."),
+    keys: int | None = typer.Option(None, "--keys", min=1, help="read: assets read; transfer: contended assets."),
+    chaincode: str | None = typer.Option(None, "--chaincode", help="Default: the asset-transfer-basic chaincode."),
+    peer: str | None = typer.Option(None, "--peer", help="Peer whose Gateway takes the load."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    plot_file: Path | None = typer.Option(None, "--plot", help="Write a PNG of throughput and latency over time."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Load the network through a peer's Gateway; report in Caliper's columns with CPU and memory per component."""
+    from rich.progress import Progress
+
+    from fabkube.bench import RoundOptions, plot, run_bench, workload
+
+    net = _open_network(network, workdir)
+    wl = workload(workload_name.value, payload, keys)
+    opts = RoundOptions(transactions, backlog=backlog, rate=rate, warmup=warmup)
+    with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task(f"{wl.name}", total=transactions)
+        report, records = run_bench(
+            net,
+            wl,
+            opts,
+            chaincode,
+            peer,
+            progress=lambda n: bar.update(task, completed=n),
+            stage=lambda m: bar.update(task, description=m) if as_json or err.is_terminal else err.print(f"  {m}"),
+        )
+    if plot_file:
+        plot(records, plot_file, f"{net.name}: {wl.name}, " + (f"{rate}/s" if rate else f"{backlog} in flight"))
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    _print_bench(report)
+
+
+def _print_bench(report) -> None:
+    from fabkube.bench.report import COLUMNS
+
+    table = Table(title="Summary of performance metrics")
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col != "Name" else "left")
+    table.add_row(*report.row())
+    out.print(table)
+    if report.failures:
+        out.print("failures: " + ", ".join(f"{k} {v}" for k, v in sorted(report.failures.items())))
+    if report.resources:
+        res = Table(title="Resource utilization")
+        for col in ("Name", "CPU% (avg)", "CPU% (max)", "Memory (avg MiB)", "Memory (max MiB)"):
+            res.add_column(col, justify="right" if col != "Name" else "left")
+        for u in report.resources:
+            res.add_row(u.name, f"{u.cpu_avg:.1f}", f"{u.cpu_max:.1f}", f"{u.rss_avg_mib:.0f}", f"{u.rss_max_mib:.0f}")
+        out.print(res)
+
+
 @app.command()
 @_guard
 def stop(

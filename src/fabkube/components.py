@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from fabkube.chaincode import go_binary, language
 from fabkube.layout import Layout
 from fabkube.toolchain import Toolchain
 from fabkube.topology import (
@@ -167,48 +168,46 @@ def local_components(
         )
     for cc in topo.chaincodes:
         out.append(
-            chaincode_component(layout, cc, (package_ids or {}).get(cc.name, ""), (chaincode_dirs or {}).get(cc.name))
+            chaincode_component(
+                layout, cc, (package_ids or {}).get(cc.name, ""), (chaincode_dirs or {}).get(cc.name), tools
+            )
         )
     return out
 
 
-def chaincode_component(layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None) -> Component:
-    """One local server per chaincode, shared by every org's peers (they all dial the same address)."""
+# The settings a chaincode-as-a-service process reads from its environment (as in a CCaaS pod).
+CHAINCODE_ENV = {
+    "address": "CHAINCODE_SERVER_ADDRESS",
+    "id": "CHAINCODE_ID",
+    "tls-cert": "CHAINCODE_TLS_CERT",
+    "tls-key": "CHAINCODE_TLS_KEY",
+    "tls-client-ca": "CHAINCODE_TLS_CLIENT_CA",
+}
+
+
+def chaincode_component(
+    layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None, tools: Toolchain | None = None
+) -> Component:
+    """One local server per chaincode, shared by every org's peers (they all dial the same address).
+    Python runs on fabkube's runtime; Go is the chaincode's own binary, configured through the
+    environment a CCaaS pod gives it (CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_*)."""
     server = next(iter(cc.servers.values()))
     name = f"chaincode-{cc.name}"
-    command = [
-        sys.executable,
-        "-m",
-        "fabkube.chaincode.serve",
-        str(source),
-        "--address",
-        str(server),
-        "--id",
-        package_id,
-    ]
+    settings = {"address": str(server), "id": package_id}
     files: dict[Path, str] = {}
     if layout.topo.spec.tls:
-        tls = layout.chaincode_tls(cc, layout.topo.chaincode_server_org(cc, cc.orgs[0]))
         # One local server serves every org's peers; they all present the server org's peer-client pair.
         server_org = layout.topo.chaincode_server_org(cc, cc.orgs[0])
+        tls = layout.chaincode_tls(cc, server_org)
         client_ca = layout.node_dir(name) / "client-ca.pem"
         files[client_ca] = layout.tls_ca(server_org).read_text() if layout.tls_ca(server_org).exists() else ""
-        command += [
-            "--tls-cert",
-            str(tls / "server.crt"),
-            "--tls-key",
-            str(tls / "server.key"),
-            "--tls-client-ca",
-            str(client_ca),
-        ]
-    return Component(
-        name,
-        "chaincode",
-        command,
-        {"PYTHONUNBUFFERED": "1"},
-        files,
-        [server],
-        Health("tcp", server),
-        layout.node_dir(name),
-        str(server),
-    )
+        settings |= {"tls-cert": str(tls / "server.crt"), "tls-key": str(tls / "server.key")}
+        settings["tls-client-ca"] = str(client_ca)
+    if source is not None and tools is not None and language(source) == "go":
+        command = [str(go_binary(tools.root, source))]
+        env = {CHAINCODE_ENV[k]: v for k, v in settings.items()} | {"CORE_CHAINCODE_ID_NAME": package_id}
+    else:
+        command = [sys.executable, "-m", "fabkube.chaincode.runtime", str(source)]
+        command += [a for k, v in settings.items() for a in (f"--{k}", v)]
+        env = {"PYTHONUNBUFFERED": "1"}
+    return Component(name, "chaincode", command, env, files, [server], Health("tcp", server), layout.node_dir(name))

@@ -85,7 +85,11 @@ class ChannelSpec(Model):
 
 class ChaincodeSpec(Model):
     name: str = F(..., "Chaincode name (a DNS-1123 label)", DNS_LABEL)
-    path: str = F(..., "builtin:abstore, or a directory with chaincode.py, relative to the spec file")
+    path: str = F(
+        ...,
+        "builtin:abstore, builtin:asset-transfer-basic(-go), or a directory with chaincode.py (Python) or "
+        "go.mod (Go), relative to the spec file",
+    )
     channel: str = F(..., "Channel (name) the chaincode is defined on")
     version: str = F("1.0", "Chaincode version", VERSION_TEXT)
     sequence: int = F(1, "Definition sequence; raise it to change a committed definition", ge=1)

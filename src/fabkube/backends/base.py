@@ -131,6 +131,10 @@ class Network(ABC):
         """The address to dial `peer` at from this machine, valid while the context is open
         (local: the peer's own; Kubernetes: a port-forward to its pod)."""
 
+    def processes(self) -> dict[str, int]:
+        """Component name -> pid of what runs on this machine (for resource figures); none on a cluster."""
+        return {}
+
     def peer_log_hint(self, peer: str) -> Path | None:
         """Where a failed transaction's details are (the peer's log), when it is a file here."""
         return None

@@ -186,6 +186,11 @@ class Toolchain:
         )
         return go
 
+    def go_build_binary(self, src: Path, out: Path, log: Path) -> None:
+        """`go build` the main package of the module in src into the file `out`."""
+        go = self._check_go()
+        _run([go, "build", "-trimpath", "-o", str(out), "."], log, cwd=src, env=self._go_env())
+
     def module_dir(self, go: str, src: Path, module: str) -> Path:
         """Where the Go module cache holds a dependency of the module in src (for its shipped data)."""
         out = subprocess.run(

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
-from fabkube.chaincode import source_dir
+from fabkube.chaincode import language, source_dir
 from fabkube.generate import generate
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import package_chaincode
@@ -89,6 +89,22 @@ ENTRYPOINT ["python", "-m", "ccrt", "/chaincode"]
 """
 
 
+GO_DOCKERFILE = """\
+# Chaincode-as-a-service image for {name} (Go), written by `fabkube chaincode dockerfile`.
+# Build: docker build -t {image} .   (or buildah/kaniko: no Docker on the cluster needed)
+FROM {registry}/library/golang:1.22-bookworm AS build
+WORKDIR /src
+COPY chaincode/ /src/
+RUN CGO_ENABLED=0 go build -trimpath -o /chaincode .
+FROM {registry}/library/debian:bookworm-slim
+COPY --from=build /chaincode /chaincode
+USER {uid}
+EXPOSE 9999
+ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
+ENTRYPOINT ["/chaincode"]
+"""
+
+
 def write_chaincode_context(
     loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None, image: str, base: str = "python:3.11-slim"
 ) -> Path:
@@ -100,6 +116,12 @@ def write_chaincode_context(
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "chaincode", ignore_errors=True)
     shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    registry = loaded.spec.kubernetes.images.registry.rstrip("/")
+    if language(src) == "go":
+        (out / "Dockerfile").write_text(
+            GO_DOCKERFILE.format(name=chaincode, image=image, registry=registry, uid=CHAINCODE_UID)
+        )
+        return out / "Dockerfile"
     # fabkube's chaincode runtime, as a standalone package (it imports nothing else from fabkube).
     shutil.rmtree(out / "ccrt", ignore_errors=True)
     runtime = resources.files("fabkube.chaincode").joinpath("runtime")

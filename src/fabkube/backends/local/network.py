@@ -27,7 +27,7 @@ from fabkube.backends.base import (
     UpResult,
 )
 from fabkube.backends.local.supervisor import Supervisor, tail
-from fabkube.chaincode import source_dir
+from fabkube.chaincode import BUILTINS, build_go, language, source_dir
 from fabkube.chaincode.ccaas_builder import install as install_builder
 from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.components import Component, local_components
@@ -101,6 +101,22 @@ class LocalNetwork(Network):
         if self._components is None or self._components[0] != key:
             self._components = (key, local_components(self.layout, self.tools, ids, self._chaincode_dirs()))
         return self._components[1]
+
+    def check_chaincode_sources(self) -> None:
+        """Before anything is written: every chaincode directory is Python or Go."""
+        problems = []
+        for i, cc in enumerate(self.topo.chaincodes):
+            path = self._chaincode_dirs()[cc.name]
+            if language(path) is None:
+                problems.append(
+                    f"chaincodes[{i}].path: {path} holds neither chaincode.py (Python) nor go.mod (Go); "
+                    "allowed: such a directory, or " + ", ".join(f"builtin:{b}" for b in BUILTINS)
+                )
+        if problems:
+            raise UserError(problems)
+
+    def go_chaincodes(self) -> dict[str, Path]:
+        return {name: d for name, d in self._chaincode_dirs().items() if language(d) == "go"}
 
     def component(self, name: str) -> Component:
         for comp in self.components():
@@ -191,6 +207,7 @@ class LocalNetwork(Network):
         out: list[Action[UpContext]] = [
             Action("toolchain", _ensure_toolchain),
             Action("generate crypto and channel artifacts", _generate),
+            Action("build Go chaincode", _build_go, lambda ctx: bool(ctx.net.go_chaincodes())),
         ]
         consensus = self.topo.consensus
         titles = [
@@ -218,6 +235,7 @@ class LocalNetwork(Network):
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         """Start everything; with options.lifecycle False stop short of channels and chaincode definitions."""
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
+        self.check_chaincode_sources()
         try:
             run(self.actions(), ctx, ctx.report)
         except BaseException:
@@ -348,6 +366,9 @@ class LocalNetwork(Network):
         self._require_running([peer.name])
         yield peer.address
 
+    def processes(self) -> dict[str, int]:
+        return {c.name: pid for c in self.components() if (pid := self.supervisor.pid(c.name))}
+
     def peer_log_hint(self, peer: str) -> Path | None:
         return self.layout.log(peer)
 
@@ -384,6 +405,15 @@ def _generate(ctx: UpContext) -> str:
     net.check_ports(net.components())
     install_builder(net.layout.builders / "ccaas")
     return f"{gen.new_identities} new identities" if gen.new_identities else "reused crypto"
+
+
+def _build_go(ctx: UpContext) -> str:
+    built = []
+    for name, directory in ctx.net.go_chaincodes().items():
+        ctx.report.info(f"go build {name} ({directory})")
+        build_go(ctx.net.tools, directory, ctx.net.layout.log(f"build-{name}"))
+        built.append(name)
+    return ", ".join(built)
 
 
 def _has_kind(ctx: UpContext, kind: str) -> bool:
