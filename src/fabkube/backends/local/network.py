@@ -247,15 +247,6 @@ class LocalNetwork(Network):
         ctx.result.summary = f"network {self.name} is up (work dir {self.workdir})"
         return ctx.result
 
-    def _start_kind(self, kind: str, report: Reporter, started: list[str]) -> str:
-        comps = [c for c in self.components() if c.kind == kind]
-        fresh = [c for c in comps if not self.supervisor.running(c.name)]
-        for comp in fresh:
-            self.supervisor.start(comp)
-            started.append(comp.name)
-        self._wait_ready(comps, report)
-        return f"{len(comps)} running" + (f", {len(fresh)} started" if fresh else ", already up")
-
     def _run_steps(self, ctx: UpContext, steps: list[Step]) -> str:
         ran = 0
         for step in steps:
