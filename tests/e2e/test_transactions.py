@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import grpc
 import pytest
@@ -34,7 +35,10 @@ def net(tools, tmp_path_factory):
     # A user's own Go chaincode directory (a copy of the built-in one) next to the built-ins.
     user_go = home / "my-go-chaincode"
     shutil.copytree(BUILTINS["asset-transfer-basic-go"], user_go)
-    spec = SPEC.replace("local:", f"  - {{name: usergo, path: {user_go}, channel: mychannel}}\nlocal:")
+    stubcheck = Path(__file__).parent / "chaincode" / "stubcheck"
+    extra = f"  - {{name: usergo, path: {user_go}, channel: mychannel}}\n"
+    extra += f"  - {{name: stubcheck, path: {stubcheck}, channel: mychannel}}\n"
+    spec = SPEC.replace("local:", extra + "local:")
     network = LocalNetwork(parse_spec(spec), home / "txs", tools, spec_dir=EXAMPLES)
     try:
         assert network.up().smoke == {"mycc": "100"}
@@ -81,6 +85,48 @@ def test_go_chaincode_serves_the_same_contract(net, chaincode):
             go.submit("CreateAsset", f"same-{chaincode}", "red", "3", "Ann", "10")
     log = net.logs(f"chaincode-{chaincode}", 50)
     assert "TLS on, client certificates required" in log
+
+
+def test_stub_capabilities_against_a_real_peer(net):
+    """Composite keys, pagination with bookmarks, history, creator/txid/timestamp/transient,
+    events and chaincode-to-chaincode calls, served by the Python runtime to a real peer."""
+    with net.gateway("Org1") as gw:
+        cc = gw.contract("mychannel", "stubcheck")
+
+        def submit(fn, *args, **kw):
+            return json.loads(cc.submit(fn, *args, **kw))
+
+        assert sorted(json.loads(cc.submit("composite", "red"))["found"]) == [["red", "1"], ["red", "2"]]
+
+        submit("fill_pages", "7")
+        first = json.loads(cc.evaluate("page", "3"))
+        assert first["keys"] == ["page-00", "page-01", "page-02"] and first["count"] == 3 and first["bookmark"]
+        second = json.loads(cc.evaluate("page", "3", first["bookmark"]))
+        assert second["keys"] == ["page-03", "page-04", "page-05"]
+
+        txs = [cc.new_proposal("put", "h", v).endorse() for v in ("one",)]
+        assert txs[0].submit().status().successful
+        submit("put", "h", "two")
+        history = json.loads(cc.evaluate("history", "h"))["history"]
+        assert sorted(h["value"] for h in history) == ["one", "two"]
+        assert txs[0].transaction_id in {h["tx"] for h in history}
+
+        proposal = cc.new_proposal("whoami", transient={"secret": b"s3cret"})
+        me = json.loads(proposal.evaluate())
+        assert me["mspid"] == "Org1MSP" and me["channel"] == "mychannel" and me["seconds"] > 1_700_000_000
+        assert me["txid"] == proposal.transaction_id and me["transient"] == {"secret": "s3cret"}
+
+        events = gw.network("mychannel").chaincode_events("stubcheck")
+        assert submit("ping", "hello") == {"pinged": "hello"}
+        event = next(iter(events))
+        events.close()
+        assert event.event_name == "Pinged" and event.payload == b"hello"
+
+        gw.contract("mychannel", "basic").submit("CreateAsset", "cc2cc-1", "red", "1", "Ann", "1")
+        called = json.loads(cc.evaluate("call", "basic", "AssetExists", "cc2cc-1"))
+        assert called == {"status": 200, "payload": "true", "message": ""}
+        failed = json.loads(cc.evaluate("call", "basic", "ReadAsset", "missing"))
+        assert failed["status"] == 500 and "does not exist" in failed["message"]
 
 
 def test_mvcc_conflict_is_reported_as_such(net):

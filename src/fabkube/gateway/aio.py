@@ -1,106 +1,49 @@
 """asyncio Fabric Gateway client on grpc.aio; same shape as the sync client, awaitable calls.
 
-Messages are built by fabkube.gateway.proposal, exactly as for the sync client.
+What to send is decided in fabkube.gateway.base, exactly as for the sync client.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import grpc.aio
-from fabric_protos.common import common_pb2
-from fabric_protos.gateway import gateway_pb2_grpc
 
 from fabkube.gateway import proposal as msg
-from fabkube.gateway.connection import Budget, Deadlines, channel_credentials, channel_options
-from fabkube.gateway.errors import (
-    CommitError,
-    CommitStatusError,
-    EndorseError,
-    GatewayError,
-    SubmitError,
+from fabkube.gateway.base import (
+    CallSpec,
+    CommitBase,
+    ContractBase,
+    GatewayBase,
+    NetworkBase,
+    ProposalBase,
+    TransactionBase,
 )
-from fabkube.gateway.identity import Identity, Signer
-from fabkube.gateway.proposal import Arg, ChaincodeEvent, PreparedProposal, Status, Transient
-
-_R = TypeVar("_R")
-
-
-def _pick(override: float | None, default: float | None) -> float | None:
-    return default if override is None else override
+from fabkube.gateway.connection import Budget
+from fabkube.gateway.errors import CommitError, GatewayError
+from fabkube.gateway.proposal import Arg, ChaincodeEvent, Status, Transient
 
 
-async def _call(
-    method: Callable[..., Awaitable[_R]],
-    request: Any,
-    timeout: float | None,
-    error: type[GatewayError],
-    txid: str | None,
-) -> _R:
+async def _call(gateway: AsyncGateway, spec: CallSpec) -> Any:
     try:
-        return await method(request, timeout=timeout)
+        return await getattr(gateway.stub, spec.method)(spec.request, timeout=spec.timeout)
     except grpc.RpcError as err:  # grpc.aio.AioRpcError is one
-        raise error.from_rpc_error(err, txid) from err
+        raise spec.error.from_rpc_error(err, spec.transaction_id) from err
 
 
-class AsyncGateway:
+class AsyncGateway(GatewayBase):
     """asyncio counterpart of Gateway; use `async with AsyncGateway.connect(...) as gateway`."""
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        identity: Identity,
-        signer: Signer,
-        deadlines: Deadlines | None = None,
-        *,
-        close_channel: bool = False,
-    ) -> None:
-        self.identity = identity
-        self.signer = signer
-        self.deadlines = deadlines or Deadlines()
-        self._channel = channel
-        self._close_channel = close_channel
-        self.stub = gateway_pb2_grpc.GatewayStub(channel)
-
-    @classmethod
-    def connect(
-        cls,
-        endpoint: str,
-        identity: Identity,
-        signer: Signer,
-        tls_root_cert_pem: bytes | str | None = None,
-        server_name_override: str | None = None,
-        *,
-        tls_client_cert_pem: bytes | str | None = None,
-        tls_client_key_pem: bytes | str | None = None,
-        evaluate_timeout: float | None = 5.0,
-        endorse_timeout: float | None = 15.0,
-        submit_timeout: float | None = 5.0,
-        commit_status_timeout: float | None = 60.0,
-        chaincode_events_timeout: float | None = None,
-    ) -> AsyncGateway:
-        """Open a grpc.aio channel to "host:port" (call from inside the event loop that will use it)."""
-        credentials = channel_credentials(tls_root_cert_pem, tls_client_cert_pem, tls_client_key_pem)
-        options = channel_options(server_name_override)
+    @staticmethod
+    def _open_channel(endpoint: str, credentials: grpc.ChannelCredentials | None, options: list) -> grpc.aio.Channel:
         if credentials is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=options)
-        else:
-            channel = grpc.aio.secure_channel(endpoint, credentials, options=options)
-        deadlines = Deadlines(
-            evaluate_timeout, endorse_timeout, submit_timeout, commit_status_timeout, chaincode_events_timeout
-        )
-        return cls(channel, identity, signer, deadlines, close_channel=True)
-
-    def network(self, channel: str) -> AsyncNetwork:
-        return AsyncNetwork(self, channel)
-
-    def contract(self, channel: str, chaincode: str, contract_name: str | None = None) -> AsyncContract:
-        return self.network(channel).contract(chaincode, contract_name)
+            return grpc.aio.insecure_channel(endpoint, options=options)
+        return grpc.aio.secure_channel(endpoint, credentials, options=options)
 
     async def close(self) -> None:
         if self._close_channel:
@@ -115,14 +58,7 @@ class AsyncGateway:
         await self.close()
 
 
-class AsyncNetwork:
-    def __init__(self, gateway: AsyncGateway, name: str) -> None:
-        self.gateway = gateway
-        self.name = name
-
-    def contract(self, chaincode: str, contract_name: str | None = None) -> AsyncContract:
-        return AsyncContract(self, chaincode, contract_name)
-
+class AsyncNetwork(NetworkBase):
     def chaincode_events(
         self,
         chaincode_name: str,
@@ -132,39 +68,10 @@ class AsyncNetwork:
         timeout: float | None = None,
     ) -> AsyncChaincodeEventStream:
         """Async iterator of events, from start_block (default: the next block committed)."""
-        gw = self.gateway
-        request = msg.chaincode_events_request(
-            gw.identity, gw.signer, self.name, chaincode_name, start_block, after_transaction_id
-        )
-        call = gw.stub.ChaincodeEvents(request, timeout=_pick(timeout, gw.deadlines.chaincode_events))
-        return AsyncChaincodeEventStream(call)
+        return AsyncChaincodeEventStream(self._events_call(chaincode_name, start_block, after_transaction_id, timeout))
 
 
-class AsyncContract:
-    def __init__(self, network: AsyncNetwork, chaincode_name: str, contract_name: str | None = None) -> None:
-        self.network = network
-        self.chaincode_name = chaincode_name
-        self.contract_name = contract_name
-
-    def new_proposal(
-        self,
-        fn: str,
-        *args: Arg,
-        transient: Transient | None = None,
-        endorsing_orgs: Sequence[str] | None = None,
-    ) -> AsyncProposal:
-        gw = self.network.gateway
-        prepared = msg.prepare_proposal(
-            gw.identity,
-            gw.signer,
-            self.network.name,
-            self.chaincode_name,
-            msg.chaincode_args(fn, args, self.contract_name),
-            transient,
-            endorsing_orgs,
-        )
-        return AsyncProposal(gw, prepared)
-
+class AsyncContract(ContractBase):
     async def evaluate(
         self,
         fn: str,
@@ -195,71 +102,30 @@ class AsyncContract:
         return transaction.result
 
 
-class AsyncProposal:
-    def __init__(self, gateway: AsyncGateway, prepared: PreparedProposal) -> None:
-        self._gateway = gateway
-        self.prepared = prepared
-
-    @property
-    def transaction_id(self) -> str:
-        return self.prepared.transaction_id
-
+class AsyncProposal(ProposalBase):
     async def evaluate(self, timeout: float | None = None) -> bytes:
-        gw = self._gateway
-        response = await _call(
-            gw.stub.Evaluate,
-            self.prepared.evaluate_request(),
-            _pick(timeout, gw.deadlines.evaluate),
-            GatewayError,
-            self.transaction_id,
-        )
-        return response.result.payload
+        return (await _call(self._gateway, self._evaluate_call(timeout))).result.payload
 
     async def endorse(self, timeout: float | None = None) -> AsyncTransaction:
-        gw = self._gateway
-        response = await _call(
-            gw.stub.Endorse,
-            self.prepared.endorse_request(),
-            _pick(timeout, gw.deadlines.endorse),
-            EndorseError,
-            self.transaction_id,
-        )
-        return AsyncTransaction(gw, self.prepared.channel, self.transaction_id, response.prepared_transaction)
+        return self._transaction(await _call(self._gateway, self._endorse_call(timeout)))
 
 
-class AsyncTransaction:
-    def __init__(self, gateway: AsyncGateway, channel: str, transaction_id: str, envelope: common_pb2.Envelope) -> None:
-        self._gateway = gateway
-        self.channel = channel
-        self.transaction_id = transaction_id
-        self.envelope = envelope
-        self.result = msg.result_from_envelope(envelope)
-
+class AsyncTransaction(TransactionBase):
     async def submit(self, timeout: float | None = None) -> AsyncCommit:
-        gw = self._gateway
-        signed = msg.sign_envelope(self.envelope, gw.signer)
-        request = msg.submit_request(self.transaction_id, self.channel, signed)
-        await _call(gw.stub.Submit, request, _pick(timeout, gw.deadlines.submit), SubmitError, self.transaction_id)
-        return AsyncCommit(gw, self.channel, self.transaction_id)
+        await _call(self._gateway, self._submit_call(timeout))
+        return self._commit()
 
 
-class AsyncCommit:
-    def __init__(self, gateway: AsyncGateway, channel: str, transaction_id: str) -> None:
-        self._gateway = gateway
-        self.channel = channel
-        self.transaction_id = transaction_id
-
+class AsyncCommit(CommitBase):
     async def status(self, timeout: float | None = None) -> Status:
-        gw = self._gateway
-        request = msg.commit_status_request(gw.identity, gw.signer, self.channel, self.transaction_id)
-        response = await _call(
-            gw.stub.CommitStatus,
-            request,
-            _pick(timeout, gw.deadlines.commit_status),
-            CommitStatusError,
-            self.transaction_id,
-        )
-        return msg.status_from_response(self.transaction_id, response)
+        return self._status(await _call(self._gateway, self._status_call(timeout)))
+
+
+AsyncGateway.network_cls = AsyncNetwork
+AsyncNetwork.contract_cls = AsyncContract
+AsyncContract.proposal_cls = AsyncProposal
+AsyncProposal.transaction_cls = AsyncTransaction
+AsyncTransaction.commit_cls = AsyncCommit
 
 
 class AsyncChaincodeEventStream:

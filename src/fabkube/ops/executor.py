@@ -69,6 +69,15 @@ class LocalExecutor:
     def run_step(self, step: Step) -> list[Result]:
         return [self.run(cmd) for cmd in step.commands]
 
+    def holds(self, check: PeerCommand) -> bool:
+        """Whether a step's done_if check passes now (one try, as the Job script's done_if)."""
+        once = PeerCommand(check.args, check.org, check.peer, retry=False, expect=check.expect)
+        try:
+            self.run(once, timeout=30)
+        except RuntimeFailure:
+            return False
+        return True
+
 
 def _last_error(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]

@@ -7,7 +7,7 @@ lifecycle Job followed, and `down` removing exactly what fabkube created (PVCs o
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 from fabkube.backends.k8s.objects import FIELD_MANAGER
 from fabkube.backends.k8s.preflight import ClusterSnapshot
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.waiting import wait_until
 
 # Apply order: what others refer to comes first; the Job comes last, after the rollout.
 APPLY_ORDER = ("Namespace", "Secret", "ConfigMap", "Service", "PodDisruptionBudget", "StatefulSet", "Deployment", "Job")
@@ -140,16 +141,23 @@ class Cluster:
 
     def wait_rollout(self, objects: list[dict], timeout: float, progress=lambda _m: None) -> None:
         pending = [o for o in objects if o["kind"] in WORKLOADS]
-        deadline = time.monotonic() + timeout
-        while pending:
+        waiting: dict[str, str] = {}
+
+        def ready() -> bool:
+            nonlocal waiting
             states = {f"{o['metadata']['namespace']}/{o['metadata']['name']}": self.workload_ready(o) for o in pending}
             waiting = {k: v[1] for k, v in states.items() if not v[0]}
-            if not waiting:
-                return
-            progress("waiting for " + ", ".join(f"{k} {v}" for k, v in list(waiting.items())[:4]))
-            if time.monotonic() > deadline:
-                raise RuntimeFailure("not ready in time: " + ", ".join(f"{k} ({v} ready)" for k, v in waiting.items()))
-            time.sleep(2)
+            if waiting:
+                progress("waiting for " + ", ".join(f"{k} {v}" for k, v in list(waiting.items())[:4]))
+            return not waiting
+
+        wait_until(
+            ready,
+            timeout,
+            "the workloads to be ready",
+            interval=2,
+            pending=lambda: ", ".join(f"{k} ({v} ready)" for k, v in waiting.items()),
+        )
 
     def job_state(self, job: dict) -> str:
         live = self._get(self._resource(job), job["metadata"])
@@ -209,12 +217,18 @@ class Cluster:
                     self.core.delete_namespaced_persistent_volume_claim(pvc.metadata.name, ns)
                     removed.append(f"PersistentVolumeClaim {ns}/{pvc.metadata.name}")
             # A claim is only released once no pod uses it (pvc-protection): wait for that, bounded.
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline and any(
-                self.core.list_namespaced_persistent_volume_claim(ns, label_selector=selector).items
-                for ns in namespaces
-            ):
-                time.sleep(1)
+            with contextlib.suppress(RuntimeFailure):  # still held after 90 s: the namespaces go anyway
+                wait_until(
+                    lambda: (
+                        not any(
+                            self.core.list_namespaced_persistent_volume_claim(ns, label_selector=selector).items
+                            for ns in namespaces
+                        )
+                    ),
+                    90,
+                    "the PVCs to be released",
+                    interval=1,
+                )
             for obj in (o for o in objects if o["kind"] == "Namespace"):
                 try:
                     self._resource(obj).delete(name=obj["metadata"]["name"])
