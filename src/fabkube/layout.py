@@ -49,6 +49,9 @@ class Layout:
     def anchors_tx(self, ch: ChannelInfo | str, org: Org) -> Path:
         return self.artifacts / f"{getattr(ch, 'name', ch)}-{org.name}-anchors.tx"
 
+    def collections_config(self, cc: ChaincodeInfo) -> Path:
+        return self.artifacts / f"{cc.name}-{cc.sequence}-collections.json"
+
     def chaincode_package(self, cc: ChaincodeInfo, org: Org) -> Path:
         return self.artifacts / "chaincode" / f"{cc.label}-{org.name}.tar.gz"
 

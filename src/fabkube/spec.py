@@ -28,6 +28,8 @@ QUANTITY_CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 QUANTITY_MEM = re.compile(r"^[0-9]+(Ki|Mi|Gi)$")
 JVM_HEAP = re.compile(r"^[0-9]+[mg]$")
 VERSION_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
+# Fabric's collection-name rule (core/common/privdata: [A-Za-z0-9_-]+, no leading underscore).
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 class Model(BaseModel):
@@ -83,6 +85,16 @@ class ChannelSpec(Model):
     organizations: list[str] = F(..., "Organizations (names) on the channel", min_length=1)
 
 
+class CollectionSpec(Model):
+    name: str = F(..., "Private data collection name", COLLECTION_NAME)
+    policy: str | None = F(None, "Who holds the data, e.g. OR('Org1MSP.member'); default: every org of the channel")
+    requiredPeerCount: int = F(0, "Peers the endorsing peer must disseminate to before endorsing", ge=0)
+    maxPeerCount: int = F(1, "Peers the endorsing peer tries to disseminate to", ge=0)
+    blockToLive: int = F(0, "Blocks after which the data is purged; 0 keeps it", ge=0)
+    memberOnlyRead: bool = F(True, "Only members of the collection's orgs may read it")
+    memberOnlyWrite: bool = F(True, "Only members of the collection's orgs may write it")
+
+
 class ChaincodeSpec(Model):
     name: str = F(..., "Chaincode name (a DNS-1123 label)", DNS_LABEL)
     path: str = F(
@@ -96,6 +108,7 @@ class ChaincodeSpec(Model):
     init: list[str] | None = F(None, "Arguments of Init; makes the definition --init-required")
     endorsementPolicy: str | None = F(None, "Signature policy, e.g. AND('Org1MSP.peer','Org2MSP.peer')")
     image: str | None = F(None, "Prebuilt chaincode-as-a-service image for Kubernetes")
+    collections: list[CollectionSpec] = F(description="Private data collections", default_factory=list)
 
 
 class ResourceSpec(Model):
@@ -449,8 +462,23 @@ def _check_chaincodes(spec: NetworkSpec, p: _Problems) -> None:
                 base + ("path",),
                 f"{cc.path!r} is not a built-in chaincode; allowed: " + ", ".join(f"builtin:{b}" for b in BUILTINS),
             )
+        _check_collections(p, base, cc)
         if not VERSION_TEXT.match(cc.version):
             p.error(base + ("version",), f"{cc.version!r} may hold letters, digits, '.', '_', '+', '-' only")
+
+
+def _check_collections(p: _Problems, base: tuple, cc: ChaincodeSpec) -> None:
+    _check_unique(p, cc.collections, "name", base + ("collections",), "collection name")
+    for j, coll in enumerate(cc.collections):
+        where = base + ("collections", j)
+        if not COLLECTION_NAME.match(coll.name):
+            p.error(where + ("name",), f"{coll.name!r} may hold letters, digits, '_' and '-', not first '_' or '-'")
+        if coll.requiredPeerCount > coll.maxPeerCount:
+            p.error(
+                where + ("requiredPeerCount",),
+                f"{coll.requiredPeerCount} is above maxPeerCount {coll.maxPeerCount}; "
+                f"allowed: 0 to {coll.maxPeerCount}",
+            )
 
 
 def _check_resources(spec: NetworkSpec, p: _Problems) -> None:

@@ -138,6 +138,7 @@ class ChaincodeInfo:
     image: str | None
     orgs: list[Org]
     servers: dict[str, Endpoint]  # org name -> where that org's peers reach the chaincode server
+    collections: list[dict] = field(default_factory=list)  # Fabric's collection config, as JSON objects
 
     @property
     def label(self) -> str:
@@ -312,6 +313,21 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                 cc.image,
                 ch_orgs,
                 servers,
+                [_collection(c, ch_orgs) for c in cc.collections],
             )
         )
     return topo
+
+
+def _collection(c, orgs: list[Org]) -> dict:
+    """Fabric's collection config entry (the JSON `--collections-config` reads)."""
+    members = ", ".join(f"'{o.msp_id}.member'" for o in orgs)
+    return {
+        "name": c.name,
+        "policy": c.policy or f"OR({members})",
+        "requiredPeerCount": c.requiredPeerCount,
+        "maxPeerCount": c.maxPeerCount,
+        "blockToLive": c.blockToLive,
+        "memberOnlyRead": c.memberOnlyRead,
+        "memberOnlyWrite": c.memberOnlyWrite,
+    }

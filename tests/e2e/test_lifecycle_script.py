@@ -39,10 +39,19 @@ def test_job_script_runs_the_lifecycle_and_is_rerunnable(tools, home, tmp_path):
         assert run_cli("query", "mycc", "b", home=home).stdout.strip() == "200"
 
         # fabkube's own `up` recorded none of the Job's steps, yet finds each done by the same
-        # done_if checks the script asks (anchors and Init, which have none, say "already" instead).
+        # done_if checks the script asks: create, 2 joins, 2 installs, commit (an identical
+        # approval and the anchors/Init, recognised by their "already" answers, just run again).
         up = run_cli("up", str(spec), home=home)
         assert "mycc: value is 100" in up.stdout
-        assert up.stderr.count(": already done") == 7, up.stderr
+        done = [line.strip() for line in up.stderr.splitlines() if line.endswith(": already done")]
+        assert done == [
+            "create channel mychannel: already done",
+            "peer0.org1 joins mychannel: already done",
+            "peer1.org1 joins mychannel: already done",
+            "install mycc_1.0 on peer0.org1: already done",
+            "install mycc_1.0 on peer1.org1: already done",
+            "commit mycc_1.0 on mychannel: already done",
+        ], up.stderr
     finally:
         run_cli("down", "--purge", home=home, check=False)
     assert live_processes(workdir) == []

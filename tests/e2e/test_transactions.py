@@ -3,6 +3,7 @@ with the peers' details, MVCC conflicts, events, deadlines; a soak of concurrent
 evaluations where every transaction is accounted for; and a short `fabkube bench` round."""
 
 import asyncio
+import hashlib
 import json
 import shutil
 import threading
@@ -37,7 +38,7 @@ def net(tools, tmp_path_factory):
     shutil.copytree(BUILTINS["asset-transfer-basic-go"], user_go)
     stubcheck = Path(__file__).parent / "chaincode" / "stubcheck"
     extra = f"  - {{name: usergo, path: {user_go}, channel: mychannel}}\n"
-    extra += f"  - {{name: stubcheck, path: {stubcheck}, channel: mychannel}}\n"
+    extra += f"  - {{name: stubcheck, path: {stubcheck}, channel: mychannel, collections: [{{name: secrets}}]}}\n"
     spec = SPEC.replace("local:", extra + "local:")
     network = LocalNetwork(parse_spec(spec), home / "txs", tools, spec_dir=EXAMPLES)
     try:
@@ -89,14 +90,16 @@ def test_go_chaincode_serves_the_same_contract(net, chaincode):
 
 def test_stub_capabilities_against_a_real_peer(net):
     """Composite keys, pagination with bookmarks, history, creator/txid/timestamp/transient,
-    events and chaincode-to-chaincode calls, served by the Python runtime to a real peer."""
+    events, private data (a collection in the definition) and chaincode-to-chaincode calls,
+    served by the Python runtime to a real peer."""
     with net.gateway("Org1") as gw:
         cc = gw.contract("mychannel", "stubcheck")
 
         def submit(fn, *args, **kw):
             return json.loads(cc.submit(fn, *args, **kw))
 
-        assert sorted(json.loads(cc.submit("composite", "red"))["found"]) == [["red", "1"], ["red", "2"]]
+        submit("composite_fill")
+        assert sorted(json.loads(cc.evaluate("composite", "red"))["found"]) == [["red", "1"], ["red", "2"]]
 
         submit("fill_pages", "7")
         first = json.loads(cc.evaluate("page", "3"))
@@ -123,6 +126,10 @@ def test_stub_capabilities_against_a_real_peer(net):
         assert event.event_name == "Pinged" and event.payload == b"hello"
 
         gw.contract("mychannel", "basic").submit("CreateAsset", "cc2cc-1", "red", "1", "Ann", "1")
+        cc.submit("private_put", "secrets", "p1", transient={"value": b"pssst"})
+        private = json.loads(cc.evaluate("private_get", "secrets", "p1"))
+        assert private == {"value": "pssst", "hash": hashlib.sha256(b"pssst").hexdigest()}
+
         called = json.loads(cc.evaluate("call", "basic", "AssetExists", "cc2cc-1"))
         assert called == {"status": 200, "payload": "true", "message": ""}
         failed = json.loads(cc.evaluate("call", "basic", "ReadAsset", "missing"))

@@ -60,8 +60,16 @@ def test_user_chaincode_directory(tools, home, tmp_path):
 
 
 def test_chaincode_that_cannot_start_stops_everything(tools, home, tmp_path):
+    missing = tmp_path / "missing.yaml"  # not even a chaincode directory: refused before anything starts
+    missing.write_text(spec_text("missingcc", 17850, str(tmp_path / "missing")))
+    refused = run_cli("up", str(missing), home=home, check=False)
+    assert refused.returncode == 2 and "holds neither chaincode.py (Python) nor go.mod (Go)" in refused.stderr
+    assert not (home / "networks" / "missingcc").exists()
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "chaincode.py").write_text("raise RuntimeError('this chaincode cannot start')\n")
     spec = tmp_path / "broken.yaml"
-    spec.write_text(spec_text("brokencc", 17850, str(tmp_path / "missing")))
+    spec.write_text(spec_text("brokencc", 17850, str(tmp_path / "broken")))
     workdir = home / "networks" / "brokencc"
     proc = run_cli("up", str(spec), home=home, check=False)
     try:

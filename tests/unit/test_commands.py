@@ -30,3 +30,10 @@ def test_definition_flags_for_approve_and_commit():
     assert approve[approve.index("--signature-policy") + 1] == "AND('A.peer','B.peer')"
     commit = cmds.ChaincodeCommit(cmds.Definition("ch", "cc", "1.0", 1), PLAIN, (cmds.PeerTarget("p0:7051"),)).args()
     assert "--init-required" not in commit and commit[-2:] == ["--peerAddresses", "p0:7051"]
+
+
+def test_collections_ride_on_approve_and_commit():
+    d = cmds.Definition("ch", "cc", "1.0", 1, collections_config="/a/cc-1-collections.json")
+    for cmd in (cmds.ChaincodeApprove(d, "id", PLAIN), cmds.ChaincodeCommit(d, PLAIN, ())):
+        argv = cmd.args()
+        assert argv[argv.index("--collections-config") + 1] == "/a/cc-1-collections.json"

@@ -173,3 +173,27 @@ def test_schema_describes_every_field_and_carries_patterns():
     assert defs["NetworkSpec"]["properties"]["name"]["pattern"] == "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
     assert "pattern" in defs["OrderingSpec"]["properties"]["batchTimeout"]
     assert "pattern" in defs["ResourceSpec"]["properties"]["memory"]
+
+
+def test_collection_rules():
+    from fabkube.spec import parse_spec
+
+    base = (
+        "name: c\norganizations: [{name: Org1, domain: org1.example.com}]\n"
+        "channels: [{name: ch, organizations: [Org1]}]\n"
+    )
+    ok = parse_spec(base + "chaincodes: [{name: cc, path: 'builtin:abstore', channel: ch, collections: [{name: s}]}]\n")
+    from fabkube.topology import build_topology
+
+    (coll,) = build_topology(ok.spec).chaincodes[0].collections
+    assert coll["policy"] == "OR('Org1MSP.member')" and coll["maxPeerCount"] == 1 and coll["memberOnlyRead"]
+    bad = base + (
+        "chaincodes: [{name: cc, path: 'builtin:abstore', channel: ch,"
+        " collections: [{name: _s, requiredPeerCount: 2}, {name: _s}]}]\n"
+    )
+    with pytest.raises(UserError) as exc:
+        parse_spec(bad)
+    text = str(exc.value)
+    assert "chaincodes[0].collections[0].name" in text and "not first '_' or '-'" in text
+    assert "chaincodes[0].collections[0].requiredPeerCount" in text and "allowed: 0 to 1" in text
+    assert "duplicate collection name '_s'" in text

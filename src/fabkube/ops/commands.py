@@ -100,6 +100,7 @@ class Definition:
     sequence: int
     init_required: bool = False
     signature_policy: str | None = None
+    collections_config: str | None = None  # the JSON file of private data collections
 
     def args(self) -> list[str]:
         flags = ["--channelID", self.channel, "--name", self.name, "--version", self.version]
@@ -108,6 +109,8 @@ class Definition:
             flags.append("--init-required")
         if self.signature_policy:
             flags += ["--signature-policy", self.signature_policy]
+        if self.collections_config:
+            flags += ["--collections-config", self.collections_config]
         return flags
 
 

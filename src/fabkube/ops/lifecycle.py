@@ -6,6 +6,7 @@ script of the admin Job. Paths come from a Layout, so the list is right for eith
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from fabkube.chaincode.package import ClientTLS, write_package
@@ -113,13 +114,18 @@ def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     return steps
 
 
-def definition(cc: ChaincodeInfo) -> cmds.Definition:
-    return cmds.Definition(cc.channel, cc.name, cc.version, cc.sequence, bool(cc.init), cc.policy or None)
+def definition(layout: Layout, cc: ChaincodeInfo) -> cmds.Definition:
+    collections = str(layout.collections_config(cc)) if cc.collections else None
+    return cmds.Definition(cc.channel, cc.name, cc.version, cc.sequence, bool(cc.init), cc.policy or None, collections)
 
 
 def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
-    """Write one CCaaS package per org (each org's peers may reach a different server); org -> package ID."""
+    """Write one CCaaS package per org (each org's peers may reach a different server), and the
+    private data collections of its definition; org -> package ID."""
     topo = layout.topo
+    if cc.collections:
+        layout.collections_config(cc).parent.mkdir(parents=True, exist_ok=True)
+        layout.collections_config(cc).write_text(json.dumps(cc.collections, indent=2))
 
     def tls(org: Org) -> ClientTLS | None:
         # Pairs of the org whose server these peers dial: locally every org shares one server, so
@@ -158,7 +164,7 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
         )
     for org in cc.orgs:
         peer = topo.org_peers(org)[0].name
-        approve = cmds.ChaincodeApprove(definition(cc), package_ids[org.name], orderer(layout))
+        approve = cmds.ChaincodeApprove(definition(layout, cc), package_ids[org.name], orderer(layout))
         approved = cmds.ChaincodeQueryApproved(cc.channel, cc.name, cc.sequence)
         steps.append(
             Step(
@@ -170,7 +176,7 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
         )
     first = cc.orgs[0]
     peer0 = topo.org_peers(first)[0].name
-    commit = cmds.ChaincodeCommit(definition(cc), orderer(layout), endorsers(layout, cc.orgs))
+    commit = cmds.ChaincodeCommit(definition(layout, cc), orderer(layout), endorsers(layout, cc.orgs))
     committed = PeerCommand(
         cmds.ChaincodeQueryCommitted(cc.channel, cc.name).args(), first.name, peer0, expect=f"Sequence: {cc.sequence},"
     )

@@ -251,6 +251,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         for p in [
             *(layout.channel_tx(c) for c in topo.channels),
             *(layout.anchors_tx(c, o) for c in topo.channels for o in c.orgs),
+            *(layout.collections_config(cc) for cc in topo.chaincodes if cc.collections),
         ]
     }
     config = {

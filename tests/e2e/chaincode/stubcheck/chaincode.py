@@ -1,6 +1,6 @@
 """A user Python chaincode that exercises the stub's capabilities against a real peer: each function
 returns JSON the test checks (composite keys, pagination, history, creator, transient, events,
-chaincode-to-chaincode calls)."""
+chaincode-to-chaincode calls, private data)."""
 
 import json
 
@@ -13,9 +13,14 @@ async def put(stub, args):
     return {}
 
 
-async def composite(stub, args):
+async def composite_fill(stub, args):
     for color, asset_id in (("red", "1"), ("red", "2"), ("blue", "3")):
         await stub.put_state(stub.create_composite_key("color~id", [color, asset_id]), asset_id)
+    return {}
+
+
+async def composite(stub, args):
+    """Queries see committed state only, so this reads what an earlier composite_fill wrote."""
     found = []
     async with await stub.get_state_by_partial_composite_key("color~id", [args[0]]) as results:
         async for kv in results:
@@ -66,7 +71,22 @@ async def call(stub, args):
     return {"status": response.status, "payload": response.payload.decode(), "message": response.message}
 
 
-FUNCTIONS = {f.__name__: f for f in (put, composite, page, fill_pages, history, whoami, ping, call)}
+async def private_put(stub, args):
+    """args: collection, key; the value comes in the transient map, so it never enters the block."""
+    await stub.put_private_data(args[0], args[1], stub.get_transient()["value"])
+    return {}
+
+
+async def private_get(stub, args):
+    value = await stub.get_private_data(args[0], args[1])
+    digest = await stub.get_private_data_hash(args[0], args[1])
+    return {"value": value.decode(), "hash": digest.hex()}
+
+
+FUNCTIONS = {
+    f.__name__: f
+    for f in (put, composite_fill, composite, page, fill_pages, history, whoami, ping, call, private_put, private_get)
+}
 
 
 class StubCheck(Chaincode):
