@@ -109,13 +109,15 @@ def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> di
     }
 
 
-def peer_core_yaml(tools: Toolchain, builder_dir: Path) -> str:
-    """Fabric's own core.yaml, with our CCaaS external builder and no Docker endpoint."""
+def peer_core_yaml(tools: Toolchain, builder: dict) -> str:
+    """Fabric's own core.yaml (same release), with one CCaaS external builder and no Docker endpoint.
+
+    vm.endpoint must be empty in the file: with an endpoint set the peer registers a Docker health
+    checker and /healthz fails forever without Docker, and CORE_VM_ENDPOINT="" does not help (the
+    viper Fabric vendors ignores empty environment variables)."""
     core = yaml.safe_load((tools.config_dir / "core.yaml").read_text())
     core["vm"]["endpoint"] = ""
-    core["chaincode"]["externalBuilders"] = [
-        {"name": "ccaas", "path": str(builder_dir), "propagateEnvironment": ["HOME"]}
-    ]
+    core["chaincode"]["externalBuilders"] = [builder]
     return yaml.safe_dump(core, sort_keys=False)
 
 
@@ -159,7 +161,7 @@ def local_components(
                 "peer",
                 [str(tools.bin("peer")), "node", "start"],
                 env,
-                {conf / "core.yaml": peer_core_yaml(tools, layout.builders / "ccaas")},
+                {conf / "core.yaml": peer_core_yaml(tools, {**LOCAL_BUILDER, "path": str(layout.builders / "ccaas")})},
                 [p.address, p.chaincode, p.operations],
                 Health("peer", p.address, p.operations),
                 layout.node_dir(p.name),
@@ -174,6 +176,16 @@ def local_components(
         )
     return out
 
+
+# fabkube's implementation of the builder contract (chaincode/ccaas_builder.py), for local peers.
+LOCAL_BUILDER = {"name": "ccaas", "propagateEnvironment": ["HOME"]}
+# Fabric's own ccaas builder as the official peer image ships it (images/peer/Dockerfile).
+# The sampleconfig core.yaml of our release names exactly this one.
+IMAGE_BUILDER = {
+    "name": "ccaas_builder",
+    "path": "/opt/hyperledger/ccaas_builder",
+    "propagateEnvironment": ["CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"],
+}
 
 # The settings a chaincode-as-a-service process reads from its environment (as in a CCaaS pod).
 CHAINCODE_ENV = {

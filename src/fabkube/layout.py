@@ -49,6 +49,11 @@ class Layout:
     def anchors_tx(self, ch: ChannelInfo | str, org: Org) -> Path:
         return self.artifacts / f"{getattr(ch, 'name', ch)}-{org.name}-anchors.tx"
 
+    @property
+    def peer_core(self) -> Path:
+        """The core.yaml peers on Kubernetes mount (Fabric's own, vm.endpoint empty)."""
+        return self.root / "config" / "core.yaml"
+
     def collections_config(self, cc: ChaincodeInfo) -> Path:
         return self.artifacts / f"{cc.name}-{cc.sequence}-collections.json"
 

@@ -63,7 +63,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         ), pre.stdout
 
         up = cli("up", spec, "--target", "k8s", "--job-timeout", "5", home=home, sim=sim)
-        assert "28 objects, 28 changed" in up.stderr.replace("\n", " ")
+        assert "29 objects, 29 changed" in up.stderr.replace("\n", " ")
         assert "lifecycle Job still running" in up.stderr.replace("\n", " ")
 
         pods = pods_by_app(core)
@@ -124,7 +124,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         assert not job.status.succeeded
 
         again = cli("up", spec, "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
-        assert "28 objects, 0 changed" in again.stderr.replace("\n", " ")
+        assert "29 objects, 0 changed" in again.stderr.replace("\n", " ")
 
         cli("down", "--network", "seed-k8s", home=home, sim=sim)
         time.sleep(2)

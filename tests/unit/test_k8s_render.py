@@ -217,3 +217,49 @@ def test_manifest_files_with_secrets_are_private(tools, tmp_path):
     assert with_secrets
     for f in files:
         assert f.stat().st_mode & 0o777 == (0o600 if f in with_secrets else 0o644), f.name
+
+
+def test_peers_mount_a_core_yaml_without_docker_endpoint(rendered):
+    """With the image's own core.yaml (vm.endpoint = the Docker socket) a peer's /healthz fails
+    forever in a pod without Docker; peers get Fabric's core.yaml of the same release with the
+    endpoint empty and the image's ccaas builder, through FABRIC_CFG_PATH."""
+    import yaml
+
+    loaded, r = rendered
+    configs = {o["metadata"]["namespace"]: o for o in r.objects() if o["metadata"]["name"] == "peer-config"}
+    assert len(configs) == len(loaded.spec.organizations)
+    core = yaml.safe_load(next(iter(configs.values()))["data"]["core.yaml"])
+    assert core["vm"]["endpoint"] == ""
+    assert core["chaincode"]["externalBuilders"] == [
+        {
+            "name": "ccaas_builder",
+            "path": "/opt/hyperledger/ccaas_builder",
+            "propagateEnvironment": ["CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"],
+        }
+    ]
+    peers = [o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"].startswith("peer")]
+    for sts in peers:
+        pod = pod_spec(sts)
+        (container,) = pod["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "peer-config")
+        assert env["FABRIC_CFG_PATH"] == mount["mountPath"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "peer-config")
+        assert volume["configMap"]["name"] == "peer-config"
+        assert sts["metadata"]["namespace"] in configs
+
+
+def test_kafka_logs_in_a_subdirectory_and_zookeeper_keeps_its_conf(rendered):
+    """ext4 puts lost+found at a volume's root and Kafka refuses it as a log dir entry; the
+    ZooKeeper image's /conf (its logging setup) must not be hidden by our ConfigMap."""
+    _, r = rendered
+    kafka_cm = next(o for o in r.objects() if o["metadata"]["name"] == "kafka-config")
+    props = dict(line.split("=", 1) for line in kafka_cm["data"]["server.properties"].splitlines())
+    kafka = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "kafka")
+    data_mount = next(m for m in pod_spec(kafka)["containers"][0]["volumeMounts"] if m["name"] == "data")
+    assert props["log.dirs"].startswith(data_mount["mountPath"] + "/") and props["log.dirs"] != data_mount["mountPath"]
+    zk = next(o for o in r.objects() if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "zookeeper")
+    (container,) = pod_spec(zk)["containers"]
+    assert all(m["mountPath"] != "/conf" for m in container["volumeMounts"])
+    config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert f"{config_mount['mountPath']}/zoo.cfg" in container["command"][-1]

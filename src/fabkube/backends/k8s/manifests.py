@@ -142,14 +142,29 @@ def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     return out
 
 
+PEER_CONFIG = "/fabkube/peercfg"  # FABRIC_CFG_PATH of peers: our core.yaml, not the image's
+
+
 def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
-    topo = layout.topo
+    """Per peer org a ConfigMap with Fabric's core.yaml (vm.endpoint empty, the image's ccaas builder),
+    then each peer's Secret, Service and StatefulSet mounting it."""
+    topo, spec = layout.topo, layout.topo.spec
     out = []
+    for org in topo.orgs:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta(spec, "peer-config", org.namespace, "peer-config", "peer"),
+                "data": {"core.yaml": layout.peer_core.read_text()},
+            }
+        )
+    mount = [{"name": "peer-config", "mountPath": PEER_CONFIG, "readOnly": True}]
+    volume = [{"name": "peer-config", "configMap": {"name": "peer-config"}}]
     for p in topo.peers:
         ports = {"grpc": p.address.port, "chaincode": p.chaincode.port, "operations": p.operations.port}
-        out += _fabric_node_objects(
-            layout, pod_layout, p, ["peer", "node", "start"], peer_env(topo, p, pod_layout, DATA), ports, [], []
-        )
+        env = {**peer_env(topo, p, pod_layout, DATA), "FABRIC_CFG_PATH": PEER_CONFIG}
+        out += _fabric_node_objects(layout, pod_layout, p, ["peer", "node", "start"], env, ports, mount, volume)
     return out
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
 from fabkube.chaincode import language, source_dir
+from fabkube.components import IMAGE_BUILDER, peer_core_yaml
 from fabkube.generate import generate
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import package_chaincode
@@ -32,7 +33,10 @@ class Rendered:
 def render(
     loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
 ) -> Rendered:
+    tools = (tools or Toolchain(loaded.spec.fabric.version)).ensure(progress)
     gen = generate(loaded, "k8s", workdir, tools, progress)
+    gen.layout.peer_core.parent.mkdir(parents=True, exist_ok=True)
+    gen.layout.peer_core.write_text(peer_core_yaml(tools, IMAGE_BUILDER))
     package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}
     return Rendered(gen.layout, render_objects(gen.layout, package_ids), package_ids)
 

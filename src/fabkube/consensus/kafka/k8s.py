@@ -20,6 +20,9 @@ from fabkube.consensus.kafka.settings import kafka_properties, kafka_protocol, z
 from fabkube.layout import Layout
 from fabkube.topology import Topology
 
+ZK_CONFIG = "/fabkube/zookeeper"
+KAFKA_VOLUME = "/var/lib/kafka/data"
+
 
 def zookeeper_objects(topo: Topology) -> list[dict]:
     spec, ns = topo.spec, topo.kafka_namespace
@@ -35,7 +38,10 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
         "data": {"zoo.cfg": properties_text(props)},
     }
     ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
-    start = "set -e; echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid; exec zkServer.sh start-foreground /conf/zoo.cfg"
+    # Our zoo.cfg is mounted beside the image's /conf, not over it: /conf keeps its logging setup.
+    start = (
+        f"set -e; echo $(( ${{HOSTNAME##*-}} + 1 )) > /data/myid; exec zkServer.sh start-foreground {ZK_CONFIG}/zoo.cfg"
+    )
     container = make_container(
         "zookeeper",
         image(spec, "zookeeper"),
@@ -43,7 +49,7 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
         ["sh", "-c", start],
         {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
         ports,
-        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": "/conf"}],
+        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": ZK_CONFIG}],
         tcp_probe(z0.client.port),
         tcp_probe(z0.client.port, 20),
     )
@@ -85,7 +91,9 @@ def kafka_objects(layout: Layout) -> list[dict]:
     spec, ns = topo.spec, topo.kafka_namespace
     res = spec.resources.kafka
     k0 = topo.kafkas[0]
-    props = kafka_properties(topo, k0, "/var/lib/kafka/data", "/tls")
+    # A subdirectory of the volume: ext4 puts lost+found at its root, which Kafka 3.9 refuses as a
+    # log directory entry (it is not a topic-partition) and stops.
+    props = kafka_properties(topo, k0, f"{KAFKA_VOLUME}/logs", "/tls")
     props.pop("broker.id")
     props.pop("advertised.listeners")
     config = {
@@ -103,7 +111,7 @@ def kafka_objects(layout: Layout) -> list[dict]:
     )
     zk = shlex.quote(topo.zookeeper_connect)
     wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
-    mounts = [{"name": "data", "mountPath": "/var/lib/kafka/data"}, {"name": "config", "mountPath": "/config"}]
+    mounts = [{"name": "data", "mountPath": KAFKA_VOLUME}, {"name": "config", "mountPath": "/config"}]
     volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
     objects: list[dict] = []
     if spec.tls:
