@@ -29,7 +29,7 @@ from fabkube.topology import (
 class Health:
     """How to tell the component is serving: one of the probes in fabkube.health."""
 
-    kind: str  # "zookeeper" | "kafka" | "kafka-orderer" | "peer" | "tcp"
+    kind: str  # "zookeeper" | "kafka" (the consensus's services) | "orderer" | "peer" | "tcp"
     endpoint: Endpoint  # the port clients use
     operations: Endpoint | None = None  # peers: where /healthz is served
 
