@@ -125,6 +125,21 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
 
         again = cli("up", spec, "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
         assert "29 objects, 0 changed" in again.stderr.replace("\n", " ")
+        assert batch.read_namespaced_job("lifecycle", "seed-org1").metadata.uid == job.metadata.uid
+
+        # A new chaincode version: the script changes, and the (immutable) Job is replaced by a new one.
+        v2 = tmp_path / "seed-v2.yaml"
+        v2.write_text(
+            (EXAMPLES / "seed.yaml")
+            .read_text()
+            .replace("channel: mychannel, init:", "version: '2.0', channel: mychannel, init:")
+        )
+        changed = cli("up", str(v2), "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
+        assert changed.returncode == 0
+        new_job = batch.read_namespaced_job("lifecycle", "seed-org1")
+        assert new_job.metadata.uid != job.metadata.uid
+        script = core.read_namespaced_config_map("lifecycle", "seed-org1").data["lifecycle.sh"]
+        assert "install mycc_2.0 on peer0.org1" in script
 
         cli("down", "--network", "seed-k8s", home=home, sim=sim)
         time.sleep(2)

@@ -30,6 +30,14 @@ class Applied:
     changed: bool
 
 
+def _template_changed(live, obj: dict) -> bool:
+    """Whether the Job we render runs something else than the live one (the lifecycle digest differs)."""
+    want = obj["spec"]["template"].get("metadata", {}).get("annotations", {})
+    template = live.to_dict().get("spec", {}).get("template", {})
+    have = template.get("metadata", {}).get("annotations") or {}
+    return any(have.get(k) != v for k, v in want.items())
+
+
 def _err_text(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if body:
@@ -100,6 +108,10 @@ class Cluster:
                 res = self._resource(obj)
                 meta = obj["metadata"]
                 before = self._get(res, meta)
+                if kind == "Job" and before is not None and _template_changed(before, obj):
+                    # A Job's pod template is immutable: a changed one is a new Job.
+                    self._replace(res, meta)
+                    before = None
                 try:
                     after = self._dyn().server_side_apply(
                         res,
@@ -116,6 +128,11 @@ class Cluster:
                 changed = before is None or before.metadata.resourceVersion != after.metadata.resourceVersion
                 out.append(Applied(kind, meta.get("namespace"), meta["name"], changed))
         return out
+
+    def _replace(self, res, meta: dict) -> None:
+        """Delete a Job (and its pods) and wait until it is gone, so it can be created anew."""
+        res.delete(name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Foreground"})
+        wait_until(lambda: self._get(res, meta) is None, 120, f"Job {meta.get('namespace')}/{meta['name']} to go")
 
     def _get(self, res, meta: dict):
         from kubernetes.dynamic.exceptions import NotFoundError

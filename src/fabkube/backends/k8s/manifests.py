@@ -10,6 +10,8 @@ no Docker socket, no Docker-in-Docker and no privileged container.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from pathlib import Path, PurePosixPath
 
 from fabkube.backends.k8s.objects import (
@@ -341,10 +343,25 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         "metadata": meta(spec, "lifecycle", ns, "lifecycle", "tools"),
         "spec": {
             "backoffLimit": 2,
-            "template": {"metadata": {"labels": labels(spec, "lifecycle", "tools")}, "spec": pod},
+            "template": {
+                "metadata": {
+                    "labels": labels(spec, "lifecycle", "tools"),
+                    # What the Job runs lives in the ConfigMap and Secret: their digest in the
+                    # template makes a changed lifecycle (a new chaincode version) a new Job.
+                    "annotations": {LIFECYCLE_DIGEST: _digest(config, secret)},
+                },
+                "spec": pod,
+            },
         },
     }
     return [secret, config, job]
+
+
+LIFECYCLE_DIGEST = "fabkube.io/lifecycle-sha256"
+
+
+def _digest(*objects: dict) -> str:
+    return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
 
 
 def namespace_objects(topo: Topology) -> list[dict]:
