@@ -119,7 +119,9 @@ def test_stub_capabilities_against_a_real_peer(net):
         assert me["mspid"] == "Org1MSP" and me["channel"] == "mychannel" and me["seconds"] > 1_700_000_000
         assert me["txid"] == proposal.transaction_id and me["transient"] == {"secret": "s3cret"}
 
-        events = gw.network("mychannel").chaincode_events("stubcheck")
+        # Events from the block after a known commit: no race with when the peer registers the stream.
+        mark = cc.new_proposal("put", "events-mark", "x").endorse().submit().status()
+        events = gw.network("mychannel").chaincode_events("stubcheck", start_block=mark.block_number + 1)
         assert submit("ping", "hello") == {"pinged": "hello"}
         event = next(iter(events))
         events.close()
@@ -152,7 +154,10 @@ def test_mvcc_conflict_is_reported_as_such(net):
 def test_chaincode_events_are_received(net):
     received = []
     with net.gateway("Org1") as gw:
-        events = gw.network("mychannel").chaincode_events("basic")
+        basic = gw.contract("mychannel", "basic")
+        # Events from the block after a known commit: no race with when the peer registers the stream.
+        mark = basic.new_proposal("CreateAsset", "ev-0", "red", "1", "Ann", "1").endorse().submit().status()
+        events = gw.network("mychannel").chaincode_events("basic", start_block=mark.block_number + 1)
 
         def listen():
             for event in events:
@@ -162,7 +167,6 @@ def test_chaincode_events_are_received(net):
 
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
-        basic = gw.contract("mychannel", "basic")
         for key in ("ev-1", "ev-2"):
             basic.submit("CreateAsset", key, "red", "1", "Ann", "1")
         listener.join(timeout=30)
