@@ -6,9 +6,12 @@ second `up` changes nothing and an `up` after a failure resumes where it stopped
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -172,8 +175,11 @@ class LocalNetwork(Network):
         comps = [c for c in self.components() if c.kind == kind]
         fresh = [c for c in comps if not self.supervisor.running(c.name)]
         for comp in fresh:
-            self.supervisor.start(comp)
-            started.append(comp.name)
+            # Ctrl-C between the fork and the bookkeeping would orphan the process: hold it until
+            # the component is on the list of what this run stops when it fails.
+            with interrupts_deferred():
+                self.supervisor.start(comp)
+                started.append(comp.name)
         self._wait_ready(comps, report)
         return f"{len(comps)} running" + (f", {len(fresh)} started" if fresh else ", already up")
 
@@ -399,6 +405,26 @@ class LocalNetwork(Network):
             if not self.supervisor.running(comp.name):
                 self.supervisor.start(comp)
         self._wait_ready(comps, SilentReporter())
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A Ctrl-C during the block is held and raised when it ends. (A Python-level handler: children
+    exec'd meanwhile keep default signal handling, unlike with a blocked signal mask.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            if callable(previous):
+                previous(*held[0])
+            else:
+                raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------- the actions of `up`
