@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.gateway import CommitError, Gateway, GatewayError, identity_from_msp_dir
 from fabkube.reporter import Reporter
 from fabkube.spec import LoadedSpec
 from fabkube.topology import ChaincodeInfo, PeerNode, Topology
@@ -141,12 +141,14 @@ class Network(ABC):
 
     # ------------------------------------------------------------ transactions, over the Gateway API
     @contextmanager
-    def gateway(self, org: str | None = None, peer: str | None = None) -> Iterator[Gateway]:
+    def gateway(self, org: str | None = None, peer: str | None = None) -> Iterator[Any]:
         """A Gateway client connected to one peer of `org` (default: the first org) as that org's admin.
 
         with network.gateway("Org1") as gw:
             gw.contract("mychannel", "mycc").submit("move", "a", "b", "10")
         """
+        from fabkube.gateway import Gateway, identity_from_msp_dir  # grpc: only for verbs that transact
+
         conn = self.connection(org or self.topo.orgs[0].name)
         target = conn.peers[0] if peer is None else next((p for p in conn.peers if p.name == peer), None)
         if target is None:
@@ -168,6 +170,8 @@ class Network(ABC):
         The Gateway picks the orderer; `orderer` forces one, where the target can."""
         if orderer is not None:
             return self.invoke_through_orderer(chaincode, args, orderer, wait)
+        from fabkube.gateway import CommitError, GatewayError
+
         cc = self.chaincode_info(chaincode)
         node = self.query_peer(cc, peer)
         try:
@@ -192,6 +196,8 @@ class Network(ABC):
 
     def query(self, chaincode: str, args: list[str], peer: str | None = None) -> str:
         """Evaluate on one peer (named, or the first org's first) and return the result as text."""
+        from fabkube.gateway import GatewayError
+
         cc = self.chaincode_info(chaincode)
         node = self.query_peer(cc, peer)
         try:

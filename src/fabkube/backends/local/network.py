@@ -115,8 +115,9 @@ class LocalNetwork(Network):
     def check_chaincode_sources(self) -> None:
         """Before anything is written: every chaincode directory is Python or Go."""
         problems = []
+        dirs = self._chaincode_dirs()
         for i, cc in enumerate(self.topo.chaincodes):
-            path = self._chaincode_dirs()[cc.name]
+            path = dirs[cc.name]
             if language(path) is None:
                 problems.append(
                     f"chaincodes[{i}].path: {path} holds neither chaincode.py (Python) nor go.mod (Go); "
