@@ -83,8 +83,9 @@ class _Places:
 class SimCluster:
     ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
-    def __init__(self, root: Path, base_port: int = 18400, tools: Toolchain | None = None):
+    def __init__(self, root: Path, base_port: int = 18400, tools: Toolchain | None = None, api_host: str = HOST):
         self.root = root.resolve()
+        self.api_host = api_host  # where the API server listens (real nodes reach it on their bridge)
         self.tools = tools or Toolchain()
         self.build = K8sSimBuild(self.tools)
         self.places = _Places(self.root)
@@ -108,7 +109,7 @@ class SimCluster:
 
     @property
     def server(self) -> str:
-        return f"https://{HOST}:{self.ports['apiserver']}"
+        return f"https://{self.api_host}:{self.ports['apiserver']}"
 
     # ------------------------------------------------------------ certificates
     def _certs(self) -> None:
@@ -126,6 +127,7 @@ class SimCluster:
                 sans=[
                     "localhost",
                     HOST,
+                    self.api_host,
                     "10.96.0.1",
                     "kubernetes",
                     "kubernetes.default",
@@ -187,8 +189,8 @@ class SimCluster:
                 [
                     str(b / "kube-apiserver"),
                     f"--etcd-servers=http://{HOST}:{p['etcd']}",
-                    f"--bind-address={HOST}",
-                    f"--advertise-address={HOST}",
+                    f"--bind-address={self.api_host}",
+                    f"--advertise-address={self.api_host}",
                     f"--secure-port={p['apiserver']}",
                     f"--tls-cert-file={pki / 'apiserver.crt'}",
                     f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -251,8 +253,18 @@ class SimCluster:
                 p["kwok"],
             ),
         ]
+        hosts = {"kube-apiserver": self.api_host}
         return [
-            Component(name, "k8s", cmd, {}, {}, [Endpoint(HOST, port)], Health("tcp", Endpoint(HOST, port)), self.root)
+            Component(
+                name,
+                "k8s",
+                cmd,
+                {},
+                {},
+                [Endpoint(hosts.get(name, HOST), port)],
+                Health("tcp", Endpoint(hosts.get(name, HOST), port)),
+                self.root,
+            )
             for name, cmd, port in comps
         ]
 

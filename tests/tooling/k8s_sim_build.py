@@ -1,5 +1,6 @@
-"""Build the test control plane (kube-apiserver, controller-manager, scheduler, kwok, embedded etcd)
-from the Go module proxy into the toolchain cache, once per version (test tooling, not the product)."""
+"""Build the test Kubernetes (kube-apiserver, controller-manager, scheduler, kwok, embedded etcd, and
+for real nodes kubelet, kube-proxy and a pause program) from the Go module proxy into the toolchain
+cache, once per version (test tooling, not the product)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from fabkube.toolchain import Toolchain, sha256_file
 KUBERNETES_VERSION = "1.36.3"
 KWOK_VERSION = "0.8.0"
 ETCD_VERSION = "3.6.8"  # the etcd server module Kubernetes 1.36.3 pins; k8s-sim/go.mod
-K8S_SIM_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "etcd")
+K8S_SIM_COMMANDS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "etcd",
+    "kubelet",
+    "kube-proxy",
+    "pause",
+)
 SOURCE = Path(__file__).parent / "k8s-sim"
 
 
@@ -68,6 +78,9 @@ class K8sSimBuild:
             "k8s.io/kubernetes/cmd/kube-scheduler",
             "sigs.k8s.io/kwok/cmd/kwok",
             "./cmd/etcd",
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
+            "./cmd/pause",
         ]
         go = self.tools.go_build(src, packages, f"-s -w {_version_flags()}", log, staging)
         kwok_dir = self.tools.module_dir(go, src, "sigs.k8s.io/kwok")

@@ -1,0 +1,692 @@
+"""A Kubernetes test cluster whose pods really run: the test control plane plus real nodes.
+
+Each node is isolated the way kind isolates its node containers, here with plain kernel
+features: its own network namespace with an address on one host bridge (10.200.0.0/24), its own
+containerd (2.1.4, runc from Debian) with its own root, state and socket, its own cgroup root, a
+kubelet and a kube-proxy (iptables mode) of the control plane's release, and a CNI bridge for its
+pod range 10.244.N.0/24. The host routes each pod range to its node. CoreDNS serves cluster.local
+(and nothing else: it forwards nowhere), and a host-path provisioner binds PVCs of the default
+StorageClass `fabkube-local` on the node the pod lands on (WaitForFirstConsumer).
+
+Shaped like the user's cluster: hw1 carries the control-plane label and taint, hw2 is a worker,
+each labelled type=hwN with 2 CPU / 4 GiB allocatable. Three nodes (hw1..hw3) for the ha spec.
+
+    cd tests && python -m tooling.k8s_cluster up [--nodes N]   # prints `export KUBECONFIG=...`
+    cd tests && python -m tooling.k8s_cluster down             # removes everything it started
+(`./dev cluster up|down` runs these.) Root is needed: namespaces, mounts, cgroups, iptables.
+All traffic stays on the bridge and inside the namespaces this creates; the API server reaches
+kubelets by their bridge address only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fabkube.backends.local.supervisor import Supervisor
+from fabkube.components import Component, Health
+from fabkube.crypto.certs import CA, new_key, write_cert, write_key
+from fabkube.errors import RuntimeFailure, UserError
+from fabkube.health import tcp_open
+from fabkube.toolchain import Toolchain
+from fabkube.topology import Endpoint
+from tooling.images import ImageSet
+from tooling.k8s_sim import CONTROL_PLANE_TAINT, SimCluster
+from tooling.k8s_sim_build import K8sSimBuild
+from tooling.node_build import CONTAINERD, COREDNS
+from tooling.oci import write_archive
+
+BRIDGE = "fkbr0"
+BRIDGE_IP = "10.200.0.1"
+POD_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/16"
+CLUSTER_DNS = "10.96.0.10"
+NODE_CPU = 2
+NODE_MEMORY_MIB = 4096
+DEFAULT_ROOT = Path(os.environ.get("FABKUBE_CLUSTER_DIR", "/var/tmp/fabkube-cluster"))
+CGROUP_V1 = Path("/sys/fs/cgroup")
+STORAGE_CLASS = "fabkube-local"
+PROVISIONER = "fabkube.local/host-path"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"hw{self.index}"
+
+    @property
+    def ip(self) -> str:
+        return f"10.200.0.{10 + self.index}"
+
+    @property
+    def netns(self) -> str:
+        return f"fk-{self.name}"
+
+    @property
+    def veth(self) -> str:
+        return f"fkv-{self.name}"
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.index}.0/24"
+
+    @property
+    def cgroup(self) -> str:
+        return f"fk-{self.name}"
+
+    @property
+    def control_plane(self) -> bool:
+        return self.index == 1
+
+
+def _sh(*cmd: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, input=input)
+    if check and proc.returncode != 0:
+        raise RuntimeFailure(f"{' '.join(cmd)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc
+
+
+def _in_ns(node: Node, *cmd: str) -> list[str]:
+    # nsenter, not `ip netns exec`: the latter makes a mount namespace that hides kubelet's mounts.
+    return ["nsenter", f"--net=/run/netns/{node.netns}", "--", *cmd]
+
+
+class RealCluster(SimCluster):
+    """The control plane of SimCluster on the host bridge, with real nodes instead of kwok."""
+
+    ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "provisioner")
+
+    def __init__(self, root: Path = DEFAULT_ROOT, base_port: int = 18500, tools: Toolchain | None = None):
+        super().__init__(root, base_port, tools, api_host=BRIDGE_IP)
+
+    # ------------------------------------------------------------ layout
+    def node_dir(self, node: Node) -> Path:
+        return self.root / "nodes" / node.name
+
+    def socket(self, node: Node) -> Path:
+        return self.node_dir(node) / "containerd.sock"
+
+    @property
+    def nodes_file(self) -> Path:
+        return self.root / "nodes.json"
+
+    def nodes(self) -> list[Node]:
+        if not self.nodes_file.is_file():
+            return []
+        return [Node(i) for i in json.loads(self.nodes_file.read_text())]
+
+    # ------------------------------------------------------------ certificates
+    def _issue(self, name: str, cn: str, org: str | None = None) -> None:
+        if (self.pki / f"{name}.crt").exists():
+            return
+        ca = CA.load(self.pki, "fabkube-sim-ca")
+        key = new_key()
+        write_key(self.pki / f"{name}.key", key)
+        write_cert(self.pki / f"{name}.crt", ca.issue(cn, key.public_key(), tls=True, org=org))
+
+    def _kubeconfig_for(self, name: str, path: Path) -> Path:
+        b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "fabkube",
+            "clusters": [
+                {
+                    "name": "fabkube",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": b64(self.pki / "fabkube-sim-ca-cert.pem"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "client-certificate-data": b64(self.pki / f"{name}.crt"),
+                        "client-key-data": b64(self.pki / f"{name}.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": "fabkube", "context": {"cluster": "fabkube", "user": name}}],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    # ------------------------------------------------------------ control plane
+    def components(self) -> list[Component]:
+        comps = [c for c in super().components() if c.name != "kwok"]
+        for c in comps:
+            if c.name == "kube-apiserver":
+                # Real nodes: the kubernetes Service's endpoint is the API server's bridge address.
+                c.command = [a for a in c.command if not a.startswith("--endpoint-reconciler-type")]
+                c.command += [
+                    "--authorization-mode=Node,RBAC",
+                    "--enable-admission-plugins=NodeRestriction",
+                    # Kubelets by their bridge address, never by name through the machine's resolver.
+                    "--kubelet-preferred-address-types=InternalIP",
+                    f"--kubelet-client-certificate={self.pki / 'apiserver-kubelet-client.crt'}",
+                    f"--kubelet-client-key={self.pki / 'apiserver-kubelet-client.key'}",
+                    "--allow-privileged=true",
+                ]
+                c.command = [a for a in c.command if a != "--authorization-mode=RBAC"]
+        tests_dir = Path(__file__).resolve().parent.parent
+        prov = Component(
+            "provisioner",
+            "k8s",
+            [sys.executable, "-m", "tooling.provisioner", str(self.kubeconfig), str(self.root / "volumes")],
+            {"PYTHONPATH": str(tests_dir)},
+            {},
+            [],
+            Health("tcp", Endpoint("127.0.0.1", 1)),
+            tests_dir,
+        )
+        return [*comps, prov]
+
+    def _certs(self) -> None:
+        super()._certs()
+        self._issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
+        self._issue("kube-proxy", "system:kube-proxy")
+
+    # ------------------------------------------------------------ host network
+    def _host_network(self) -> None:
+        if _sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+            _sh("ip", "link", "add", BRIDGE, "type", "bridge")
+            _sh("ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
+        _sh("ip", "link", "set", BRIDGE, "up")
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+
+    def _node_network(self, node: Node) -> None:
+        if not Path(f"/run/netns/{node.netns}").exists():
+            _sh("ip", "netns", "add", node.netns)
+        if _sh("ip", "link", "show", node.veth, check=False).returncode != 0:
+            _sh("ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
+            _sh("ip", "link", "set", node.veth, "master", BRIDGE, "up")
+            ns = ["ip", "-n", node.netns]
+            _sh(*ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
+            _sh(*ns, "link", "set", "eth0", "up")
+            _sh(*ns, "link", "set", "lo", "up")
+            _sh(*ns, "route", "add", "default", "via", BRIDGE_IP)
+        _sh("ip", "route", "replace", node.pod_cidr, "via", node.ip)
+        for key, value in (("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1")):
+            _sh(*_in_ns(node, "sysctl", "-qw", f"{key}={value}"), check=False)
+
+    def _node_cgroups(self, node: Node) -> None:
+        """The node's cgroup root in every v1 controller (kubelet checks them all)."""
+        for ctrl in sorted(p for p in CGROUP_V1.iterdir() if p.is_dir() and p.name != "unified"):
+            d = ctrl / node.cgroup
+            d.mkdir(exist_ok=True)
+            if ctrl.name == "cpuset":
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    (d / f).write_text((ctrl / f).read_text())
+
+    # ------------------------------------------------------------ per node processes
+    def _containerd_config(self, node: Node) -> Path:
+        d = self.node_dir(node)
+        cni = d / "cni"
+        (cni / "net.d").mkdir(parents=True, exist_ok=True)
+        conflist = {
+            "cniVersion": "1.0.0",
+            "name": "fabkube",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni0",
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": node.pod_cidr}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(cni / "ipam"),
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+        (cni / "net.d" / "10-fabkube.conflist").write_text(json.dumps(conflist, indent=1))
+        runtime = "plugins.'io.containerd.cri.v1.runtime'"
+        config = f"""version = 3
+root = "{d / "containerd" / "root"}"
+state = "{d / "containerd" / "state"}"
+[grpc]
+  address = "{self.socket(node)}"
+[ttrpc]
+  address = "{d / "containerd.ttrpc.sock"}"
+[plugins.'io.containerd.internal.v1.opt']
+  path = "{d / "containerd" / "opt"}"
+[plugins.'io.containerd.nri.v1.nri']
+  disable = true
+[plugins.'io.containerd.grpc.v1.cri']
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+[{runtime}]
+  # The machine's bounding set lacks CAP_SYS_RESOURCE: runc may not raise oom_score_adj.
+  restrict_oom_score_adj = true
+[{runtime}.containerd]
+  default_runtime_name = "runc"
+[{runtime}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[{runtime}.containerd.runtimes.runc.options]
+  BinaryName = "{shutil.which("runc") or "/usr/sbin/runc"}"
+  Root = "{d / "runc"}"
+  SystemdCgroup = false
+[{runtime}.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = "{cni / "net.d"}"
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "registry.k8s.io/pause:3.10"
+"""
+        path = d / "containerd.toml"
+        path.write_text(config)
+        return path
+
+    def _kubelet_config(self, node: Node) -> Path:
+        d = self.node_dir(node)
+        mem_total_mib = _mem_total_mib()
+        eviction_mib = 100
+        reserved = max(0, mem_total_mib - NODE_MEMORY_MIB - eviction_mib)
+        cpus = os.cpu_count() or NODE_CPU
+        (d / "resolv.conf").write_text("")  # pods with dnsPolicy Default get no resolver off the cluster
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": node.ip,
+            "port": 10250,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self.pki / "fabkube-sim-ca-cert.pem")},
+            },
+            "authorization": {"mode": "Webhook"},
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": f"/{node.cgroup}",
+            "failCgroupV1": False,
+            "failSwapOn": False,
+            "clusterDNS": [CLUSTER_DNS],
+            "clusterDomain": "cluster.local",
+            "resolvConf": str(d / "resolv.conf"),
+            "containerRuntimeEndpoint": f"unix://{self.socket(node)}",
+            "podLogsDir": str(d / "pod-logs"),
+            "staticPodPath": "",
+            "serializeImagePulls": False,
+            # Every node sees the whole machine; reserve all but 4 GiB (and CPUs beyond 2).
+            "systemReserved": {"memory": f"{reserved}Mi", **({"cpu": f"{cpus - NODE_CPU}"} if cpus > NODE_CPU else {})},
+            "evictionHard": {"memory.available": f"{eviction_mib}Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
+            "imageGCHighThresholdPercent": 99,
+            "imageGCLowThresholdPercent": 98,
+            "maxPods": 60,
+        }
+        path = d / "kubelet.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def node_components(self, node: Node) -> list[Component]:
+        d, b = self.node_dir(node), self.build.bin
+        cbin = CONTAINERD.bin(self.tools)
+        env = {"PATH": f"{cbin}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
+        self._issue(f"node-{node.name}", f"system:node:{node.name}", "system:nodes")
+        kubelet_kc = self._kubeconfig_for(f"node-{node.name}", d / "kubelet.kubeconfig")
+        proxy_kc = self._kubeconfig_for("kube-proxy", d / "kube-proxy.kubeconfig")
+        labels = f"type={node.name}"
+        kubelet = [
+            str(b / "kubelet"),
+            f"--config={self._kubelet_config(node)}",
+            f"--kubeconfig={kubelet_kc}",
+            f"--root-dir={d / 'kubelet'}",
+            f"--cert-dir={d / 'kubelet-pki'}",
+            f"--hostname-override={node.name}",
+            f"--node-ip={node.ip}",
+            f"--node-labels={labels}",
+            "--v=1",
+        ]
+        if node.control_plane:
+            taint = CONTROL_PLANE_TAINT
+            kubelet.append(f"--register-with-taints={taint['key']}=:{taint['effect']}")
+        proxy = [
+            str(b / "kube-proxy"),
+            f"--kubeconfig={proxy_kc}",
+            "--proxy-mode=iptables",
+            f"--cluster-cidr={POD_CIDR}",
+            f"--hostname-override={node.name}",
+            "--conntrack-max-per-core=0",
+            "--conntrack-tcp-timeout-established=0",
+            "--conntrack-tcp-timeout-close-wait=0",
+            "--metrics-bind-address=127.0.0.1:10249",
+            "--healthz-bind-address=127.0.0.1:10256",
+        ]
+        containerd = [str(cbin / "containerd"), f"--config={self._containerd_config(node)}"]
+        none = Health("tcp", Endpoint("127.0.0.1", 1))
+        return [
+            Component(f"{node.name}-containerd", "node", _in_ns(node, *containerd), env, {}, [], none, d),
+            Component(f"{node.name}-kubelet", "node", _in_ns(node, *kubelet), env, {}, [], none, d),
+            Component(f"{node.name}-kube-proxy", "node", _in_ns(node, *proxy), env, {}, [], none, d),
+        ]
+
+    def _start_node(self, node: Node, archives: list[Path], progress: Progress) -> None:
+        comps = self.node_components(node)
+        containerd, rest = comps[0], comps[1:]
+        if not self.supervisor.running(containerd.name):
+            progress(f"{node.name}: starting containerd")
+            self.supervisor.start(containerd)
+        self._wait(containerd, lambda: self._ctr_ok(node))
+        for archive in archives:
+            _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
+        for comp in rest:
+            if not self.supervisor.running(comp.name):
+                progress(f"{node.name}: starting {comp.name.split('-', 1)[1]}")
+                self.supervisor.start(comp)
+
+    def _ctr(self, node: Node, *args: str) -> list[str]:
+        return [str(CONTAINERD.bin(self.tools) / "ctr"), "--address", str(self.socket(node)), "-n", "k8s.io", *args]
+
+    def _ctr_ok(self, node: Node) -> bool:
+        return self.socket(node).exists() and _sh(*self._ctr(node, "version"), check=False).returncode == 0
+
+    def load_images(self, archive: Path, progress: Progress = lambda _m: None) -> None:
+        """Import an OCI archive into every node's containerd (what `kind load` does)."""
+        for node in self.nodes():
+            progress(f"{node.name}: importing {archive.name}")
+            _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
+
+    # ------------------------------------------------------------ up
+    def require_builds(self) -> None:
+        self.build.require()
+        for b in (CONTAINERD, COREDNS):
+            if not b.ready(self.tools):
+                raise RuntimeFailure(f"{b.name} is not built: run `./dev cluster build`")
+        for tool in ("runc", "nsenter", "iptables", "debootstrap"):
+            if not shutil.which(tool):
+                raise RuntimeFailure(f"{tool} is not installed: `./dev cluster up` installs it")
+        if not Path("/usr/lib/cni/bridge").is_file():
+            raise RuntimeFailure("the CNI plugins are not installed (/usr/lib/cni): `./dev cluster up` installs them")
+
+    def images(self, progress: Progress) -> list[Path]:
+        images = ImageSet(self.tools, self.build.bin, COREDNS.bin(self.tools) / "coredns")
+        out = self.root / "images"
+        system = write_archive(images.system_images(), out / "system.tar")
+        network = write_archive(images.network_images(progress), out / "network.tar")
+        return [system, network]
+
+    def up_real(self, count: int, progress: Progress = lambda _m: None) -> Path:
+        if os.geteuid() != 0:
+            raise UserError("the test cluster needs root (network namespaces, mounts, cgroups)")
+        if count < 1 or count > 9:
+            raise UserError(f"--nodes {count}: allowed: 1 to 9")
+        known = self.nodes()
+        if known and len(known) != count:
+            raise UserError(
+                f"a cluster with {len(known)} nodes is up in {self.root}: `./dev cluster down` first to change it"
+            )
+        self.require_builds()
+        nodes = [Node(i) for i in range(1, count + 1)]
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.nodes_file.write_text(json.dumps([n.index for n in nodes]))
+        try:
+            progress("building images (Fabric, Kafka, ZooKeeper, CoreDNS, pause)")
+            archives = self.images(progress)
+            self._certs()
+            self.kubeconfig_admin()
+            # Node namespaces before any containerd runs (it bind-mounts /run/netns for pods).
+            self._host_network()
+            for node in nodes:
+                self._node_network(node)
+                self._node_cgroups(node)
+            for comp in self.components():
+                if not self.supervisor.running(comp.name):
+                    progress(f"starting {comp.name}")
+                    self.supervisor.start(comp)
+                if comp.name == "kube-apiserver":
+                    self._wait(comp, self._api_ready)
+                elif comp.ports:
+                    self._wait(comp, lambda c=comp: tcp_open(c.ports[0]))
+            self._cluster_objects()
+            for node in nodes:
+                self._start_node(node, archives, progress)
+            progress("waiting for nodes and cluster DNS")
+            self._wait_ready(nodes)
+        except BaseException:
+            self.down_real()
+            raise
+        return self.kubeconfig
+
+    def kubeconfig_admin(self) -> None:
+        self._kubeconfig_for("admin", self.kubeconfig)
+
+    def _api(self):
+        from kubernetes import client, config
+
+        return client, config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def _cluster_objects(self) -> None:
+        from tooling.cluster_addons import addon_objects
+
+        _apply_all(self, addon_objects(STORAGE_CLASS, PROVISIONER, CLUSTER_DNS, COREDNS_IMAGE))
+
+    def _wait_ready(self, nodes: list[Node], timeout: float = 240) -> None:
+        client, api = self._api()
+        core = client.CoreV1Api(api)
+        deadline = time.monotonic() + timeout
+        labelled: set[str] = set()
+        while time.monotonic() < deadline:
+            ready = {
+                n.metadata.name
+                for n in core.list_node().items
+                if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+            }
+            for node in nodes:
+                if node.control_plane and node.name in ready and node.name not in labelled:
+                    # kubelets may not set node-role labels themselves (NodeRestriction).
+                    core.patch_node(node.name, {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}})
+                    labelled.add(node.name)
+            dns = core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+            dns_ready = any(
+                all(cs.ready for cs in (p.status.container_statuses or [])) and p.status.container_statuses
+                for p in dns
+            )
+            if ready >= {n.name for n in nodes} and dns_ready:
+                return
+            for node in nodes:
+                for comp in self.node_components(node):
+                    if self.supervisor.exited(comp.name) and self.supervisor.state.processes.get(comp.name):
+                        raise RuntimeFailure(f"{comp.name} exited", self.places.log(comp.name))
+            time.sleep(2)
+        raise RuntimeFailure(
+            f"nodes or cluster DNS not ready within {int(timeout)}s (ready: {sorted(ready) or 'none'})",
+            self.places.log(f"{nodes[0].name}-kubelet"),
+        )
+
+    # ------------------------------------------------------------ down
+    def down_real(self, progress: Progress = lambda _m: None) -> None:
+        nodes = self.nodes() or [Node(i) for i in range(1, 10) if Path(f"/run/netns/fk-hw{i}").exists()]
+        names = [c for n in nodes for c in (f"{n.name}-kubelet", f"{n.name}-kube-proxy")]
+        self.supervisor.stop_many(names, timeout=15)
+        for node in nodes:
+            progress(f"{node.name}: stopping pods")
+            _kill_cgroup(node.cgroup)
+        self.supervisor.stop_many([f"{n.name}-containerd" for n in nodes], timeout=10)
+        for node in nodes:
+            _kill_matching(str(self.node_dir(node)))  # shims left behind
+        self.supervisor.stop_many(list(reversed(self.ORDER)), timeout=15)
+        _unmount_under(self.root)
+        _cleanup_pod_netns()
+        for node in nodes:
+            _sh("ip", "route", "del", node.pod_cidr, check=False)
+            _sh("ip", "link", "del", node.veth, check=False)
+            _sh("ip", "netns", "del", node.netns, check=False)
+            _remove_cgroup(node.cgroup)
+        _sh("ip", "link", "del", BRIDGE, check=False)
+        if self.nodes_file.exists():
+            self.nodes_file.unlink()
+        # Everything but the built images and PKI goes: the next `up` starts a fresh cluster.
+        for sub in ("nodes", "data", "volumes", "logs", "state.json"):
+            p = self.root / sub
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists():
+                p.unlink()
+
+
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.4"
+
+
+def _apply_all(cluster: RealCluster, objects: list[dict]) -> None:
+    from kubernetes import client, config, utils
+    from kubernetes.client.exceptions import ApiException
+
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    for obj in objects:
+        try:
+            utils.create_from_dict(api, obj)
+        except utils.FailToCreateError as exc:
+            if not all(isinstance(e, ApiException) and e.status == 409 for e in exc.api_exceptions):
+                raise RuntimeFailure(f"creating {obj['kind']} {obj['metadata']['name']} failed: {exc}") from None
+    del client
+
+
+def _mem_total_mib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise RuntimeFailure("cannot read MemTotal from /proc/meminfo")
+
+
+def _kill_cgroup(name: str) -> None:
+    """SIGKILL every process in the node's cgroup tree (the pods' processes), then wait."""
+    root = CGROUP_V1 / "pids" / name
+    if not root.is_dir():
+        return
+    for _ in range(50):
+        pids = {int(p) for f in root.rglob("cgroup.procs") for p in f.read_text().split()}
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
+def _kill_matching(fragment: str) -> None:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmdline and int(proc.name) != os.getpid():
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _unmount_under(root: Path) -> None:
+    prefix = str(root.resolve())
+    for _ in range(3):
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+        mine = sorted((m for m in mounts if m == prefix or m.startswith(prefix + "/")), key=len, reverse=True)
+        if not mine:
+            return
+        for m in mine:
+            subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def _cleanup_pod_netns() -> None:
+    """Pod namespaces containerd left in /run/netns (cni-*), and its bind mount of /run/netns."""
+    netns = Path("/run/netns")
+    if not netns.is_dir():
+        return
+    for ns in netns.glob("cni-*"):
+        subprocess.run(["umount", "-l", str(ns)], capture_output=True)
+        ns.unlink(missing_ok=True)
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    if "/run/netns" in mounts and not any(netns.glob("fk-*")):
+        subprocess.run(["umount", "-l", "/run/netns"], capture_output=True)
+
+
+def _remove_cgroup(name: str) -> None:
+    for ctrl in CGROUP_V1.iterdir():
+        d = ctrl / name
+        if not d.is_dir():
+            continue
+        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            try:
+                sub.rmdir()
+            except OSError:
+                pass
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def build(progress: Progress) -> dict[str, float]:
+    tools = Toolchain()
+    times = {"kubernetes": K8sSimBuild(tools).install(progress)}
+    for b in (CONTAINERD, COREDNS):
+        times[b.name] = b.install(tools, progress)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tooling.k8s_cluster", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    sub.add_parser("build", help="build Kubernetes, containerd and CoreDNS into the toolchain cache (once)")
+    up = sub.add_parser("up", help="start the control plane and N real nodes (idempotent)")
+    up.add_argument("--nodes", type=int, default=2, help="number of nodes, hw1..hwN (default 2; 3 for ha)")
+    up.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
+    down = sub.add_parser("down", help="stop and remove everything the cluster started (idempotent)")
+    down.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
+    args = parser.parse_args(argv)
+    say = lambda m: print(f"== {m}", file=sys.stderr)  # noqa: E731
+    try:
+        if args.verb == "build":
+            times = build(say)
+            say(", ".join(f"{k} {f'built in {v:.0f}s' if v else 'cached'}" for k, v in times.items()))
+            return 0
+        cluster = RealCluster(args.dir)
+        if args.verb == "up":
+            start = time.monotonic()
+            kubeconfig = cluster.up_real(args.nodes, say)
+            say(f"cluster up with {args.nodes} nodes in {time.monotonic() - start:.0f}s")
+            print(f"export KUBECONFIG={kubeconfig}")
+        else:
+            cluster.down_real(say)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
