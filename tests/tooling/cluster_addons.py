@@ -47,7 +47,11 @@ def addon_objects(storage_class: str, provisioner: str, dns_ip: str, coredns_ima
             "kind": "ClusterRole",
             "metadata": _meta("system:coredns", None),
             "rules": [
-                {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
             ],
         },

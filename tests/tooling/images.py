@@ -56,7 +56,9 @@ class BaseLayer:
         if self.tar.is_file():
             return known_layer(self.tar)
         if not shutil.which("debootstrap"):
-            raise RuntimeFailure("debootstrap is not installed: ./dev cluster installs it (apt-get install debootstrap)")
+            raise RuntimeFailure(
+                "debootstrap is not installed: ./dev cluster installs it (apt-get install debootstrap)"
+            )
         progress(f"building the Debian {DEBIAN_SUITE} base image with debootstrap (first time: minutes)")
         start = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -209,9 +211,9 @@ class ImageSet:
         zk_home = f"/apache-zookeeper-{ZOOKEEPER_VERSION}-bin"
 
         def zookeeper(r: Path) -> None:
+            # ZooKeeper runs from the jars Kafka ships it with (metrics, netty, logging included).
             for jar in sorted(t.kafka_libs.glob("*.jar")):
-                if jar.name.startswith(("zookeeper", "slf4j", "reload4j", "netty", "audience", "commons-cli")):
-                    _put(r, f"{zk_home}/lib/{jar.name}", jar, mode=0o644)
+                _put(r, f"{zk_home}/lib/{jar.name}", jar, mode=0o644)
             _put(r, f"{zk_home}/bin/zkServer.sh", text=ZK_SERVER.format(home=zk_home))
             _put(r, "/conf/log4j.properties", text=LOG4J_CONSOLE, mode=0o644)
             for d in ("/data", "/datalog"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -35,7 +36,6 @@ from pathlib import Path
 
 import yaml
 
-from fabkube.backends.local.supervisor import Supervisor
 from fabkube.components import Component, Health
 from fabkube.crypto.certs import CA, new_key, write_cert, write_key
 from fabkube.errors import RuntimeFailure, UserError
@@ -336,7 +336,11 @@ state = "{d / "containerd" / "state"}"
             "serializeImagePulls": False,
             # Every node sees the whole machine; reserve all but 4 GiB (and CPUs beyond 2).
             "systemReserved": {"memory": f"{reserved}Mi", **({"cpu": f"{cpus - NODE_CPU}"} if cpus > NODE_CPU else {})},
-            "evictionHard": {"memory.available": f"{eviction_mib}Mi", "nodefs.available": "2%", "imagefs.available": "2%"},
+            "evictionHard": {
+                "memory.available": f"{eviction_mib}Mi",
+                "nodefs.available": "2%",
+                "imagefs.available": "2%",
+            },
             "imageGCHighThresholdPercent": 99,
             "imageGCLowThresholdPercent": 98,
             "maxPods": 60,
@@ -413,6 +417,30 @@ state = "{d / "containerd" / "state"}"
             progress(f"{node.name}: importing {archive.name}")
             _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
 
+    def load_chaincode_images(self, spec_path: Path, progress: Progress = lambda _m: None) -> list[str]:
+        """Build each chaincode's image from `fabkube chaincode dockerfile`'s context; load it on every node."""
+        from fabkube.backends.k8s.objects import image
+        from fabkube.backends.k8s.render import write_chaincode_context
+        from fabkube.spec import load_spec
+        from tooling.dockerfile import build_chaincode_image
+        from tooling.images import BaseLayer
+
+        loaded = load_spec(spec_path)
+        refs, images = [], []
+        for cc in loaded.spec.chaincodes:
+            ref = cc.image or image(loaded.spec, "chaincode", name=cc.name, version=cc.version)
+            context = self.root / "chaincode" / cc.name
+            shutil.rmtree(context, ignore_errors=True)
+            write_chaincode_context(loaded, cc.name, context, spec_path.resolve().parent, ref)
+            progress(f"building chaincode image {ref}")
+            images.append(
+                build_chaincode_image(context, ref, BaseLayer(self.tools), self.root / "images" / "cc", progress)
+            )
+            refs.append(ref)
+        archive = write_archive(images, self.root / "images" / f"chaincode-{loaded.spec.name}.tar")
+        self.load_images(archive, progress)
+        return refs
+
     # ------------------------------------------------------------ up
     def require_builds(self) -> None:
         self.build.require()
@@ -470,7 +498,8 @@ state = "{d / "containerd" / "state"}"
             progress("waiting for nodes and cluster DNS")
             self._wait_ready(nodes)
         except BaseException:
-            self.down_real()
+            if not known:  # a failed first `up` leaves nothing behind; a failed re-`up` leaves the cluster be
+                self.down_real()
             raise
         return self.kubeconfig
 
@@ -505,8 +534,7 @@ state = "{d / "containerd" / "state"}"
                     labelled.add(node.name)
             dns = core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
             dns_ready = any(
-                all(cs.ready for cs in (p.status.container_statuses or [])) and p.status.container_statuses
-                for p in dns
+                all(cs.ready for cs in (p.status.container_statuses or [])) and p.status.container_statuses for p in dns
             )
             if ready >= {n.name for n in nodes} and dns_ready:
                 return
@@ -555,17 +583,18 @@ COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.4"
 
 
 def _apply_all(cluster: RealCluster, objects: list[dict]) -> None:
-    from kubernetes import client, config, utils
-    from kubernetes.client.exceptions import ApiException
+    """Create what is missing; leave what exists (a second `up` changes nothing)."""
+    from kubernetes import config, dynamic
+    from kubernetes.dynamic.exceptions import NotFoundError
 
-    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    api = dynamic.DynamicClient(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
     for obj in objects:
+        res = api.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        meta = obj["metadata"]
         try:
-            utils.create_from_dict(api, obj)
-        except utils.FailToCreateError as exc:
-            if not all(isinstance(e, ApiException) and e.status == 409 for e in exc.api_exceptions):
-                raise RuntimeFailure(f"creating {obj['kind']} {obj['metadata']['name']} failed: {exc}") from None
-    del client
+            res.get(name=meta["name"], namespace=meta.get("namespace"))
+        except NotFoundError:
+            res.create(body=obj, namespace=meta.get("namespace"))
 
 
 def _mem_total_mib() -> int:
@@ -585,10 +614,8 @@ def _kill_cgroup(name: str) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.2)
 
 
@@ -601,10 +628,8 @@ def _kill_matching(fragment: str) -> None:
         except OSError:
             continue
         if fragment in cmdline and int(proc.name) != os.getpid():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(proc.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _unmount_under(root: Path) -> None:
@@ -637,14 +662,10 @@ def _remove_cgroup(name: str) -> None:
         if not d.is_dir():
             continue
         for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            try:
+            with contextlib.suppress(OSError):
                 sub.rmdir()
-            except OSError:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             d.rmdir()
-        except OSError:
-            pass
 
 
 def build(progress: Progress) -> dict[str, float]:
@@ -664,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
     down = sub.add_parser("down", help="stop and remove everything the cluster started (idempotent)")
     down.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
+    cc = sub.add_parser("chaincode", help="build a spec's chaincode images and load them on every node")
+    cc.add_argument("spec", type=Path)
+    cc.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
     args = parser.parse_args(argv)
     say = lambda m: print(f"== {m}", file=sys.stderr)  # noqa: E731
     try:
@@ -677,6 +701,9 @@ def main(argv: list[str] | None = None) -> int:
             kubeconfig = cluster.up_real(args.nodes, say)
             say(f"cluster up with {args.nodes} nodes in {time.monotonic() - start:.0f}s")
             print(f"export KUBECONFIG={kubeconfig}")
+        elif args.verb == "chaincode":
+            for ref in cluster.load_chaincode_images(args.spec.resolve(), say):
+                print(ref)
         else:
             cluster.down_real(say)
     except UserError as exc:

@@ -156,16 +156,36 @@ class Cluster:
         )
         return ready >= want, f"{ready}/{want}"
 
+    def pod_problem(self, obj: dict) -> str:
+        """Why the workload's first unready pod is not ready, as the kubelet or scheduler says it."""
+        labels = obj["spec"]["selector"]["matchLabels"]
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        for pod in self.pods(obj["metadata"]["namespace"], selector):
+            name, status = pod["metadata"]["name"], pod.get("status") or {}
+            why = pod_reason(status)
+            if why:
+                return f"{name} {why}"
+        return ""
+
     def wait_rollout(self, objects: list[dict], timeout: float, progress=lambda _m: None) -> None:
         pending = [o for o in objects if o["kind"] in WORKLOADS]
         waiting: dict[str, str] = {}
+        shown = ""
 
         def ready() -> bool:
-            nonlocal waiting
-            states = {f"{o['metadata']['namespace']}/{o['metadata']['name']}": self.workload_ready(o) for o in pending}
-            waiting = {k: v[1] for k, v in states.items() if not v[0]}
-            if waiting:
-                progress("waiting for " + ", ".join(f"{k} {v}" for k, v in list(waiting.items())[:4]))
+            nonlocal waiting, shown
+            waiting = {}
+            for o in pending:
+                ok, count = self.workload_ready(o)
+                if not ok:
+                    problem = self.pod_problem(o)
+                    waiting[f"{o['metadata']['namespace']}/{o['metadata']['name']}"] = (
+                        f"{count} ready{f'; {problem}' if problem else ''}"
+                    )
+            line = "waiting for " + ", ".join(f"{k} ({v})" for k, v in list(waiting.items())[:4])
+            if waiting and line != shown:  # say it when it changes, not every poll
+                progress(line)
+                shown = line
             return not waiting
 
         wait_until(
@@ -173,7 +193,10 @@ class Cluster:
             timeout,
             "the workloads to be ready",
             interval=2,
-            pending=lambda: ", ".join(f"{k} ({v} ready)" for k, v in waiting.items()),
+            pending=lambda: (
+                ", ".join(f"{k} ({v})" for k, v in waiting.items())
+                + " (see `fabkube logs COMPONENT` or kubectl describe pod)"
+            ),
         )
 
     def job_state(self, job: dict) -> str:
@@ -253,3 +276,25 @@ class Cluster:
                 except NotFoundError:
                     continue
         return removed
+
+
+def pod_reason(status: dict) -> str:
+    """A pod's blocking condition: unschedulable, a waiting or crashing container, or not yet ready."""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"unschedulable: {cond.get('message') or cond.get('reason')}"
+    for kind in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(kind) or []:
+            state = cs.get("state") or {}
+            waiting = state.get("waiting") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason") and waiting["reason"] not in ("PodInitializing", "ContainerCreating"):
+                exit_info = f", last exit {last.get('exitCode')}" if last else ""
+                restarts = f", {cs.get('restartCount')} restarts" if cs.get("restartCount") else ""
+                return f"{cs['name']}: {waiting['reason']}{exit_info}{restarts}"
+            if kind == "initContainerStatuses" and not cs.get("ready") and state.get("running"):
+                return f"init container {cs['name']} running"
+            if kind == "containerStatuses" and state.get("running") and not cs.get("ready"):
+                return f"{cs['name']} running, not ready yet"
+    phase = status.get("phase")
+    return "" if phase == "Running" else (phase or "")

@@ -25,6 +25,7 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
+from fabkube.backends.k8s.preflight import DEFAULT_IMAGE
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import (
     orderer_env,
@@ -224,7 +225,11 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
             deploy = {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "metadata": meta(spec, name, org.namespace, name, "chaincode"),
+                "metadata": {
+                    **meta(spec, name, org.namespace, name, "chaincode"),
+                    # preflight blocks fabkube's default image name unless a node already has it
+                    **({} if cc.image else {"annotations": {DEFAULT_IMAGE: "true"}}),
+                },
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": selector(spec, name)},

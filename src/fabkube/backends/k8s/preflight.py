@@ -187,6 +187,7 @@ def check(
                 "(after `kubeadm reset`, reinstall the CNI plugin)",
             )
         )
+    out += _default_images(objects, ready)
     if not cluster.dns_services:
         out.append(
             Finding(
@@ -295,6 +296,35 @@ def check(
         if not fits:
             detail += ": lower resources.<kind>.requests, add nodes, or change kubernetes.placement"
         out.append(Finding("ok" if fits else "block", f"capacity {nodes}", detail))
+    return out
+
+
+DEFAULT_IMAGE = "fabkube.io/default-image"  # set on chaincode Deployments whose image the spec does not name
+
+
+def _default_images(objects: list[dict], nodes: list[dict]) -> list[Finding]:
+    """A chaincode image named by fabkube's default (nobody publishes it) must already be on a node."""
+    present = {
+        name for n in nodes for img in n.get("status", {}).get("images") or [] for name in img.get("names") or []
+    }
+    out = []
+    for o in objects:
+        if o["kind"] != "Deployment" or o["metadata"].get("annotations", {}).get(DEFAULT_IMAGE) != "true":
+            continue
+        image = o["spec"]["template"]["spec"]["containers"][0]["image"]
+        name = o["metadata"]["name"].removeprefix("cc-")
+        if image in present:
+            out.append(Finding("ok", f"chaincode {name}", f"image {image} is on a node"))
+        else:
+            out.append(
+                Finding(
+                    "block",
+                    f"chaincode {name}",
+                    f"the spec names no image, and fabkube's default {image} is published nowhere and on no node: "
+                    f"build one from `fabkube chaincode dockerfile SPEC {name} -o DIR`, push it, "
+                    "and set the chaincode's `image`",
+                )
+            )
     return out
 
 
