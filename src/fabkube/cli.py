@@ -444,8 +444,26 @@ def render(
         )
         files = write_manifests(rendered, out_dir)
         s.detail = f"{len(rendered.objects())} objects in {len(files)} files"
+    for note in render_notes(loaded.spec):
+        err.print(f"note: {note}")
     for f in files:
         out.print(str(f))
+
+
+def render_notes(spec) -> list[str]:
+    """What `kubectl apply -k` will not check for the user (fabkube up runs preflight first)."""
+    notes = []
+    if not spec.kubernetes.storageClass:
+        notes.append(
+            "the PVCs use the cluster's default StorageClass; a bare kubeadm cluster has none and they stay "
+            "Pending: install a provisioner or set kubernetes.storageClass (`fabkube preflight SPEC` checks this)"
+        )
+    if any(not cc.image for cc in spec.chaincodes):
+        notes.append(
+            "chaincode without `image` uses fabkube's default image name, which is published nowhere: "
+            "build it with `fabkube chaincode dockerfile` and push it, or set the chaincode's `image`"
+        )
+    return notes
 
 
 chaincode_app = typer.Typer(no_args_is_help=True, help="Chaincode helpers.")

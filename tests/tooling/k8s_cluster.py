@@ -113,7 +113,7 @@ class RealCluster(SimCluster):
 
     ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "provisioner")
 
-    def __init__(self, root: Path = DEFAULT_ROOT, base_port: int = 18500, tools: Toolchain | None = None):
+    def __init__(self, root: Path = DEFAULT_ROOT, base_port: int = 18700, tools: Toolchain | None = None):
         super().__init__(root, base_port, tools, api_host=BRIDGE_IP)
 
     # ------------------------------------------------------------ layout
@@ -439,7 +439,26 @@ state = "{d / "containerd" / "state"}"
             refs.append(ref)
         archive = write_archive(images, self.root / "images" / f"chaincode-{loaded.spec.name}.tar")
         self.load_images(archive, progress)
+        self.wait_images_reported(refs)
         return refs
+
+    def wait_images_reported(self, refs: list[str], timeout: float = 120) -> None:
+        """Until every node's status lists the images (kubelets report them within about 30 s)."""
+        client, api = self._api()
+        core = client.CoreV1Api(api)
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [
+                (n.metadata.name, r)
+                for n in core.list_node().items
+                for r in refs
+                if not any(r in (img.names or []) for img in n.status.images or [])
+            ]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"images not reported by the kubelets within {int(timeout)}s: {missing}")
+            time.sleep(2)
 
     # ------------------------------------------------------------ up
     def require_builds(self) -> None:

@@ -38,6 +38,8 @@ def provision(core: client.CoreV1Api, classes: set[str], root: Path) -> None:
         path = root / f"{pvc.metadata.namespace}-{pvc.metadata.name}-{pvc.metadata.uid[:8]}"
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o777)  # any pod user may write, as local-path-provisioner does
+        # A volume's root is a filesystem's root on a real disk: ext4 puts lost+found there.
+        (path / "lost+found").mkdir(mode=0o700, exist_ok=True)
         pv = {
             "apiVersion": "v1",
             "kind": "PersistentVolume",

@@ -263,3 +263,36 @@ def test_kafka_logs_in_a_subdirectory_and_zookeeper_keeps_its_conf(rendered):
     assert all(m["mountPath"] != "/conf" for m in container["volumeMounts"])
     config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
     assert f"{config_mount['mountPath']}/zoo.cfg" in container["command"][-1]
+
+
+def test_default_chaincode_image_is_marked_for_preflight(rendered):
+    _loaded, r = rendered
+    deployments = [o for o in r.objects() if o["kind"] == "Deployment"]
+    assert deployments
+    for d in deployments:
+        assert d["metadata"]["annotations"]["fabkube.io/default-image"] == "true"
+
+
+def test_preflight_blocks_a_default_image_no_node_has():
+    from fabkube.backends.k8s.preflight import _default_images
+
+    deploy = {
+        "kind": "Deployment",
+        "metadata": {"name": "cc-mycc", "annotations": {"fabkube.io/default-image": "true"}},
+        "spec": {"template": {"spec": {"containers": [{"image": "docker.io/fabkube/mycc-chaincode:1.0"}]}}},
+    }
+    node = {"metadata": {"name": "hw2"}, "status": {"images": [{"names": ["docker.io/library/busybox:1"]}]}}
+    (blocked,) = _default_images([deploy], [node])
+    assert blocked.level == "block" and "chaincode mycc" in blocked.what
+    node["status"]["images"].append({"names": ["docker.io/fabkube/mycc-chaincode:1.0"]})
+    (ok,) = _default_images([deploy], [node])
+    assert ok.level == "ok"
+    named = {**deploy, "metadata": {"name": "cc-mycc"}}  # the spec names an image: not ours to judge
+    assert _default_images([named], [node]) == []
+
+
+def test_render_notes_what_apply_k_does_not_check(tmp_path, home):
+    from conftest import run_cli
+
+    res = run_cli("render", str(EXAMPLES / "seed.yaml"), "-o", str(tmp_path / "out"), home=home)
+    assert "default StorageClass" in res.stderr and "published nowhere" in res.stderr, res.stderr

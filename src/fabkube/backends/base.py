@@ -135,6 +135,13 @@ class Network(ABC):
         """Component name -> pid of what runs on this machine (for resource figures); none on a cluster."""
         return {}
 
+    def resource_monitor(self, here: dict[str, int]):
+        """What samples CPU and memory of the network's components (and `here`, pids on this machine)
+        during a bench round: start() and stop() -> list of Usage."""
+        from fabkube.bench.monitor import ResourceMonitor
+
+        return ResourceMonitor({**self.processes(), **here})
+
     def peer_log_hint(self, peer: str) -> Path | None:
         """Where a failed transaction's details are (the peer's log), when it is a file here."""
         return None

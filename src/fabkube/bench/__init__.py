@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fabkube.backends.base import Network
-from fabkube.bench.monitor import ResourceMonitor
 from fabkube.bench.report import RoundReport, plot, summarize
 from fabkube.bench.runner import RoundOptions, TxRecord, measure, prepare
 from fabkube.bench.workloads import WORKLOADS, Workload, workload
@@ -60,7 +59,6 @@ def run_bench(
     peer_conn = next(p for p in conn.peers if p.name == target.peer)
     identity, signer = identity_from_msp_dir(conn.msp_id, conn.msp_dir)
     root = peer_conn.tls_root.read_bytes() if peer_conn.tls_root else None
-    pids = {**net.processes(), "bench client": os.getpid()}
 
     async def go(address: str) -> tuple[list[TxRecord], list]:
         gw = AsyncGateway.connect(address, identity, signer, root, peer_conn.server_name if root else None)
@@ -69,7 +67,7 @@ def run_bench(
             stage(f"preparing the {wl.name} round (setup {len(wl.setup())}, warm-up {opts.warmup})")
             await prepare(contract, wl, opts)
             stage(f"{wl.name}: {opts.transactions} transactions")
-            monitor = ResourceMonitor(pids).start()
+            monitor = net.resource_monitor({"bench client": os.getpid()}).start()
             records = await measure(contract, wl, opts, progress)
             return records, monitor.stop()
         finally:

@@ -75,3 +75,18 @@ class ResourceMonitor:
         total = 100.0 * (series[-1][1] - series[0][1]) / TICKS / max(series[-1][0] - series[0][0], 1e-9)
         rss = [s[2] / 1024 for s in series]
         return Usage(name, total, max(steps, default=total), sum(rss) / len(rss), max(rss))
+
+
+class Monitors:
+    """Several monitors as one (e.g. a cluster's pods and the bench client on this machine)."""
+
+    def __init__(self, *monitors):
+        self.monitors = monitors
+
+    def start(self) -> Monitors:
+        for m in self.monitors:
+            m.start()
+        return self
+
+    def stop(self) -> list[Usage]:
+        return [u for m in self.monitors for u in m.stop()]

@@ -233,7 +233,9 @@ run() {
   expect=$1; already=$2; shift 2; n=0
   while :; do
     if out=$("$@" 2>&1); then
-      if [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; then printf '%s\n' "$out"; return 0; fi
+      if [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; then
+        [ -z "$out" ] || printf '%s\n' "$out"; return 0
+      fi
     elif [ -n "$already" ] && printf '%s' "$out" | grep -qF -- "$already"; then
       echo "   already done"; return 0
     fi

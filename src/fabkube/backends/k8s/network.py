@@ -274,6 +274,13 @@ class K8sNetwork(Network):
         peers = [PeerConnection(p.name, str(p.address), tls, p.address.host) for p in self.topo.org_peers(o)]
         return OrgConnection(o.name, o.msp_id, self.layout.admin_msp(o), peers)
 
+    def resource_monitor(self, here: dict[str, int]):
+        """The pods' CPU and working set from the kubelets' resource metrics, and `here` from /proc."""
+        from fabkube.backends.k8s.metrics import PodMetricsMonitor
+        from fabkube.bench.monitor import Monitors, ResourceMonitor
+
+        return Monitors(PodMetricsMonitor(self.cluster.core, set(self.namespaces())), ResourceMonitor(here))
+
     @contextmanager
     def dial(self, peer: PeerConnection) -> Iterator[str]:
         """A port-forward to the peer's pod, for the Gateway client on this machine."""

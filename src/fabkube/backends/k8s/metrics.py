@@ -1,0 +1,88 @@
+"""CPU and memory of a network's pods during a bench round, from each kubelet's resource metrics.
+
+The kubelet serves /metrics/resource (what metrics-server scrapes): per container, cumulative
+CPU seconds and the memory working set, with the kubelet's own timestamps. We read it through
+the API server's node proxy, so nothing beyond the API server is dialled and no metrics-server
+is needed. Memory here is the working set (what the kubelet evicts on), not RSS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import defaultdict
+
+from fabkube.bench.monitor import Usage
+
+_SAMPLE = re.compile(
+    r"^(container_cpu_usage_seconds_total|container_memory_working_set_bytes)\{([^}]*)\} (\S+)(?: (\d+))?$"
+)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_resource_metrics(text: str, namespaces: set[str]) -> dict[str, tuple[float, float, float]]:
+    """pod/container -> (cpu seconds, working set bytes, timestamp s) for containers in `namespaces`."""
+    cpu: dict[str, tuple[float, float]] = {}
+    mem: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = dict(_LABEL.findall(m.group(2)))
+        if labels.get("namespace") not in namespaces:
+            continue
+        key = labels["pod"] if labels.get("container") in (None, "") else f"{labels['pod']}/{labels['container']}"
+        stamp = int(m.group(4)) / 1000 if m.group(4) else time.time()
+        if m.group(1) == "container_cpu_usage_seconds_total":
+            cpu[key] = (float(m.group(3)), stamp)
+        else:
+            mem[key] = float(m.group(3))
+    return {k: (c, mem.get(k, 0.0), t) for k, (c, t) in cpu.items()}
+
+
+class PodMetricsMonitor:
+    """Samples every node's resource metrics in a thread between start() and stop()."""
+
+    def __init__(self, core, namespaces: set[str], interval: float = 2.0):
+        self.core, self.namespaces, self.interval = core, namespaces, interval
+        self._series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.errors: list[str] = []
+
+    def _take(self) -> None:
+        for node in self.core.list_node().items:
+            try:
+                text = self.core.connect_get_node_proxy_with_path(node.metadata.name, "metrics/resource")
+            except Exception as exc:  # a node without a kubelet serving metrics: report, go on
+                self.errors.append(f"{node.metadata.name}: {exc}")
+                continue
+            for key, (cpu, mem, stamp) in parse_resource_metrics(text, self.namespaces).items():
+                series = self._series[key]
+                if not series or series[-1][0] != stamp:
+                    series.append((stamp, cpu, mem))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._take()
+
+    def start(self) -> PodMetricsMonitor:
+        self._take()
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Usage]:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+        out = []
+        for key, s in sorted(self._series.items()):
+            if len(s) < 2 or s[-1][0] <= s[0][0]:
+                continue
+            steps = [100 * (b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(s) if b[0] > a[0]]
+            total = 100 * (s[-1][1] - s[0][1]) / (s[-1][0] - s[0][0])
+            mem = [x[2] / 2**20 for x in s]
+            out.append(Usage(key, total, max(steps, default=total), sum(mem) / len(mem), max(mem)))
+        return out

@@ -1,0 +1,174 @@
+"""The seed on Kubernetes with real nodes: pods run through kubelet, containerd and runc.
+
+The two-node test cluster is shaped like the user's (hw1 control plane with its taint, hw2
+worker, 2 CPU / 4 GiB each); images are built here from our own binaries and loaded on the
+nodes under their official names (tooling/images.py). What the user did by hand, fabkube does
+from examples/seed.yaml, and every claim is checked against the running pods.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, run_cli
+from kubernetes import client, config
+from tooling.k8s_cluster import RealCluster
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(tools):
+    cluster = RealCluster(tools=tools)
+    if cluster.nodes() and len(cluster.nodes()) != 2:
+        cluster.down_real()
+    start = time.monotonic()
+    cluster.up_real(2, progress=print)
+    print(f"two-node cluster up in {time.monotonic() - start:.0f}s")
+    yield cluster
+    cluster.down_real()
+
+
+def cli(cluster, *args, home, check=True):
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    try:
+        return run_cli(*args, home=home, check=check, timeout=900)
+    finally:
+        del os.environ["KUBECONFIG"]
+
+
+def api(cluster):
+    return config.new_client_from_config(config_file=str(cluster.kubeconfig))
+
+
+def seed_spec(tmp_path, version="1.0", sequence=1):
+    text = (EXAMPLES / "seed.yaml").read_text()
+    if version != "1.0":
+        text = text.replace(
+            "channel: mychannel, init:", f'channel: mychannel, version: "{version}", sequence: {sequence}, init:'
+        )
+        assert version in text
+    path = tmp_path / f"seed-{version}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_preflight_blocks_a_chaincode_image_nobody_publishes(cluster, home, tmp_path):
+    spec = seed_spec(tmp_path, "0.9")  # no image for this version was built or loaded
+    up = cli(cluster, "up", str(spec), "--target", "k8s", home=home, check=False)
+    assert up.returncode == 2, up.stderr
+    assert "chaincode mycc" in up.stderr and "fabkube/mycc-chaincode:0.9" in up.stderr, up.stderr
+    assert "Traceback" not in up.stderr
+    core = client.CoreV1Api(api(cluster))
+    assert not [n.metadata.name for n in core.list_namespace().items if n.metadata.name.startswith("seed-")]
+
+
+def test_seed_in_real_pods(cluster, home, tmp_path):
+    core = client.CoreV1Api(api(cluster))
+    spec = seed_spec(tmp_path)
+    assert cluster.load_chaincode_images(spec) == ["docker.io/fabkube/mycc-chaincode:1.0"]
+
+    start = time.monotonic()
+    up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
+    print(f"seed up on real pods in {time.monotonic() - start:.0f}s")
+    out = up.stderr.replace("\n", " ")
+    assert "29 objects, 29 changed" in out, up.stderr
+    assert "lifecycle Job succeeded" in out and "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
+
+    # Placed as in the user's `kubectl get pods -owide`: ZooKeeper and Kafka on hw1, Fabric on hw2.
+    pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items
+    where: dict[str, set] = {}
+    for p in pods:
+        where.setdefault(p.metadata.labels["app.kubernetes.io/component"], set()).add(p.spec.node_name)
+        if p.status.phase == "Running":
+            assert p.status.pod_ip.startswith("10.244."), p.status.pod_ip  # a real pod address from the CNI
+            assert all(cs.ready for cs in p.status.container_statuses), p.metadata.name
+    assert where["zookeeper"] == where["kafka"] == {"hw1"}
+    assert where["orderer"] == where["peer"] == where["chaincode"] == {"hw2"}
+    # Kafka's log dir is a subdirectory: the volume root holds lost+found, as on ext4.
+    claim = core.read_namespaced_persistent_volume_claim("data-kafka-0", "seed-kafka")
+    volume = core.read_persistent_volume(claim.spec.volume_name).spec.host_path.path
+    assert (Path(volume) / "lost+found").is_dir() and (Path(volume) / "logs" / "mychannel-0").is_dir()
+    kafka_logs = cli(cluster, "logs", "kafka-0", "-n", "400", "--network", "seed-k8s", home=home).stdout
+    assert "dir=/var/lib/kafka/data/logs]" in kafka_logs, kafka_logs[-2000:]
+
+    # Day to day, through a port-forward to the peer's pod and the Gateway.
+    assert cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip() == "100"
+    inv = cli(cluster, "invoke", "mycc", "move", "a", "b", "10", "--network", "seed-k8s", home=home)
+    assert "committed (VALID)" in inv.stdout, inv.stdout + inv.stderr
+    assert cli(cluster, "query", "mycc", "query", "b", "--network", "seed-k8s", home=home).stdout.strip() == "210"
+    status = cli(cluster, "status", "--network", "seed-k8s", "--json", home=home).stdout
+    rows = {r["name"]: r for r in json.loads(status)["components"]}
+    assert rows["peer0-0"]["node"] == "hw2" and "ready" in rows["peer0-0"]["state"], rows
+    assert (
+        "Start phase completed successfully"
+        in cli(cluster, "logs", "orderer0", "-n", "500", "--network", "seed-k8s", home=home).stdout
+    )
+
+    # A second `up` changes nothing and does not run the lifecycle again.
+    again = cli(cluster, "up", str(spec), "--target", "k8s", home=home).stderr.replace("\n", " ")
+    assert "29 objects, 0 changed" in again, again
+
+    # A new chaincode version: its image, then `up` replaces the Job and the lifecycle runs again.
+    spec2 = seed_spec(tmp_path, "1.1", 2)
+    assert cluster.load_chaincode_images(spec2) == ["docker.io/fabkube/mycc-chaincode:1.1"]
+    upgraded = cli(cluster, "up", str(spec2), "--target", "k8s", home=home).stderr
+    assert "install mycc_1.1 on peer0.org1" in upgraded and "lifecycle Job succeeded" in upgraded, upgraded
+    committed = cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip()
+    assert committed == "100", committed  # init-required: the new sequence ran Init again
+
+    # Adding a chaincode runs its lifecycle; `fabkube bench` loads it through the port-forward and
+    # reports each pod's CPU and memory from the kubelets' resource metrics.
+    spec3 = tmp_path / "seed-basic.yaml"
+    spec3.write_text(
+        spec2.read_text().replace(
+            "kubernetes:",
+            "  - {name: basic, path: 'builtin:asset-transfer-basic', channel: mychannel}\nkubernetes:",
+            1,
+        )
+    )
+    assert cluster.load_chaincode_images(spec3)[1] == "docker.io/fabkube/basic-chaincode:1.0"
+    added = cli(cluster, "up", str(spec3), "--target", "k8s", home=home).stderr
+    assert "install basic_1.0 on peer0.org1" in added and "lifecycle Job succeeded" in added, added
+    bench = cli(
+        cluster,
+        "bench",
+        "--tx",
+        "200",
+        "--backlog",
+        "20",
+        "--warmup",
+        "20",
+        "--json",
+        "--network",
+        "seed-k8s",
+        home=home,
+    )
+    figures = json.loads(bench.stdout)
+    print(f"bench on real pods: {figures['throughput']:.0f} TPS, p99 {figures['p99']:.2f}s")
+    assert figures["succ"] == 200 and figures["fail"] == 0, figures
+    usage = {u["name"]: u for u in figures["resources"]}
+    assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
+    assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
+
+    down = cli(cluster, "down", "--network", "seed-k8s", home=home)
+    assert down.returncode == 0
+    assert not core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items or _gone(core)
+    pvcs = core.list_persistent_volume_claim_for_all_namespaces(label_selector="").items
+    assert any(p.metadata.namespace == "seed-kafka" for p in pvcs), "down keeps the data"
+    cli(cluster, "down", "--network", "seed-k8s", "--purge", home=home)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(n.metadata.name.startswith("seed-") for n in core.list_namespace().items):
+        time.sleep(2)
+    assert not [n.metadata.name for n in core.list_namespace().items if n.metadata.name.startswith("seed-")]
+
+
+def _gone(core, timeout=120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items:
+            return True
+        time.sleep(2)
+    return False

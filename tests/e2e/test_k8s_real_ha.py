@@ -1,0 +1,125 @@
+"""The ha spec on three real nodes: delete a Kafka pod, then an orderer pod, while transactions flow.
+
+Every transaction is accounted for: each one the client saw committed (VALID) is on the ledger,
+each one that failed failed with an error the client saw, and sent = committed + failed.
+"""
+
+import os
+import threading
+import time
+
+import pytest
+from conftest import EXAMPLES, run_cli
+from kubernetes import client, config
+from tooling.k8s_cluster import RealCluster
+
+from fabkube.backends import open_network
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(tools):
+    cluster = RealCluster(tools=tools)
+    if cluster.nodes() and len(cluster.nodes()) != 3:
+        cluster.down_real()
+    start = time.monotonic()
+    cluster.up_real(3, progress=print)
+    print(f"three-node cluster up in {time.monotonic() - start:.0f}s")
+    yield cluster
+    cluster.down_real()
+
+
+def ha_spec(tmp_path):
+    text = (EXAMPLES / "ha.yaml").read_text()
+    text = text.replace('path: "builtin:abstore"', 'path: "builtin:asset-transfer-basic"')
+    text = text.replace('    init: [a, "100", b, "200"]\n', "")
+    assert "asset-transfer-basic" in text and "init:" not in text
+    path = tmp_path / "ha.yaml"
+    path.write_text(text)
+    return path
+
+
+def wait_pod_replaced(core, ns: str, name: str, old_uid: str, timeout: float = 300) -> float:
+    """Seconds until the StatefulSet's new pod of that name is Ready."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            pod = core.read_namespaced_pod(name, ns)
+            statuses = pod.status.container_statuses or []
+            if pod.metadata.uid != old_uid and statuses and all(s.ready for s in statuses):
+                return time.monotonic() - start
+        except client.exceptions.ApiException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{ns}/{name} not back within {timeout}s")
+
+
+def test_ha_survives_kafka_and_orderer_pod_deletions(cluster, home, tmp_path):
+    core = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    spec = ha_spec(tmp_path)
+    cluster.load_chaincode_images(spec)
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    try:
+        start = time.monotonic()
+        up = run_cli("up", str(spec), "--target", "k8s", home=home, timeout=1200)
+        print(f"ha up on real pods in {time.monotonic() - start:.0f}s")
+        assert "lifecycle Job succeeded" in up.stderr, up.stderr
+        pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=ha").items
+        assert {p.spec.node_name for p in pods if p.status.phase == "Running"} <= {"hw2", "hw3"}
+        # Spread (preferred anti-affinity): brokers and orderers use both workers.
+        for kind in ("kafka", "orderer"):
+            assert {p.spec.node_name for p in pods if p.metadata.labels["app.kubernetes.io/component"] == kind} == {
+                "hw2",
+                "hw3",
+            }, kind
+
+        net = open_network(home / "networks" / "ha-k8s")
+        outcomes: dict[str, str] = {}
+        lock, stop = threading.Lock(), threading.Event()
+        with net.gateway("Org1") as gw:
+            contract = gw.contract("hachannel", "abcc")
+
+            def worker(w: int) -> None:
+                i = 0
+                while not stop.is_set():
+                    key = f"asset-{w}-{i}"
+                    i += 1
+                    try:
+                        contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=60)
+                        result = "committed"
+                    except Exception as exc:  # every failure is an error the client sees
+                        result = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
+                    with lock:
+                        outcomes[key] = result
+
+            threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+            for t in threads:
+                t.start()
+            try:
+                time.sleep(10)
+                for ns, name in (("ha-kafka", "kafka-1"), ("ha-ordererorg", "orderer0-0")):
+                    uid = core.read_namespaced_pod(name, ns).metadata.uid
+                    before = sum(v == "committed" for v in outcomes.values())
+                    core.delete_namespaced_pod(name, ns)
+                    back = wait_pod_replaced(core, ns, name, uid)
+                    time.sleep(10)
+                    after = sum(v == "committed" for v in outcomes.values())
+                    print(f"deleted {name}: back in {back:.0f}s; {after - before} committed meanwhile")
+                    assert after > before, f"no transaction committed while {name} was replaced and after"
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(timeout=120)
+
+            committed = [k for k, v in outcomes.items() if v == "committed"]
+            failed = {k: v for k, v in outcomes.items() if v != "committed"}
+            print(f"sent {len(outcomes)}, committed {len(committed)}, failed {len(failed)}")
+            for k, v in list(failed.items())[:10]:
+                print(f"  {k}: {v}")
+            assert len(committed) + len(failed) == len(outcomes) > 0
+            missing = [k for k in committed if contract.evaluate("AssetExists", k, timeout=30) != b"true"]
+            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+        run_cli("down", "--network", "ha-k8s", "--purge", home=home)
+    finally:
+        del os.environ["KUBECONFIG"]
