@@ -21,14 +21,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def cluster(tools):
-    cluster = RealCluster(tools=tools)
-    if cluster.nodes() and len(cluster.nodes()) != 2:
-        cluster.down_real()
-    start = time.monotonic()
-    cluster.up_real(2, progress=print)
-    print(f"two-node cluster up in {time.monotonic() - start:.0f}s")
-    yield cluster
-    cluster.down_real()
+    yield from RealCluster(tools=tools).for_tests(2)
 
 
 def cli(cluster, *args, home, check=True):

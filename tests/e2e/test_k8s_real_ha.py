@@ -20,14 +20,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def cluster(tools):
-    cluster = RealCluster(tools=tools)
-    if cluster.nodes() and len(cluster.nodes()) != 3:
-        cluster.down_real()
-    start = time.monotonic()
-    cluster.up_real(3, progress=print)
-    print(f"three-node cluster up in {time.monotonic() - start:.0f}s")
-    yield cluster
-    cluster.down_real()
+    yield from RealCluster(tools=tools).for_tests(3)
 
 
 def ha_spec(tmp_path):

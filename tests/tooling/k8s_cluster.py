@@ -557,20 +557,42 @@ state = "{d / "containerd" / "state"}"
             )
             if ready >= {n.name for n in nodes} and dns_ready:
                 return
-            for node in nodes:
-                for comp in self.node_components(node):
-                    if self.supervisor.exited(comp.name) and self.supervisor.state.processes.get(comp.name):
-                        raise RuntimeFailure(f"{comp.name} exited", self.places.log(comp.name))
+            for name in (c for node in nodes for c in _node_processes(node)):
+                if self.supervisor.state.processes.get(name) and self.supervisor.exited(name):
+                    raise RuntimeFailure(f"{name} exited", self.places.log(name))
             time.sleep(2)
         raise RuntimeFailure(
             f"nodes or cluster DNS not ready within {int(timeout)}s (ready: {sorted(ready) or 'none'})",
             self.places.log(f"{nodes[0].name}-kubelet"),
         )
 
+    def running(self) -> bool:
+        """Every process of the control plane and of each node is alive."""
+        names = [*self.ORDER, *(c for n in self.nodes() for c in _node_processes(n))]
+        return bool(self.nodes()) and all(self.supervisor.running(n) for n in names)
+
+    def ensure(self, count: int, progress: Progress = lambda _m: None) -> Path:
+        """A healthy cluster of `count` nodes: reuse one, or clear leftovers (another size, dead
+        processes after a reboot or a killed run) and start afresh."""
+        if self.nodes() and (len(self.nodes()) != count or not self.running()):
+            progress("clearing a previous test cluster")
+            self.down_real(progress)
+        return self.up_real(count, progress)
+
+    def for_tests(self, count: int):
+        """A module fixture's body: the cluster up for the module's tests, removed after them."""
+        start = time.monotonic()
+        self.ensure(count, progress=print)
+        print(f"{count}-node cluster up in {time.monotonic() - start:.0f}s")
+        try:
+            yield self
+        finally:
+            self.down_real()
+
     # ------------------------------------------------------------ down
     def down_real(self, progress: Progress = lambda _m: None) -> None:
         nodes = self.nodes() or [Node(i) for i in range(1, 10) if Path(f"/run/netns/fk-hw{i}").exists()]
-        names = [c for n in nodes for c in (f"{n.name}-kubelet", f"{n.name}-kube-proxy")]
+        names = [c for n in nodes for c in _node_processes(n)[1:]]
         self.supervisor.stop_many(names, timeout=15)
         for node in nodes:
             progress(f"{node.name}: stopping pods")
@@ -614,6 +636,11 @@ def _apply_all(cluster: RealCluster, objects: list[dict]) -> None:
             res.get(name=meta["name"], namespace=meta.get("namespace"))
         except NotFoundError:
             res.create(body=obj, namespace=meta.get("namespace"))
+
+
+def _node_processes(node: Node) -> list[str]:
+    """Names of a node's processes, in start order (containerd first)."""
+    return [f"{node.name}-{p}" for p in ("containerd", "kubelet", "kube-proxy")]
 
 
 def _mem_total_mib() -> int:

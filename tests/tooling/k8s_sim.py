@@ -41,6 +41,12 @@ HOST = "127.0.0.1"
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
 
+PRELOADED_IMAGES = [
+    f"docker.io/fabkube/{name}-chaincode:{version}"
+    for name, version in (("mycc", "1.0"), ("mycc", "2.0"), ("abcc", "1.0"))
+]
+
+
 @dataclass
 class SimNode:
     name: str
@@ -353,6 +359,8 @@ class SimCluster:
                 "status": {
                     "capacity": {"cpu": n.cpu, "memory": n.memory, "pods": "110"},
                     "allocatable": {"cpu": n.cpu, "memory": n.memory, "pods": "110"},
+                    # As if the chaincode images the tests' specs use had been loaded (preflight asks).
+                    "images": [{"names": [i], "sizeBytes": 1} for i in PRELOADED_IMAGES],
                 },
             }
             _create(lambda b=body: core.create_node(b))

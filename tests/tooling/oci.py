@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fabkube.errors import RuntimeFailure
+from fabkube.toolchain import sha256_file
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -40,14 +41,6 @@ class Image:
     ports: list[int] = field(default_factory=list)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def layer_from_dir(src: Path, out: Path) -> Layer:
     """A reproducible tar of src (sorted names, mtime 0, numeric owners), as an OCI layer."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,11 +64,11 @@ def layer_from_dir(src: Path, out: Path) -> Layer:
     if proc.returncode != 0:
         raise RuntimeFailure(f"tar of {src} failed: {proc.stderr.strip()[-300:]}")
     partial.rename(out)
-    return Layer(out, sha256_of(out), out.stat().st_size)
+    return Layer(out, sha256_file(out), out.stat().st_size)
 
 
 def known_layer(path: Path) -> Layer:
-    return Layer(path, sha256_of(path), path.stat().st_size)
+    return Layer(path, sha256_file(path), path.stat().st_size)
 
 
 def _config(image: Image) -> dict:

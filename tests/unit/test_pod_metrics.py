@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (metric lines exactly as the kubelet served them)
 """Parsing the kubelet's /metrics/resource (lines as a v1.36.3 kubelet of the test cluster served them)."""
 
 from fabkube.backends.k8s.metrics import parse_resource_metrics

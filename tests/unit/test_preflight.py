@@ -16,8 +16,12 @@ TOLERATE = "      tolerations: [{key: node-role.kubernetes.io/control-plane, eff
 
 
 def cluster(**changes) -> ClusterSnapshot:
+    """The captured cluster, with the seed's chaincode image loaded on its nodes (the unpublished
+    default image is preflight's concern in test_k8s_render and the real-node tests)."""
     data = copy.deepcopy(FIXTURE)
-    data.update(changes)
+    data.update(copy.deepcopy(changes))
+    for node in data["nodes"]:
+        node["status"].setdefault("images", []).append({"names": ["docker.io/fabkube/mycc-chaincode:1.0"]})
     return ClusterSnapshot(**data)
 
 

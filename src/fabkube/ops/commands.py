@@ -48,9 +48,9 @@ class ChannelCreate:
     orderer: OrdererFlags
 
     def args(self) -> list[str]:
-        return ["channel", "create", "-c", self.channel, "-f", self.tx_file, "--outputBlock", self.output_block] + (
-            self.orderer.args()
-        )
+        # The orderer may take longer than the CLI's default 10 s to start a Kafka chain on a busy node.
+        args = ["channel", "create", "-c", self.channel, "-f", self.tx_file, "--outputBlock", self.output_block]
+        return [*args, "--timeout", "60s", *self.orderer.args()]
 
 
 @dataclass(frozen=True)

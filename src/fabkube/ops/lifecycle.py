@@ -91,12 +91,16 @@ def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     first = ch.orgs[0]
     block = str(layout.channel_block(ch))
+    # A create whose reply timed out may still have created the channel: its retry is then refused
+    # as a stale config update, which means done.
     create = PeerCommand(
-        cmds.ChannelCreate(ch.name, str(layout.channel_tx(ch)), block, orderer(layout)).args(), first.name
+        cmds.ChannelCreate(ch.name, str(layout.channel_tx(ch)), block, orderer(layout)).args(),
+        first.name,
+        already="but it is currently at version",
     )
     # Fetching block 0 both tells that the channel exists and lays down the block the joins need.
     exists = PeerCommand(cmds.ChannelFetch("0", block, ch.name, orderer(layout)).args(), first.name)
-    steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create], done_if=exists)]
+    steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create, exists], done_if=exists)]
     for peer in ch.peers:
         join = PeerCommand(cmds.ChannelJoin(block).args(), peer.org.name, peer.name)
         joined = PeerCommand(cmds.ChannelInfo(ch.name).args(), peer.org.name, peer.name)
