@@ -8,6 +8,7 @@ lifecycle Job followed, and `down` removing exactly what fabkube created (PVCs o
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,10 @@ class Cluster:
     def __init__(self, context: str | None = None, kubeconfig: Path | None = None):
         from kubernetes import client, config, dynamic
 
+        # KUBECONFIG as it is now: the client reads it once, when it is first imported.
+        config_file = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
         try:
-            self.api = config.new_client_from_config(
-                config_file=str(kubeconfig) if kubeconfig else None, context=context
-            )
+            self.api = config.new_client_from_config(config_file=config_file, context=context)
         except (config.ConfigException, FileNotFoundError, OSError) as exc:
             where = f"--context {context}" if context else f"--kubeconfig {kubeconfig}" if kubeconfig else "KUBECONFIG"
             raise UserError(f"{where}: cannot load a cluster configuration: {exc}") from None

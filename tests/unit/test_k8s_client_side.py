@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (metric lines exactly as the kubelet served them)
-"""Parsing the kubelet's /metrics/resource (lines as a v1.36.3 kubelet of the test cluster served them)."""
+"""Client-side Kubernetes pieces: the kubelet metrics parser (lines as a v1.36.3 kubelet of the test cluster served them) and kubeconfig loading."""
 
 from fabkube.backends.k8s.metrics import parse_resource_metrics
 
@@ -20,3 +20,27 @@ def test_only_the_networks_namespaces_and_the_kubelets_timestamps():
     assert got == {"peer0-0/peer": (12.5, 6.5e7, 1795675168.0)}
     both = parse_resource_metrics(SAMPLE, {"seed-org1", "kube-system"})
     assert both["coredns-6dcbdb97bf-tlrzs/coredns"][1] == 1.0379264e7
+
+
+def test_kubeconfig_env_set_after_the_client_was_imported(tmp_path, monkeypatch):
+    """The kubernetes client reads KUBECONFIG once at import; a library user may set it later."""
+    import kubernetes.config  # noqa: F401  (imported before KUBECONFIG is set, as in a long-lived process)
+    import yaml
+
+    from fabkube.backends.k8s.cluster import Cluster
+
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kc))
+    assert Cluster().host == "https://127.0.0.1:9"
