@@ -40,6 +40,10 @@ def _instructions(text: str) -> list[tuple[str, str]]:
 
 
 def build_chaincode_image(context: Path, ref: str, base: BaseLayer, layers_dir: Path, progress: Progress) -> Image:
+    if sys.version_info[:2] != (3, 11):  # pip installs wheels for this interpreter into the image's 3.11
+        raise RuntimeFailure(
+            f"building chaincode images needs Python 3.11 here (the image's), not {sys.version.split()[0]}"
+        )
     steps = _instructions((context / "Dockerfile").read_text())
     if not steps or steps[0][0] != "FROM" or "python:3.11" not in steps[0][1]:
         raise RuntimeFailure(f"{context / 'Dockerfile'}: only the Python recipe (FROM python:3.11-slim) is built here")

@@ -21,7 +21,6 @@ kubelets by their bridge address only.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import os
@@ -46,7 +45,7 @@ from tooling.images import ImageSet
 from tooling.k8s_sim import CONTROL_PLANE_TAINT, SimCluster
 from tooling.k8s_sim_build import K8sSimBuild
 from tooling.node_build import CONTAINERD, COREDNS
-from tooling.oci import write_archive
+from tooling.oci import archive_index, write_archive
 
 BRIDGE = "fkbr0"
 BRIDGE_IP = "10.200.0.1"
@@ -61,6 +60,31 @@ STORAGE_CLASS = "fabkube-local"
 PROVISIONER = "fabkube.local/host-path"
 
 Progress = Callable[[str], None]
+# Set machine-wide by `up` (ip_forward) or by kubelet (kernel defaults it wants); restored by `down`.
+HOST_SYSCTLS = (
+    "net.ipv4.ip_forward",
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+)
+FORWARD_GUARD = (
+    "-I",
+    "FORWARD",
+    "-i",
+    BRIDGE,
+    "!",
+    "-o",
+    BRIDGE,
+    "-m",
+    "comment",
+    "--comment",
+    "fabkube-cluster",
+    "-j",
+    "DROP",
+)
 
 
 @dataclass(frozen=True)
@@ -96,8 +120,11 @@ class Node:
         return self.index == 1
 
 
-def _sh(*cmd: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, input=input)
+def _sh(*cmd: str, check: bool = True, replace_first: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command; `replace_first` puts that flag in place of the first argument (e.g. -C for -I)."""
+    if replace_first:
+        cmd = (cmd[0], replace_first, *cmd[1:])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeFailure(f"{' '.join(cmd)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
     return proc
@@ -141,37 +168,6 @@ class RealCluster(SimCluster):
         write_key(self.pki / f"{name}.key", key)
         write_cert(self.pki / f"{name}.crt", ca.issue(cn, key.public_key(), tls=True, org=org))
 
-    def _kubeconfig_for(self, name: str, path: Path) -> Path:
-        b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "fabkube",
-            "clusters": [
-                {
-                    "name": "fabkube",
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority-data": b64(self.pki / "fabkube-sim-ca-cert.pem"),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": name,
-                    "user": {
-                        "client-certificate-data": b64(self.pki / f"{name}.crt"),
-                        "client-key-data": b64(self.pki / f"{name}.key"),
-                    },
-                }
-            ],
-            "contexts": [{"name": "fabkube", "context": {"cluster": "fabkube", "user": name}}],
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(config))
-        path.chmod(0o600)
-        return path
-
     # ------------------------------------------------------------ control plane
     def components(self) -> list[Component]:
         comps = [c for c in super().components() if c.name != "kwok"]
@@ -208,24 +204,47 @@ class RealCluster(SimCluster):
         self._issue("kube-proxy", "system:kube-proxy")
 
     # ------------------------------------------------------------ host network
+    @property
+    def host_file(self) -> Path:
+        return self.root / "host-settings.json"
+
+    def _host_settings(self) -> None:
+        """Record the machine-wide settings `up` changes (ours, and the kernel ones kubelet sets), once."""
+        if not self.host_file.exists():
+            self.host_file.write_text(json.dumps({k: _sysctl(k) for k in HOST_SYSCTLS}))
+
+    def _restore_host_settings(self) -> None:
+        if not self.host_file.exists():
+            return
+        for key, value in json.loads(self.host_file.read_text()).items():
+            if value is not None:
+                _sh("sysctl", "-qw", f"{key}={value}", check=False)
+        self.host_file.unlink()
+
     def _host_network(self) -> None:
         if _sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
             _sh("ip", "link", "add", BRIDGE, "type", "bridge")
-            _sh("ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
+        _sh("ip", "addr", "replace", f"{BRIDGE_IP}/24", "dev", BRIDGE)
         _sh("ip", "link", "set", BRIDGE, "up")
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+        _sh("sysctl", "-qw", "net.ipv4.ip_forward=1")  # routes between the nodes' pod ranges
+        # Nothing from the cluster is forwarded anywhere but back onto its bridge.
+        if _sh("iptables", *FORWARD_GUARD[1:], check=False, replace_first="-C").returncode != 0:
+            _sh("iptables", *FORWARD_GUARD)
 
     def _node_network(self, node: Node) -> None:
         if not Path(f"/run/netns/{node.netns}").exists():
             _sh("ip", "netns", "add", node.netns)
         if _sh("ip", "link", "show", node.veth, check=False).returncode != 0:
             _sh("ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
-            _sh("ip", "link", "set", node.veth, "master", BRIDGE, "up")
-            ns = ["ip", "-n", node.netns]
-            _sh(*ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
-            _sh(*ns, "link", "set", "eth0", "up")
-            _sh(*ns, "link", "set", "lo", "up")
-            _sh(*ns, "route", "add", "default", "via", BRIDGE_IP)
+        _sh("ip", "link", "set", node.veth, "master", BRIDGE, "up")
+        ns = ["ip", "-n", node.netns]
+        _sh(*ns, "addr", "replace", f"{node.ip}/24", "dev", "eth0")
+        _sh(*ns, "link", "set", "eth0", "up")
+        _sh(*ns, "link", "set", "lo", "up")
+        # No default route: a node reaches the bridge, the other nodes' pods and (DNAT'ed by
+        # kube-proxy) Service addresses, and nothing else.
+        for cidr in (POD_CIDR, SERVICE_CIDR):
+            _sh(*ns, "route", "replace", cidr, "via", BRIDGE_IP)
         _sh("ip", "route", "replace", node.pod_cidr, "via", node.ip)
         for key, value in (("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1")):
             _sh(*_in_ns(node, "sysctl", "-qw", f"{key}={value}"), check=False)
@@ -284,6 +303,8 @@ state = "{d / "containerd" / "state"}"
 [{runtime}]
   # The machine's bounding set lacks CAP_SYS_RESOURCE: runc may not raise oom_score_adj.
   restrict_oom_score_adj = true
+  # Pod network namespaces under this node's state dir, not the machine's /run/netns.
+  netns_mounts_under_state_dir = true
 [{runtime}.containerd]
   default_runtime_name = "runc"
 [{runtime}.containerd.runtimes.runc]
@@ -354,8 +375,8 @@ state = "{d / "containerd" / "state"}"
         cbin = CONTAINERD.bin(self.tools)
         env = {"PATH": f"{cbin}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
         self._issue(f"node-{node.name}", f"system:node:{node.name}", "system:nodes")
-        kubelet_kc = self._kubeconfig_for(f"node-{node.name}", d / "kubelet.kubeconfig")
-        proxy_kc = self._kubeconfig_for("kube-proxy", d / "kube-proxy.kubeconfig")
+        kubelet_kc = self.kubeconfig_for(f"node-{node.name}", d / "kubelet.kubeconfig")
+        proxy_kc = self.kubeconfig_for("kube-proxy", d / "kube-proxy.kubeconfig")
         labels = f"type={node.name}"
         kubelet = [
             str(b / "kubelet"),
@@ -399,7 +420,7 @@ state = "{d / "containerd" / "state"}"
             self.supervisor.start(containerd)
         self._wait(containerd, lambda: self._ctr_ok(node))
         for archive in archives:
-            _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
+            self._import(node, archive)
         for comp in rest:
             if not self.supervisor.running(comp.name):
                 progress(f"{node.name}: starting {comp.name.split('-', 1)[1]}")
@@ -415,7 +436,19 @@ state = "{d / "containerd" / "state"}"
         """Import an OCI archive into every node's containerd (what `kind load` does)."""
         for node in self.nodes():
             progress(f"{node.name}: importing {archive.name}")
-            _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
+            self._import(node, archive)
+
+    def _import(self, node: Node, archive: Path) -> None:
+        """`ctr images import`, unless the node already holds every image of the archive, same digest."""
+        held = {}
+        for line in _sh(*self._ctr(node, "images", "ls")).stdout.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 3:
+                held[fields[0]] = fields[2]
+        wanted = archive_index(archive)
+        if wanted and all(held.get(ref) == digest for ref, digest in wanted.items()):
+            return
+        _sh(*self._ctr(node, "images", "import", "--platform", "linux/amd64", str(archive)))
 
     def load_chaincode_images(self, spec_path: Path, progress: Progress = lambda _m: None) -> list[str]:
         """Build each chaincode's image from `fabkube chaincode dockerfile`'s context; load it on every node."""
@@ -489,6 +522,8 @@ state = "{d / "containerd" / "state"}"
             raise UserError(
                 f"a cluster with {len(known)} nodes is up in {self.root}: `./dev cluster down` first to change it"
             )
+        if (CGROUP_V1 / "cgroup.controllers").exists():
+            raise UserError("this machine uses cgroup v2 only: the test cluster supports cgroup v1 hosts (this kind)")
         self.require_builds()
         nodes = [Node(i) for i in range(1, count + 1)]
         self.root.mkdir(parents=True, exist_ok=True)
@@ -498,7 +533,7 @@ state = "{d / "containerd" / "state"}"
             archives = self.images(progress)
             self._certs()
             self.kubeconfig_admin()
-            # Node namespaces before any containerd runs (it bind-mounts /run/netns for pods).
+            self._host_settings()
             self._host_network()
             for node in nodes:
                 self._node_network(node)
@@ -523,7 +558,7 @@ state = "{d / "containerd" / "state"}"
         return self.kubeconfig
 
     def kubeconfig_admin(self) -> None:
-        self._kubeconfig_for("admin", self.kubeconfig)
+        self.kubeconfig_for("admin", self.kubeconfig)
 
     def _api(self):
         from kubernetes import client, config
@@ -599,16 +634,18 @@ state = "{d / "containerd" / "state"}"
             _kill_cgroup(node.cgroup)
         self.supervisor.stop_many([f"{n.name}-containerd" for n in nodes], timeout=10)
         for node in nodes:
-            _kill_matching(str(self.node_dir(node)))  # shims left behind
+            _kill_shims(str(self.node_dir(node)))
         self.supervisor.stop_many(list(reversed(self.ORDER)), timeout=15)
         _unmount_under(self.root)
-        _cleanup_pod_netns()
         for node in nodes:
             _sh("ip", "route", "del", node.pod_cidr, check=False)
             _sh("ip", "link", "del", node.veth, check=False)
             _sh("ip", "netns", "del", node.netns, check=False)
             _remove_cgroup(node.cgroup)
         _sh("ip", "link", "del", BRIDGE, check=False)
+        while _sh("iptables", *FORWARD_GUARD[1:], check=False, replace_first="-D").returncode == 0:
+            pass
+        self._restore_host_settings()
         if self.nodes_file.exists():
             self.nodes_file.unlink()
         # Everything but the built images and PKI goes: the next `up` starts a fresh cluster.
@@ -643,6 +680,13 @@ def _node_processes(node: Node) -> list[str]:
     return [f"{node.name}-{p}" for p in ("containerd", "kubelet", "kube-proxy")]
 
 
+def _sysctl(key: str) -> str | None:
+    try:
+        return Path("/proc/sys", *key.split(".")).read_text().strip()
+    except OSError:
+        return None
+
+
 def _mem_total_mib() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -665,15 +709,16 @@ def _kill_cgroup(name: str) -> None:
         time.sleep(0.2)
 
 
-def _kill_matching(fragment: str) -> None:
+def _kill_shims(node_dir: str) -> None:
+    """containerd's shims of this node outlive it (they re-parent): SIGKILL them."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if fragment in cmdline and int(proc.name) != os.getpid():
+        if cmdline and cmdline[0].endswith(b"containerd-shim-runc-v2") and any(node_dir.encode() in a for a in cmdline):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(proc.name), signal.SIGKILL)
 
@@ -687,19 +732,6 @@ def _unmount_under(root: Path) -> None:
             return
         for m in mine:
             subprocess.run(["umount", "-l", m], capture_output=True)
-
-
-def _cleanup_pod_netns() -> None:
-    """Pod namespaces containerd left in /run/netns (cni-*), and its bind mount of /run/netns."""
-    netns = Path("/run/netns")
-    if not netns.is_dir():
-        return
-    for ns in netns.glob("cni-*"):
-        subprocess.run(["umount", "-l", str(ns)], capture_output=True)
-        ns.unlink(missing_ok=True)
-    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-    if "/run/netns" in mounts and not any(netns.glob("fk-*")):
-        subprocess.run(["umount", "-l", "/run/netns"], capture_output=True)
 
 
 def _remove_cgroup(name: str) -> None:
@@ -728,12 +760,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="build Kubernetes, containerd and CoreDNS into the toolchain cache (once)")
     up = sub.add_parser("up", help="start the control plane and N real nodes (idempotent)")
     up.add_argument("--nodes", type=int, default=2, help="number of nodes, hw1..hwN (default 2; 3 for ha)")
-    up.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
-    down = sub.add_parser("down", help="stop and remove everything the cluster started (idempotent)")
-    down.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
+    sub.add_parser("down", help="stop and remove everything the cluster started (idempotent)")
     cc = sub.add_parser("chaincode", help="build a spec's chaincode images and load them on every node")
     cc.add_argument("spec", type=Path)
-    cc.add_argument("--dir", type=Path, default=DEFAULT_ROOT)
     args = parser.parse_args(argv)
     say = lambda m: print(f"== {m}", file=sys.stderr)  # noqa: E731
     try:
@@ -741,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
             times = build(say)
             say(", ".join(f"{k} {f'built in {v:.0f}s' if v else 'cached'}" for k, v in times.items()))
             return 0
-        cluster = RealCluster(args.dir)
+        cluster = RealCluster(DEFAULT_ROOT)  # one per machine: bridge, namespaces and addresses are fixed
         if args.verb == "up":
             start = time.monotonic()
             kubeconfig = cluster.up_real(args.nodes, say)
@@ -757,6 +786,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeFailure as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # API or OS errors: one line, with where to look
+        logs = DEFAULT_ROOT / "logs"
+        print(f"error: {type(exc).__name__}: {str(exc)[:300]} (logs in {logs})", file=sys.stderr)
         return 1
     return 0
 

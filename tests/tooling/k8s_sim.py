@@ -152,28 +152,39 @@ class SimCluster:
         (self.pki / "sa.pub").write_bytes(
             sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
-        ca_pem = (self.pki / "fabkube-sim-ca-cert.pem").read_bytes()
-        b64 = lambda p: base64.b64encode(p).decode()  # noqa: E731
+        self.kubeconfig_for("admin", self.kubeconfig)
+
+    def kubeconfig_for(self, user: str, path: Path) -> Path:
+        """A kubeconfig for the client pair pki/USER.{crt,key}, trusting the cluster CA (mode 0600)."""
+        b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "current-context": "fabkube-sim",
             "clusters": [
-                {"name": "fabkube-sim", "cluster": {"server": self.server, "certificate-authority-data": b64(ca_pem)}}
-            ],
-            "users": [
                 {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate-data": b64((self.pki / "admin.crt").read_bytes()),
-                        "client-key-data": b64((self.pki / "admin.key").read_bytes()),
+                    "name": "fabkube-sim",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": b64(self.pki / "fabkube-sim-ca-cert.pem"),
                     },
                 }
             ],
-            "contexts": [{"name": "fabkube-sim", "context": {"cluster": "fabkube-sim", "user": "admin"}}],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": b64(self.pki / f"{user}.crt"),
+                        "client-key-data": b64(self.pki / f"{user}.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": "fabkube-sim", "context": {"cluster": "fabkube-sim", "user": user}}],
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
 
     # ------------------------------------------------------------ components
     def components(self) -> list[Component]:

@@ -124,6 +124,9 @@ def write_archive(images: list[Image], out: Path) -> Path:
                 "platform": {"architecture": "amd64", "os": "linux"},
             }
         )
+    index = {m["annotations"]["io.containerd.image.name"]: m["digest"] for m in manifests}
+    if out.exists() and archive_index(out) == index:
+        return out  # the same images: keep the archive (and let nodes skip what they hold)
     layers = {la.digest: la.path for image in images for la in image.layers}
     partial = out.with_suffix(".partial")
     with tarfile.open(partial, "w") as tar, tempfile.TemporaryDirectory() as tmp:
@@ -139,4 +142,13 @@ def write_archive(images: list[Image], out: Path) -> Path:
         for digest, path in layers.items():
             tar.add(path, f"blobs/sha256/{digest}")
     partial.rename(out)
+    out.with_suffix(".index.json").write_text(json.dumps(index, indent=1))
     return out
+
+
+def archive_index(archive: Path) -> dict[str, str]:
+    """Image name -> manifest digest of an archive write_archive made ({} if unknown)."""
+    try:
+        return json.loads(archive.with_suffix(".index.json").read_text())
+    except (OSError, ValueError):
+        return {}

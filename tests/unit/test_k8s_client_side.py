@@ -44,3 +44,40 @@ def test_kubeconfig_env_set_after_the_client_was_imported(tmp_path, monkeypatch)
     )
     monkeypatch.setenv("KUBECONFIG", str(kc))
     assert Cluster().host == "https://127.0.0.1:9"
+
+
+class _FakeCore:
+    """Serves prepared /metrics/resource texts, one per sample, for one node."""
+
+    def __init__(self, texts):
+        self.texts = list(texts)
+
+    def list_node(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name="hw2"))])
+
+    def connect_get_node_proxy_with_path(self, node, path):
+        assert (node, path) == ("hw2", "metrics/resource")
+        return self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]
+
+
+def _line(cpu, stamp_ms, mem=5e7):
+    labels = 'container="orderer",namespace="ha-ordererorg",pod="orderer0-0"'
+    return (
+        f"container_cpu_usage_seconds_total{{{labels}}} {cpu} {stamp_ms}\n"
+        f"container_memory_working_set_bytes{{{labels}}} {mem} {stamp_ms}\n"
+    )
+
+
+def test_a_recreated_pods_counter_reset_is_not_negative_cpu():
+    from fabkube.backends.k8s.metrics import PodMetricsMonitor
+
+    # 10 s at one core, then the pod is recreated (counter back near 0), then 10 s at half a core.
+    core = _FakeCore([_line(100.0, 0), _line(110.0, 10_000), _line(1.0, 20_000), _line(6.0, 30_000)])
+    mon = PodMetricsMonitor(core, {"ha-ordererorg"}, interval=3600).start()  # sample 1
+    mon._take()  # samples 2 and 3 as the sampling thread would take them
+    mon._take()
+    (usage,) = mon.stop()  # sample 4
+    assert usage.name == "orderer0-0/orderer"
+    assert abs(usage.cpu_avg - 100 * (10 + 1 + 5) / 30) < 1e-6 and usage.cpu_max == 100.0

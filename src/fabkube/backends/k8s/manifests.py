@@ -15,6 +15,7 @@ import json
 from pathlib import Path, PurePosixPath
 
 from fabkube.backends.k8s.objects import (
+    DEFAULT_IMAGE,
     files_secret,
     files_under,
     image,
@@ -25,7 +26,6 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
-from fabkube.backends.k8s.preflight import DEFAULT_IMAGE
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import (
     orderer_env,

@@ -47,20 +47,25 @@ class PodMetricsMonitor:
 
     def __init__(self, core, namespaces: set[str], interval: float = 2.0):
         self.core, self.namespaces, self.interval = core, namespaces, interval
-        self._series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+        self._series: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.errors: list[str] = []
 
     def _take(self) -> None:
-        for node in self.core.list_node().items:
+        try:
+            nodes = [n.metadata.name for n in self.core.list_node().items]
+        except Exception as exc:  # the API server briefly unreachable: this sample is skipped
+            self.errors.append(f"nodes: {exc}")
+            return
+        for node in nodes:
             try:
-                text = self.core.connect_get_node_proxy_with_path(node.metadata.name, "metrics/resource")
-            except Exception as exc:  # a node without a kubelet serving metrics: report, go on
-                self.errors.append(f"{node.metadata.name}: {exc}")
+                text = self.core.connect_get_node_proxy_with_path(node, "metrics/resource")
+            except Exception as exc:  # a node whose kubelet serves no metrics (or no nodes/proxy right)
+                self.errors.append(f"{node}: {exc}")
                 continue
             for key, (cpu, mem, stamp) in parse_resource_metrics(text, self.namespaces).items():
-                series = self._series[key]
+                series = self._series[(node, key)]
                 if not series or series[-1][0] != stamp:
                     series.append((stamp, cpu, mem))
 
@@ -77,12 +82,19 @@ class PodMetricsMonitor:
         self._stop.set()
         self._thread.join()
         self._take()
+        names = [key for _node, key in self._series]
         out = []
-        for key, s in sorted(self._series.items()):
+        for (node, key), s in sorted(self._series.items(), key=lambda kv: kv[0][1]):
             if len(s) < 2 or s[-1][0] <= s[0][0]:
                 continue
-            steps = [100 * (b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(s) if b[0] > a[0]]
-            total = 100 * (s[-1][1] - s[0][1]) / (s[-1][0] - s[0][0])
+            # A restarted container (or a pod recreated under its name) starts its counter again.
+            used = [
+                (b[0] - a[0], b[1] - a[1] if b[1] >= a[1] else b[1]) for a, b in itertools.pairwise(s) if b[0] > a[0]
+            ]
+            total = 100 * sum(c for _t, c in used) / (s[-1][0] - s[0][0])
             mem = [x[2] / 2**20 for x in s]
-            out.append(Usage(key, total, max(steps, default=total), sum(mem) / len(mem), max(mem)))
+            name = key if names.count(key) == 1 else f"{key}@{node}"
+            out.append(
+                Usage(name, total, max((100 * c / t for t, c in used), default=total), sum(mem) / len(mem), max(mem))
+            )
         return out

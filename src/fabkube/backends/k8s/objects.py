@@ -8,6 +8,7 @@ from pathlib import Path
 from fabkube.spec import ComponentResources, NetworkSpec, PlacementSpec
 
 MANAGED_BY = "fabkube"
+DEFAULT_IMAGE = "fabkube.io/default-image"  # on chaincode Deployments whose image the spec does not name
 FIELD_MANAGER = "fabkube"
 
 # Pinned image tags; every reference goes through kubernetes.images.registry.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fabkube.backends.k8s.objects import DEFAULT_IMAGE
+
 
 @dataclass
 class Finding:
@@ -299,9 +301,6 @@ def check(
     return out
 
 
-DEFAULT_IMAGE = "fabkube.io/default-image"  # set on chaincode Deployments whose image the spec does not name
-
-
 def _default_images(objects: list[dict], nodes: list[dict]) -> list[Finding]:
     """A chaincode image named by fabkube's default (nobody publishes it) must already be on a node."""
     present = {
@@ -322,7 +321,8 @@ def _default_images(objects: list[dict], nodes: list[dict]) -> list[Finding]:
                     f"chaincode {name}",
                     f"the spec names no image, and fabkube's default {image} is published nowhere and on no node: "
                     f"build one from `fabkube chaincode dockerfile SPEC {name} -o DIR`, push it, "
-                    "and set the chaincode's `image`",
+                    "and set the chaincode's `image` (an image already on the nodes: set `image` to its name, "
+                    "as kubelets list only their 50 largest)",
                 )
             )
     return out
