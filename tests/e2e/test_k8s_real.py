@@ -48,6 +48,19 @@ def seed_spec(tmp_path, version="1.0", sequence=1):
     return path
 
 
+def test_nothing_routes_off_the_machine(cluster):
+    """Nodes route only the bridge, pod and service ranges; the host forwards nothing off the bridge."""
+    import subprocess
+
+    for node in cluster.nodes():
+        ns = ["ip", "-n", node.netns, "route", "get"]
+        assert subprocess.run([*ns, "10.244.2.9"], capture_output=True).returncode == 0
+        off = subprocess.run([*ns, "1.1.1.1"], capture_output=True, text=True)
+        assert off.returncode != 0 and "unreachable" in off.stderr, off.stdout
+    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+    assert "-A FORWARD -i fkbr0 ! -o fkbr0 -m comment --comment fabkube-cluster -j DROP" in rules
+
+
 def test_preflight_blocks_a_chaincode_image_nobody_publishes(cluster, home, tmp_path):
     spec = seed_spec(tmp_path, "0.9")  # no image for this version was built or loaded
     up = cli(cluster, "up", str(spec), "--target", "k8s", home=home, check=False)

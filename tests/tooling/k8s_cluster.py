@@ -619,10 +619,27 @@ state = "{d / "containerd" / "state"}"
         start = time.monotonic()
         self.ensure(count, progress=print)
         print(f"{count}-node cluster up in {time.monotonic() - start:.0f}s")
+        before = json.loads(self.host_file.read_text()) if self.host_file.exists() else {}
         try:
             yield self
         finally:
             self.down_real()
+            left = self.leftovers(before)
+            assert not left, f"down left behind: {left}"
+
+    def leftovers(self, settings: dict[str, str | None]) -> list[str]:
+        """What `down` should have removed or restored but did not."""
+        left = [f"netns {p.name}" for p in Path("/run/netns").glob("fk-*")] if Path("/run/netns").is_dir() else []
+        left += [f"cgroup {p}" for p in CGROUP_V1.glob("*/fk-hw*")]
+        if _sh("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+            left.append(f"bridge {BRIDGE}")
+        if "fabkube-cluster" in _sh("iptables", "-S", "FORWARD").stdout:
+            left.append("FORWARD guard")
+        mounts = Path("/proc/self/mounts").read_text()
+        if str(self.root) in mounts:
+            left.append("mounts under the cluster dir")
+        left += [f"sysctl {k}={_sysctl(k)} (was {v})" for k, v in settings.items() if _sysctl(k) != v]
+        return left
 
     # ------------------------------------------------------------ down
     def down_real(self, progress: Progress = lambda _m: None) -> None:
