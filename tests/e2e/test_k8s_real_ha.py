@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import EXAMPLES, run_cli
 from kubernetes import client, config
-from tooling.k8s_cluster import RealCluster
+from tooling.k8s_cluster import MIRROR, RealCluster
 
 from fabkube.backends import open_network
 
@@ -27,7 +27,9 @@ def ha_spec(tmp_path):
     text = (EXAMPLES / "ha.yaml").read_text()
     text = text.replace('path: "builtin:abstore"', 'path: "builtin:asset-transfer-basic"')
     text = text.replace('    init: [a, "100", b, "200"]\n', "")
-    assert "asset-transfer-basic" in text and "init:" not in text
+    assert "asset-transfer-basic" in text and "init:" not in text and "kubernetes:" not in text
+    # Every image from the mirror, as the user needed: the same manifests, only the registry changed.
+    text += f"kubernetes:\n  images: {{registry: {MIRROR}}}\n"
     path = tmp_path / "ha.yaml"
     path.write_text(text)
     return path
@@ -60,6 +62,8 @@ def test_ha_survives_kafka_and_orderer_pod_deletions(cluster, home, tmp_path):
         assert "lifecycle Job succeeded" in up.stderr, up.stderr
         pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=ha").items
         assert {p.spec.node_name for p in pods if p.status.phase == "Running"} <= {"hw2", "hw3"}
+        images = {c.image for p in pods for c in [*p.spec.containers, *(p.spec.init_containers or [])]}
+        assert images and all(i.startswith(f"{MIRROR}/") for i in images), images
         # Spread (preferred anti-affinity): brokers and orderers use both workers.
         for kind in ("kafka", "orderer"):
             assert {p.spec.node_name for p in pods if p.metadata.labels["app.kubernetes.io/component"] == kind} == {

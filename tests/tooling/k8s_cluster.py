@@ -57,6 +57,7 @@ NODE_MEMORY_MIB = 4096
 DEFAULT_ROOT = Path(os.environ.get("FABKUBE_CLUSTER_DIR", "/var/tmp/fabkube-cluster"))
 CGROUP_V1 = Path("/sys/fs/cgroup")
 STORAGE_CLASS = "fabkube-local"
+MIRROR = "mirror.fabkube.test"  # a registry name nothing resolves: its images are only ever preloaded
 PROVISIONER = "fabkube.local/host-path"
 
 Progress = Callable[[str], None]
@@ -421,6 +422,7 @@ state = "{d / "containerd" / "state"}"
         self._wait(containerd, lambda: self._ctr_ok(node))
         for archive in archives:
             self._import(node, archive)
+        self._mirror_tags(node, archives[-1])
         for comp in rest:
             if not self.supervisor.running(comp.name):
                 progress(f"{node.name}: starting {comp.name.split('-', 1)[1]}")
@@ -511,6 +513,13 @@ state = "{d / "containerd" / "state"}"
         system = write_archive(images.system_images(), out / "system.tar")
         network = write_archive(images.network_images(progress), out / "network.tar")
         return [system, network]
+
+    def _mirror_tags(self, node: Node, archive: Path) -> None:
+        """The network images also under MIRROR: a spec with `kubernetes.images.registry: MIRROR`
+        runs the same manifests with only the registry changed (the user's mirror)."""
+        for ref in archive_index(archive):
+            if ref.startswith("docker.io/"):
+                _sh(*self._ctr(node, "images", "tag", "--force", ref, f"{MIRROR}/{ref.removeprefix('docker.io/')}"))
 
     def up_real(self, count: int, progress: Progress = lambda _m: None) -> Path:
         if os.geteuid() != 0:
