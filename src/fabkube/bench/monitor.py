@@ -36,26 +36,25 @@ def _sample(pid: int) -> tuple[int, int] | None:
     return int(fields[11]) + int(fields[12]), rss
 
 
-class ResourceMonitor:
-    """Samples every `interval` seconds in a thread between start() and stop()."""
+class Sampler:
+    """Takes a sample every `interval` seconds in a thread between start() and stop()
+    (subclasses say what a sample is, and what the samples add up to)."""
 
-    def __init__(self, pids: dict[str, int], interval: float = 1.0):
-        self.pids, self.interval = pids, interval
-        self._series: dict[str, list[tuple[float, int, int]]] = {name: [] for name in pids}
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def start(self) -> ResourceMonitor:
+    def _take(self) -> None:
+        raise NotImplementedError
+
+    def _usages(self) -> list[Usage]:
+        raise NotImplementedError
+
+    def start(self) -> Sampler:
         self._take()
         self._thread.start()
         return self
-
-    def _take(self) -> None:
-        now = time.monotonic()
-        for name, pid in self.pids.items():
-            got = _sample(pid)
-            if got:
-                self._series[name].append((now, *got))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -65,6 +64,25 @@ class ResourceMonitor:
         self._stop.set()
         self._thread.join()
         self._take()
+        return self._usages()
+
+
+class ResourceMonitor(Sampler):
+    """The processes of this machine, from /proc."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 1.0):
+        super().__init__(interval)
+        self.pids = pids
+        self._series: dict[str, list[tuple[float, int, int]]] = {name: [] for name in pids}
+
+    def _take(self) -> None:
+        now = time.monotonic()
+        for name, pid in self.pids.items():
+            got = _sample(pid)
+            if got:
+                self._series[name].append((now, *got))
+
+    def _usages(self) -> list[Usage]:
         return [u for u in (self._usage(name, s) for name, s in self._series.items()) if u]
 
     @staticmethod

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 import time
 from collections import defaultdict
 
-from fabkube.bench.monitor import Usage
+from fabkube.bench.monitor import Sampler, Usage
 
 _SAMPLE = re.compile(
     r"^(container_cpu_usage_seconds_total|container_memory_working_set_bytes)\{([^}]*)\} (\S+)(?: (\d+))?$"
@@ -42,14 +41,13 @@ def parse_resource_metrics(text: str, namespaces: set[str]) -> dict[str, tuple[f
     return {k: (c, mem.get(k, 0.0), t) for k, (c, t) in cpu.items()}
 
 
-class PodMetricsMonitor:
-    """Samples every node's resource metrics in a thread between start() and stop()."""
+class PodMetricsMonitor(Sampler):
+    """Every node's resource metrics, through the API server."""
 
     def __init__(self, core, namespaces: set[str], interval: float = 2.0):
-        self.core, self.namespaces, self.interval = core, namespaces, interval
+        super().__init__(interval)
+        self.core, self.namespaces = core, namespaces
         self._series: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
         self.errors: list[str] = []
 
     def _take(self) -> None:
@@ -69,19 +67,7 @@ class PodMetricsMonitor:
                 if not series or series[-1][0] != stamp:
                     series.append((stamp, cpu, mem))
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._take()
-
-    def start(self) -> PodMetricsMonitor:
-        self._take()
-        self._thread.start()
-        return self
-
-    def stop(self) -> list[Usage]:
-        self._stop.set()
-        self._thread.join()
-        self._take()
+    def _usages(self) -> list[Usage]:
         names = [key for _node, key in self._series]
         out = []
         for (node, key), s in sorted(self._series.items(), key=lambda kv: kv[0][1]):
