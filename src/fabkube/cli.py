@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from enum import StrEnum
@@ -29,8 +30,19 @@ app = typer.Typer(
 )
 toolchain_app = typer.Typer(no_args_is_help=True, help="The Fabric binaries and Kafka/ZooKeeper jars fabkube uses.")
 app.add_typer(toolchain_app, name="toolchain")
-out = Console()
-err = Console(stderr=True)
+# Not a terminal (a file, a pipe, CI): Rich would cut tables to 80 columns ("Thro…"); lines are
+# as wide as their content instead. COLUMNS still wins when set.
+_WIDE = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else _WIDE
+    return Console(stderr=stderr, width=width)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class RichReporter(Reporter):
@@ -244,6 +256,28 @@ def _print_status(st: NetworkStatus) -> None:
         for peer, by in st.heights.items():
             ht.add_row(peer, *[str(by.get(c)) if by.get(c) is not None else "-" for c in channels])
         out.print(ht)
+    if st.orderers:
+        _print_orderers(st.orderers)
+
+
+def _print_orderers(orderers: dict[str, dict[str, dict]]) -> None:
+    """Each orderer's height per channel, with its channel status and the Raft leader marked."""
+    table = Table(title="orderers: height per channel (* leader)")
+    channels = sorted({c for by in orderers.values() for c in by})
+    table.add_column("orderer")
+    for c in channels:
+        table.add_column(c)
+    for name, by in orderers.items():
+        cells = []
+        for c in channels:
+            info = by.get(c) or {}
+            height = "-" if info.get("height") is None else str(info["height"])
+            status = info.get("status", "-")
+            cells.append(
+                f"{height}{' *' if info.get('leader') else ''}" + ("" if status == "active" else f" ({status})")
+            )
+        table.add_row(name, *cells)
+    out.print(table)
 
 
 @app.command()
@@ -292,16 +326,20 @@ def invoke(
 @_guard
 def query(
     chaincode: str = typer.Argument(..., help="Chaincode name from the spec."),
-    args: list[str] = typer.Argument(..., help="Function and arguments, e.g. query a; 'query' may be left out."),
+    args: list[str] = typer.Argument(
+        ..., help="Function and arguments, e.g. GetAllAssets or query a (for builtin:abstore, 'query' may be left out)."
+    ),
     peer: str | None = typer.Option(None, "--peer", help="Peer to ask, e.g. peer1.org1."),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
     """Evaluate a chaincode function on one peer and print the result."""
     net = _open_network(network, workdir)
-    if len(args) == 1:
+    # The seed's `query mycc a`: only abstore's one-argument shorthand; any other single word is a
+    # function called without arguments (GetAllAssets).
+    if len(args) == 1 and net.chaincode_info(chaincode).source == "builtin:abstore":
         args = ["query", *args]
-    out.print(net.query(chaincode, args, peer=peer), highlight=False)
+    out.print(net.query(chaincode, args, peer=peer), highlight=False, markup=False, soft_wrap=True)
 
 
 class WorkloadName(StrEnum):

@@ -1,4 +1,5 @@
-"""The component model: what each ZooKeeper, Kafka, orderer, peer and chaincode server needs.
+"""The component model: what each orderer, peer and chaincode server needs (an ordering type's
+backing services are components too, made by its local part: consensus/<type>/local.py).
 
 A component is data: its command, environment, config files, ports and a health check.
 The local backend runs it as a process; the same settings (Fabric's CORE_*/ORDERER_* env,
@@ -7,13 +8,13 @@ broker properties) feed the Kubernetes manifests.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from fabkube.chaincode import go_binary, language
+from fabkube.chaincode import server_command
+from fabkube.chaincode.contract import server_env, tls_at
 from fabkube.layout import Layout
 from fabkube.toolchain import Toolchain
 from fabkube.topology import (
@@ -29,7 +30,7 @@ from fabkube.topology import (
 class Health:
     """How to tell the component is serving: one of the probes in fabkube.health."""
 
-    kind: str  # "zookeeper" | "kafka" (the consensus's services) | "orderer" | "peer" | "tcp"
+    kind: str  # "orderer" | "peer" | "tcp", or a backing service's kind (Kafka: "zookeeper", "kafka")
     endpoint: Endpoint  # the port clients use
     operations: Endpoint | None = None  # peers: where /healthz is served
 
@@ -47,11 +48,6 @@ class Component:
     address: str = ""
 
 
-def size_bytes(text: str) -> int:
-    number, unit = text.replace(" ", "")[:-2], text.replace(" ", "")[-2:]
-    return int(number) * {"KB": 1024, "MB": 1024 * 1024}[unit]
-
-
 def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str) -> dict[str, str]:
     tls = paths.node_tls(node)
     listen = node.address.host if topo.target == "local" else "0.0.0.0"
@@ -67,17 +63,24 @@ def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str)
         "ORDERER_GENERAL_TLS_PRIVATEKEY": str(tls / "server.key"),
         "ORDERER_GENERAL_TLS_CERTIFICATE": str(tls / "server.crt"),
         "ORDERER_GENERAL_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
-        "ORDERER_GENERAL_BOOTSTRAPMETHOD": "file",
-        "ORDERER_GENERAL_BOOTSTRAPFILE": str(paths.genesis_block),
+        **_bootstrap(topo, paths),
         "ORDERER_FILELEDGER_LOCATION": f"{data_dir}/ledger",
         "ORDERER_CONSENSUS_WALDIR": f"{data_dir}/etcdraft/wal",
         "ORDERER_CONSENSUS_SNAPDIR": f"{data_dir}/etcdraft/snapshot",
         "ORDERER_OPERATIONS_LISTENADDRESS": ops,
         "ORDERER_ADMIN_LISTENADDRESS": admin,
         "ORDERER_METRICS_PROVIDER": "prometheus",
-        **topo.consensus.orderer_env(topo, node, tls),
+        **topo.ordering.orderer_env(node, tls),
         "FABRIC_LOGGING_SPEC": "INFO",
     }
+
+
+def _bootstrap(topo: Topology, paths: Layout) -> dict[str, str]:
+    """Orderers of a type with a system channel boot from its genesis block; others start with no
+    channel and join each through the channel participation API."""
+    if topo.ordering.system_channel:
+        return {"ORDERER_GENERAL_BOOTSTRAPMETHOD": "file", "ORDERER_GENERAL_BOOTSTRAPFILE": str(paths.genesis_block)}
+    return {"ORDERER_GENERAL_BOOTSTRAPMETHOD": "none"}
 
 
 def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> dict[str, str]:
@@ -131,10 +134,11 @@ def local_components(
     package_ids: dict[str, str] | None = None,
     chaincode_dirs: dict[str, Path] | None = None,
 ) -> list[Component]:
-    """Every component of a local network, in start order: the consensus's backing services first."""
+    """Fabric's components of a local network, in start order: orderers, peers, chaincode servers.
+    (The local backend starts the ordering type's backing services before them.)"""
     topo = layout.topo
     assert topo.target == "local"
-    out: list[Component] = list(topo.consensus.local_components(layout, tools))
+    out: list[Component] = []
     for o in topo.orderers:
         env = orderer_env(topo, o, layout, str(layout.data_dir(o.name)))
         env["FABRIC_CFG_PATH"] = str(tools.config_dir)
@@ -146,7 +150,7 @@ def local_components(
                 env,
                 {},
                 [o.address, o.operations, o.admin],
-                topo.consensus.orderer_health(o),
+                Health("orderer", o.address),
                 layout.node_dir(o.name),
                 str(o.address),
             )
@@ -187,39 +191,22 @@ IMAGE_BUILDER = {
     "propagateEnvironment": ["CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG"],
 }
 
-# The settings a chaincode-as-a-service process reads from its environment (as in a CCaaS pod).
-CHAINCODE_ENV = {
-    "address": "CHAINCODE_SERVER_ADDRESS",
-    "id": "CHAINCODE_ID",
-    "tls-cert": "CHAINCODE_TLS_CERT",
-    "tls-key": "CHAINCODE_TLS_KEY",
-    "tls-client-ca": "CHAINCODE_TLS_CLIENT_CA",
-}
-
 
 def chaincode_component(
     layout: Layout, cc: ChaincodeInfo, package_id: str, source: Path | None, tools: Toolchain | None = None
 ) -> Component:
-    """One local server per chaincode, shared by every org's peers (they all dial the same address).
-    Python runs on fabkube's runtime; Go is the chaincode's own binary, configured through the
-    environment a CCaaS pod gives it (CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_*)."""
+    """One local server per chaincode, shared by every org's peers (they all dial the same address),
+    in any language, configured through the environment a CCaaS pod gives it (chaincode/contract.py)."""
     server = next(iter(cc.servers.values()))
     name = f"chaincode-{cc.name}"
-    settings = {"address": str(server), "id": package_id}
     files: dict[Path, str] = {}
+    tls = None
     if layout.topo.spec.tls:
         # One local server serves every org's peers; they all present the server org's peer-client pair.
         server_org = layout.topo.chaincode_server_org(cc, cc.orgs[0])
-        tls = layout.chaincode_tls(cc, server_org)
         client_ca = layout.node_dir(name) / "client-ca.pem"
         files[client_ca] = layout.tls_ca(server_org).read_text() if layout.tls_ca(server_org).exists() else ""
-        settings |= {"tls-cert": str(tls / "server.crt"), "tls-key": str(tls / "server.key")}
-        settings["tls-client-ca"] = str(client_ca)
-    if source is not None and tools is not None and language(source) == "go":
-        command = [str(go_binary(tools.root, source))]
-        env = {CHAINCODE_ENV[k]: v for k, v in settings.items()} | {"CORE_CHAINCODE_ID_NAME": package_id}
-    else:
-        command = [sys.executable, "-m", "fabkube.chaincode.runtime", str(source)]
-        command += [a for k, v in settings.items() for a in (f"--{k}", v)]
-        env = {"PYTHONUNBUFFERED": "1"}
+        tls = tls_at(str(layout.chaincode_tls(cc, server_org)), str(client_ca))
+    env = server_env(str(server), package_id, tls) | {"PYTHONUNBUFFERED": "1"}
+    command = server_command(tools.root, source) if source is not None and tools is not None else []
     return Component(name, "chaincode", command, env, files, [server], Health("tcp", server), layout.node_dir(name))

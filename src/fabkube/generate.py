@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabkube.channel.configtx import generate_channel_artifacts, write_configtx
+from fabkube.consensus.model import ordering_model
 from fabkube.crypto.msp import generate_crypto
 from fabkube.layout import Layout
-from fabkube.spec import LoadedSpec
+from fabkube.spec import LoadedSpec, NetworkSpec
 from fabkube.toolchain import Progress, Toolchain
 from fabkube.topology import Target, build_topology
 
@@ -21,11 +22,16 @@ class Generated:
     files: list[Path]
 
 
+def network_toolchain(spec: NetworkSpec) -> Toolchain:
+    """The toolchain a network runs on: Fabric and the parts its ordering type names."""
+    return Toolchain(spec.fabric.version, parts=ordering_model(spec.ordering.type).toolchain_parts)
+
+
 def generate(
     loaded: LoadedSpec, target: Target, out: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
 ) -> Generated:
     spec = loaded.spec
-    tools = (tools or Toolchain(spec.fabric.version)).ensure(progress)
+    tools = (tools or network_toolchain(spec)).ensure(progress)
     layout = Layout(out.resolve(), build_topology(spec, target))
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.spec_copy.write_text(loaded.text)
@@ -48,6 +54,8 @@ def generate(
 
 def artifact_paths(layout: Layout) -> list[Path]:
     topo = layout.topo
+    if not topo.ordering.system_channel:
+        return [layout.channel_block(c) for c in topo.channels]
     return [
         layout.genesis_block,
         *(layout.channel_tx(c) for c in topo.channels),

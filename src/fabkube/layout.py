@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabkube.consensus.model import TlsPair
 from fabkube.crypto import msp
 from fabkube.topology import ChaincodeInfo, ChannelInfo, OrdererNode, Org, PeerNode, Topology
 
@@ -84,9 +85,13 @@ class Layout:
     def admin_msp(self, org: Org) -> Path:
         return msp.user_dir(self.crypto, org, org.admin) / "msp"
 
-    @property
-    def kafka_tls(self) -> Path:
-        return msp.kafka_tls_dir(self.crypto, self.topo.orderer_org)
+    def admin_tls(self, org: Org) -> Path:
+        """The admin's TLS client pair (client.crt, client.key)."""
+        return msp.user_dir(self.crypto, org, org.admin) / "tls"
+
+    def tls_pair(self, pair: TlsPair) -> Path:
+        """The folder of a TLS pair the ordering type asked for (Kafka: the brokers')."""
+        return msp.tls_pair_dir(self.crypto, pair)
 
     def chaincode_tls(self, cc: ChaincodeInfo, org: Org) -> Path:
         return msp.chaincode_tls_dir(self.crypto, org, cc.name)

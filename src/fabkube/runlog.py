@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 from fabkube.errors import RuntimeFailure
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def run_logged(cmd: list[str], log: Path, what: str = "", cwd: Path | None = None, env: dict | None = None) -> None:
@@ -19,6 +22,9 @@ def run_logged(cmd: list[str], log: Path, what: str = "", cwd: Path | None = Non
     if proc.returncode == 0:
         return
     tool = Path(cmd[0]).name
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    last = lines[-1][:300] if lines and not lines[-1].startswith("$ ") else f"exit code {proc.returncode}"
+    lines = [clean for line in log.read_text(errors="replace").splitlines() if (clean := _ANSI.sub("", line).strip())]
+    lines = lines[max((i for i, line in enumerate(lines) if line.startswith("$ ")), default=0) + 1 :]
+    # Maven ends with advice; its first [ERROR] line says what failed.
+    errors = [line for line in lines if line.startswith("[ERROR] ") and len(line) > 10]
+    last = (errors or lines or [f"exit code {proc.returncode}"])[0 if errors else -1][:300]
     raise RuntimeFailure(f"{tool} could not {what}: {last}" if what else f"{tool} failed: {last}", log)

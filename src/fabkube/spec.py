@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fabkube.chaincode import BUILTINS
+from fabkube.consensus.kafka import ports as kafka_ports
 from fabkube.errors import UserError
 from fabkube.toolchain.versions import DEFAULT_FABRIC_VERSION, FABRIC_VERSIONS
 
@@ -36,6 +37,12 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def size_bytes(text: str) -> int:
+    """A BYTE_SIZE value ('10 MB', '512 KB') in bytes."""
+    number, unit = text.replace(" ", "")[:-2], text.replace(" ", "")[-2:]
+    return int(number) * {"KB": 1024, "MB": 1024 * 1024}[unit]
+
+
 def F(default: Any = ..., description: str = "", pattern: re.Pattern | None = None, **kw: Any) -> Any:
     """A field with its description and, for editors, its pattern in the JSON Schema. The pattern is
     checked by the semantic rules below (one clear line per problem), not by pydantic."""
@@ -47,8 +54,20 @@ class FabricSpec(Model):
     version: str = F(DEFAULT_FABRIC_VERSION, "Fabric release to build and run; 2.5.9 is the one served here")
 
 
+class RaftSpec(Model):
+    """etcdraft Options of configtx.yaml, with Fabric's defaults (sampleconfig/configtx.yaml)."""
+
+    tickInterval: str = F("500ms", "Time between two Raft ticks", DURATION)
+    electionTick: int = F(10, "Ticks without a leader's heartbeat before a follower campaigns", ge=2)
+    heartbeatTick: int = F(1, "Ticks between a leader's heartbeats (less than electionTick)", ge=1)
+    maxInflightBlocks: int = F(5, "Blocks in flight to a follower at most", ge=1)
+    snapshotIntervalSize: str = F("16 MB", "Data between two snapshots, e.g. '16 MB'", BYTE_SIZE)
+
+
 class OrderingSpec(Model):
-    type: Literal["kafka"] = F("kafka", "Ordering type; Kafka (ZooKeeper + brokers) with the system channel")
+    type: Literal["kafka", "raft"] = F(
+        "kafka", "Ordering type: kafka (ZooKeeper + brokers, system channel) or raft (etcdraft, no system channel)"
+    )
     orderers: int = F(1, "Orderer nodes", ge=1, le=9)
     batchTimeout: str = F("2s", "Longest wait before a block is cut, e.g. 2s or 500ms", DURATION)
     maxMessageCount: int = F(10, "Transactions per block at most", ge=1)
@@ -56,6 +75,7 @@ class OrderingSpec(Model):
     preferredMaxBytes: str = F("512 KB", "Preferred block size, e.g. '512 KB'", BYTE_SIZE)
     orgName: str = F("OrdererOrg", "Orderer organization name (MSP ID <orgName>MSP)", ORG_NAME)
     domain: str = F("example.com", "Orderer organization's DNS domain", DNS_SUBDOMAIN)
+    raft: RaftSpec = F(description="Raft options (ordering.type raft)", default_factory=RaftSpec)
 
 
 class KafkaSpec(Model):
@@ -341,9 +361,31 @@ def _check_ordering(spec: NetworkSpec, p: _Problems) -> None:
         p.error(("ordering", "orgName"), f"{o.orgName!r} must start with a letter and hold letters and digits only")
     if not DNS_SUBDOMAIN.match(o.domain):
         p.error(("ordering", "domain"), f"{o.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
+    if o.type == "raft":
+        _check_raft(spec, p)
+
+
+def _check_raft(spec: NetworkSpec, p: _Problems) -> None:
+    o, r = spec.ordering, spec.ordering.raft
+    if not spec.tls:
+        p.error(("tls",), "false is not allowed with ordering.type raft: consenters authenticate each other by TLS")
+    if r.heartbeatTick >= r.electionTick:
+        p.error(
+            ("ordering", "raft", "heartbeatTick"),
+            f"{r.heartbeatTick} must be below electionTick {r.electionTick}; allowed: 1 to {r.electionTick - 1}",
+        )
+    if o.orderers < 3:
+        p.warn(
+            ("ordering", "orderers"),
+            f"{o.orderers} Raft consenter(s) tolerate no failure: a crash of any stops ordering (3 tolerate one)",
+        )
+    elif o.orderers % 2 == 0:
+        p.warn(("ordering", "orderers"), f"{o.orderers} is even: it tolerates no more failures than {o.orderers - 1}")
 
 
 def _check_kafka(spec: NetworkSpec, p: _Problems) -> None:
+    if spec.ordering.type != "kafka":
+        return
     k = spec.kafka
     kafka_consistent = k.replicationFactor <= k.brokers and k.minInsyncReplicas <= k.replicationFactor
     if k.replicationFactor > k.brokers:
@@ -389,6 +431,8 @@ def _kafka_advice(k: KafkaSpec, p: _Problems) -> None:
 
 
 def _check_zookeeper(spec: NetworkSpec, p: _Problems) -> None:
+    if spec.ordering.type != "kafka":
+        return
     z = spec.zookeeper
     if not JVM_HEAP.match(z.heap):
         p.error(("zookeeper", "heap"), f"{z.heap!r} is not a JVM heap size like 128m or 1g")
@@ -530,11 +574,15 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         check(spec, p)
 
 
+# Local ports of each ordering type's backing services, from the type's own port tables.
+SERVICE_PORTS = {"kafka": lambda spec: kafka_ports.local_ports(spec.zookeeper.nodes, spec.kafka.brokers)}
+
+
 def local_port_count(spec: NetworkSpec) -> int:
-    """Ports the local target allocates upward from local.basePort: ZooKeeper (client, peer,
-    election) and brokers, then orderers and peers (3 each), then one per chaincode server."""
+    """Ports the local target allocates upward from local.basePort: the ordering type's backing
+    services, then orderers and peers (3 each), then one per chaincode server."""
     peers = sum(o.peers for o in spec.organizations)
-    services = 3 * spec.zookeeper.nodes + spec.kafka.brokers
+    services = SERVICE_PORTS[spec.ordering.type](spec) if spec.ordering.type in SERVICE_PORTS else 0
     return services + 3 * spec.ordering.orderers + 3 * peers + len(spec.chaincodes)
 
 

@@ -7,22 +7,25 @@ Kubernetes targets, crypto SANs, configtx and backends all agree by construction
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-from fabkube.consensus import Consensus, consensus_for
+from fabkube.consensus.model import ModelContext, OrderingModel, ordering_model
+from fabkube.nodes import (
+    CLUSTER_DOMAIN,
+    LOCAL_HOST,
+    TARGETS,
+    ChaincodeInfo,
+    ChannelInfo,
+    Endpoint,
+    OrdererNode,
+    Org,
+    PeerNode,
+    Target,
+)
 from fabkube.spec import NetworkSpec
 
-Target = Literal["local", "k8s"]
-TARGETS: tuple[str, ...] = ("local", "k8s")
-LOCAL_HOST = "127.0.0.1"
-CLUSTER_DOMAIN = "svc.cluster.local"
-
-# Fixed in-cluster ports; locally every port comes from local.basePort instead.
+# Fixed in-cluster ports of Fabric's nodes; locally every port comes from local.basePort instead.
+# (An ordering type's backing services bring their own.)
 K8S_PORTS = {
-    "zk_client": 2181,
-    "zk_peer": 2888,
-    "zk_election": 3888,
-    "kafka": 9092,
     "orderer": 7050,
     "orderer_ops": 9443,
     "orderer_admin": 7053,
@@ -33,128 +36,13 @@ K8S_PORTS = {
 }
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass
-class Org:
-    name: str
-    msp_id: str
-    domain: str
-    kind: Literal["orderer", "peer"]
-    namespace: str
-    users: int
-
-    @property
-    def admin(self) -> str:
-        return f"Admin@{self.domain}"
-
-    @property
-    def ca_name(self) -> str:
-        return f"ca.{self.domain}"
-
-    @property
-    def tlsca_name(self) -> str:
-        return f"tlsca.{self.domain}"
-
-
-@dataclass
-class ZooKeeperNode:
-    index: int
-    name: str
-    namespace: str
-    client: Endpoint
-    peer: Endpoint
-    election: Endpoint
-
-    @property
-    def myid(self) -> int:
-        return self.index + 1
-
-
-@dataclass
-class KafkaNode:
-    index: int
-    name: str
-    namespace: str
-    address: Endpoint
-
-    @property
-    def broker_id(self) -> int:
-        return self.index
-
-
-@dataclass
-class OrdererNode:
-    index: int
-    name: str  # component name: orderer0
-    hostname: str  # cryptogen's Hostname: orderer0
-    fqdn: str  # cryptogen's CommonName: orderer0.example.com
-    org: Org
-    namespace: str
-    address: Endpoint
-    operations: Endpoint
-    admin: Endpoint
-    kind: str = "orderer"
-
-
-@dataclass
-class PeerNode:
-    index: int
-    name: str  # component name: peer0.org1
-    hostname: str
-    fqdn: str
-    org: Org
-    namespace: str
-    address: Endpoint
-    chaincode: Endpoint
-    operations: Endpoint
-    anchor: bool
-    kind: str = "peer"
-
-
-@dataclass
-class ChannelInfo:
-    name: str
-    orgs: list[Org]
-    peers: list[PeerNode]
-
-
-@dataclass
-class ChaincodeInfo:
-    name: str
-    channel: str
-    version: str
-    sequence: int
-    source: str
-    init: list[str] | None
-    policy: str | None
-    image: str | None
-    orgs: list[Org]
-    servers: dict[str, Endpoint]  # org name -> where that org's peers reach the chaincode server
-    collections: list[dict] = field(default_factory=list)  # Fabric's collection config, as JSON objects
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}_{self.version}"
-
-
 @dataclass
 class Topology:
     spec: NetworkSpec
     target: Target
     orderer_org: Org
     orgs: list[Org]
-    consensus: Consensus
-    services_namespace: str  # Kubernetes: where the consensus's backing services run
-    zookeepers: list[ZooKeeperNode] = field(default_factory=list)
-    kafkas: list[KafkaNode] = field(default_factory=list)
+    ordering: OrderingModel  # the ordering type's model: its backing services, TLS pairs, settings
     orderers: list[OrdererNode] = field(default_factory=list)
     peers: list[PeerNode] = field(default_factory=list)
     channels: list[ChannelInfo] = field(default_factory=list)
@@ -163,10 +51,6 @@ class Topology:
     @property
     def name(self) -> str:
         return self.spec.name
-
-    @property
-    def kafka_namespace(self) -> str:
-        return self.services_namespace
 
     def org(self, name: str) -> Org:
         return next(o for o in self.orgs if o.name == name)
@@ -180,14 +64,6 @@ class Topology:
     def chaincode(self, name: str) -> ChaincodeInfo:
         return next(c for c in self.chaincodes if c.name == name)
 
-    @property
-    def broker_addresses(self) -> list[str]:
-        return [str(k.address) for k in self.kafkas]
-
-    @property
-    def zookeeper_connect(self) -> str:
-        return ",".join(str(z.client) for z in self.zookeepers)
-
     def tls_sans(self, node: OrdererNode | PeerNode) -> list[str]:
         """Names a node's TLS certificate must cover on both targets, so one crypto set serves both."""
         names = [node.fqdn, node.hostname, "localhost", LOCAL_HOST]
@@ -197,12 +73,6 @@ class Topology:
         for suffix in ("", f".{twin.namespace}", f".{twin.namespace}.svc", f".{twin.namespace}.{CLUSTER_DOMAIN}"):
             names.append(short + suffix)
         return list(dict.fromkeys(names))
-
-    def kafka_sans(self) -> list[str]:
-        """One broker certificate for all brokers: loopback locally, the headless Service's pods on k8s."""
-        k8s = self if self.target == "k8s" else build_topology(self.spec, "k8s")
-        headless = k8s.kafkas[0].address.host.split(".", 1)[1]  # kafka-headless.<ns>.svc.cluster.local
-        return ["localhost", LOCAL_HOST, f"*.{headless}", headless]
 
     def chaincode_sans(self, cc: ChaincodeInfo, org: Org) -> list[str]:
         """Names an org's chaincode server certificate covers on both targets."""
@@ -226,13 +96,15 @@ class _Ports:
         return port
 
 
+def namespace_prefix(spec: NetworkSpec) -> str:
+    return spec.kubernetes.namespacePrefix or spec.name
+
+
 def namespaces(spec: NetworkSpec) -> dict[str, str]:
-    """Kubernetes namespaces: one for ZooKeeper/Kafka, one for the orderer org, one per peer org."""
-    prefix = spec.kubernetes.namespacePrefix or spec.name
-    out = {
-        "kafka": spec.kubernetes.kafkaNamespace or f"{prefix}-kafka",
-        spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}",
-    }
+    """Kubernetes namespaces of the orgs: one for the orderer org, one per peer org. (The ordering
+    type's backing services name their own: `Topology.ordering.namespaces`.)"""
+    prefix = namespace_prefix(spec)
+    out = {spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}"}
     for org in spec.organizations:
         out[org.name] = f"{prefix}-{org.name.lower()}"
     return out
@@ -245,15 +117,15 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     ports = _Ports(spec.local.basePort)
     ns = namespaces(spec)
 
-    def endpoint(host: str, k8s_port_key: str) -> Endpoint:
-        return Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, K8S_PORTS[k8s_port_key])
+    def endpoint(host: str, k8s_port: int) -> Endpoint:
+        return Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, k8s_port)
 
     o = spec.ordering
     orderer_org = Org(o.orgName, f"{o.orgName}MSP", o.domain, "orderer", ns[o.orgName], 0)
     orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
-    topo = Topology(spec, target, orderer_org, orgs, consensus_for(spec.ordering.type), ns["kafka"])
-
-    topo.consensus.add_nodes(topo, endpoint)
+    # The ordering type's backing services take the first ports, before the orderers.
+    ordering = ordering_model(o.type)(ModelContext(spec, target, namespace_prefix(spec), orderer_org, endpoint))
+    topo = Topology(spec, target, orderer_org, orgs, ordering)
     for i in range(o.orderers):
         hostname = f"orderer{i}"
         host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"
@@ -265,9 +137,9 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                 f"{hostname}.{o.domain}",
                 orderer_org,
                 orderer_org.namespace,
-                endpoint(host, "orderer"),
-                endpoint(host, "orderer_ops"),
-                endpoint(host, "orderer_admin"),
+                endpoint(host, K8S_PORTS["orderer"]),
+                endpoint(host, K8S_PORTS["orderer_ops"]),
+                endpoint(host, K8S_PORTS["orderer_admin"]),
             )
         )
     for org_spec, org in zip(spec.organizations, orgs, strict=False):
@@ -282,9 +154,9 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                     f"{hostname}.{org.domain}",
                     org,
                     org.namespace,
-                    endpoint(host, "peer"),
-                    endpoint(host, "peer_cc"),
-                    endpoint(host, "peer_ops"),
+                    endpoint(host, K8S_PORTS["peer"]),
+                    endpoint(host, K8S_PORTS["peer_cc"]),
+                    endpoint(host, K8S_PORTS["peer_ops"]),
                     i in org_spec.anchorPeers,
                 )
             )

@@ -6,7 +6,8 @@ import pytest
 from conftest import EXAMPLES, live_processes, run_cli
 
 from fabkube import health
-from fabkube.topology import Endpoint
+from fabkube.consensus.kafka.probes import kafka_brokers
+from fabkube.nodes import Endpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +38,9 @@ def test_seed_lifecycle(tools, home):
         # orderer <-> Kafka is TLS with client certificates: a plaintext Metadata request gets nothing
         kafka = Endpoint("127.0.0.1", 17009)
         tls_dir = workdir / "crypto/ordererOrganizations/example.com/kafka/tls"
-        assert health.kafka_brokers(kafka) is None
+        assert kafka_brokers(kafka) is None
         tls = health.client_tls(str(tls_dir / "ca.crt"), str(tls_dir / "server.crt"), str(tls_dir / "server.key"))
-        assert health.kafka_brokers(kafka, tls) == [0, 1, 2]
+        assert kafka_brokers(kafka, tls) == [0, 1, 2]
 
         # peers and the chaincode server authenticate each other (mutual TLS, the org's TLS CA)
         cc_log = run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout

@@ -63,7 +63,10 @@ def test_chaincode_that_cannot_start_stops_everything(tools, home, tmp_path):
     missing = tmp_path / "missing.yaml"  # not even a chaincode directory: refused before anything starts
     missing.write_text(spec_text("missingcc", 17850, str(tmp_path / "missing")))
     refused = run_cli("up", str(missing), home=home, check=False)
-    assert refused.returncode == 2 and "holds neither chaincode.py (Python) nor go.mod (Go)" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "holds none of go.mod (go), chaincode.py (python), package.json (node), pom.xml" in refused.stderr
+    )
     assert not (home / "networks" / "missingcc").exists()
 
     (tmp_path / "broken").mkdir()

@@ -33,7 +33,7 @@ def test_genesis_block_is_kafka_with_topology_brokers(tools, tmp_path, target):
     config = block["data"]["data"][0]["payload"]["data"]["config"]["channel_group"]
     orderer = config["groups"]["Orderer"]
     assert orderer["values"]["ConsensusType"]["value"]["type"] == "kafka"
-    assert orderer["values"]["KafkaBrokers"]["value"]["brokers"] == topo.broker_addresses
+    assert orderer["values"]["KafkaBrokers"]["value"]["brokers"] == topo.ordering.broker_addresses
     assert list(orderer["groups"]) == ["OrdererOrgMSP"]
     endpoints = orderer["groups"]["OrdererOrgMSP"]["values"]["Endpoints"]["value"]["addresses"]
     assert endpoints == [str(o.address) for o in topo.orderers]
@@ -51,7 +51,7 @@ def test_genesis_block_is_kafka_with_topology_brokers(tools, tmp_path, target):
     assert sorted(app["groups"]) == ["Org1MSP", "Org2MSP"]
     assert "V2_5" in app["values"]["Capabilities"]["value"]["capabilities"]
     if target == "k8s":
-        assert topo.broker_addresses[0] == "kafka-0.kafka-headless.ha-kafka.svc.cluster.local:9092"
+        assert topo.ordering.broker_addresses[0] == "kafka-0.kafka-headless.ha-kafka.svc.cluster.local:9092"
 
 
 def test_anchor_update_names_anchor_peer(tools, tmp_path):

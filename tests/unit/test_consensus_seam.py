@@ -1,93 +1,154 @@
-"""The consensus seam is real: a new ordering type is one Consensus subclass, and the topology,
-configtx, orderer settings, readiness, local components and manifests all follow it."""
+"""The ordering seam is real: an ordering type is a model plus a local and a Kubernetes part,
+registered under its name, and nothing else changes.
 
-from pathlib import Path
+A solo-like type with no backing services runs unpatched through the topology, the real crypto,
+configtx and the real configtxgen, the local backend's components and steps, and the rendered
+Kubernetes manifests. A Raft-shaped variant shows the model can drop the system channel (orderers
+join channels through the channel participation API) and ask for consenters' client pairs.
+"""
 
 import pytest
 from conftest import EXAMPLES
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from fabkube.backends.k8s import manifests
+from fabkube.backends.k8s.render import render
+from fabkube.backends.local.network import LocalNetwork
 from fabkube.channel.configtx import render_configtx
-from fabkube.components import Component, Health, local_components
-from fabkube.consensus import CONSENSUS, Consensus, consensus_for, register
+from fabkube.components import orderer_env
+from fabkube.consensus.k8s import K8sOrdering, k8s_part, register_k8s
+from fabkube.consensus.local import LocalOrdering, Stage, local_part, register_local
+from fabkube.consensus.model import OrderingModel, TlsPair, ordering_model, register_model
+from fabkube.crypto.msp import generate_crypto
+from fabkube.generate import network_toolchain
+from fabkube.health import tcp_open
 from fabkube.layout import Layout
-from fabkube.spec import load_spec
-from fabkube.topology import Endpoint, build_topology
-
-PROBE = {"exec": {"command": ["true"]}}
+from fabkube.spec import LoadedSpec, load_spec
+from fabkube.topology import build_topology
 
 
-class SidecarConsensus(Consensus):
-    """An ordering type whose orderers need one backing "sidecar" service and nothing of Kafka."""
+@register_model
+class NoServiceModel(OrderingModel):
+    """Solo-like: the orderers order by themselves (Fabric 2.5's solo consenter), nothing beside them."""
 
-    type = "sidecar"
-    service_titles = (("sidecar", "sidecar service"),)
-    orderer_title = "orderers (sidecar)"
+    type = "noservice"
 
-    def add_nodes(self, topo, endpoint):
-        topo.sidecar = endpoint(f"sidecar.{topo.services_namespace}", "orderer_admin")
+    def configtx_orderer(self, orderers, tls_dir):
+        return {"OrdererType": "solo"}
 
-    def configtx_orderer(self, topo):
-        return {"OrdererType": "sidecar", "Sidecar": {"Address": str(topo.sidecar)}}
+    def orderer_env(self, node, tls):
+        return {"ORDERER_GENERAL_KEEPALIVE_SERVERINTERVAL": "7200s"}
 
-    def orderer_env(self, topo, node, tls: Path):
-        return {"ORDERER_SIDECAR_ADDRESS": str(topo.sidecar)}
 
-    def local_components(self, layout, tools):
-        ep = layout.topo.sidecar
-        return [Component("sidecar-0", "sidecar", ["true"], {}, {}, [ep], Health("tcp", ep), layout.root)]
+@register_model
+class ParticipationModel(NoServiceModel):
+    """Raft-shaped: no system channel, and a client pair beside each orderer's server pair."""
 
-    def service_ready(self, comp, layout):
-        return lambda: True
+    type = "participation"
+    system_channel = False
 
-    def orderer_health(self, node):
-        return Health("orderer", node.address)
+    def tls_pairs(self, orderers):
+        return [TlsPair(o.org, f"orderers/{o.fqdn}/tls", o.fqdn, (o.fqdn, o.hostname), role="client") for o in orderers]
 
-    def orderer_ready(self, endpoint: Endpoint, log, offset, channels):
-        return True
 
-    def k8s_files(self, layout):
-        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sidecar"}}
-        return {"sidecar.yaml": [cm]}
+class NoServiceLocal(LocalOrdering):
+    type = "noservice"
+    orderer = Stage("orderer", "orderers (solo)", 60.0, "its gRPC port")
+
+    def orderer_ready(self, node, log, offset, channels):
+        return tcp_open(node.address)
+
+
+class NoServiceK8s(K8sOrdering):
+    type = "noservice"
 
     def orderer_probes(self, node):
-        return PROBE, PROBE, PROBE
+        probe = {"tcpSocket": {"port": node.address.port}, "periodSeconds": 5, "timeoutSeconds": 3}
+        return probe, probe, probe
 
 
-@pytest.fixture()
-def sidecar_spec():
-    register(SidecarConsensus())
-    loaded = load_spec(EXAMPLES / "seed.yaml")
-    spec = loaded.spec.model_copy(update={"ordering": loaded.spec.ordering.model_copy(update={"type": "sidecar"})})
-    yield spec
-    CONSENSUS.pop("sidecar")
+register_local(NoServiceLocal())
+register_k8s(NoServiceK8s())
 
 
-def test_kafka_is_the_registered_default():
-    assert consensus_for("kafka").service_kinds == ("zookeeper", "kafka")
-    with pytest.raises(ValueError, match="no consensus implementation for ordering type 'raft'"):
-        consensus_for("raft")
+def _loaded(ordering_type: str) -> LoadedSpec:
+    """The seed, of another ordering type (spec.py's `ordering.type` lists only the shipped ones)."""
+    seed = load_spec(EXAMPLES / "seed.yaml")
+    ordering = seed.spec.ordering.model_copy(update={"type": ordering_type})
+    text = seed.text.replace("type: kafka", f"type: {ordering_type}")
+    return LoadedSpec(seed.spec.model_copy(update={"ordering": ordering}), [], None, text)
 
 
-def test_a_new_consensus_renders_through_every_seam(sidecar_spec, tools, tmp_path, monkeypatch):
-    topo = build_topology(sidecar_spec, "local")
-    assert topo.consensus.type == "sidecar" and not topo.zookeepers and not topo.kafkas
-    layout = Layout(tmp_path, topo)
+def _verify(child: x509.Certificate, parent: x509.Certificate) -> None:
+    parent.public_key().verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(child.signature_hash_algorithm))
+
+
+def test_types_are_found_by_name():
+    kafka = ordering_model("kafka")
+    assert kafka.toolchain_parts == ("kafka",) and kafka.system_channel
+    assert local_part("kafka").type == k8s_part("kafka").type == "kafka"
+    assert [s.kind for s in local_part("kafka").stages] == ["zookeeper", "kafka"]
+    with pytest.raises(ValueError, match="no ordering model for ordering type 'raft'"):
+        ordering_model("raft")
+    with pytest.raises(ValueError, match="no local deployment for ordering type 'participation'"):
+        local_part("participation")
+
+
+def test_a_type_without_services_runs_through_every_seam(tools, tmp_path):
+    loaded = _loaded("noservice")
+    spec = loaded.spec
+    assert network_toolchain(spec).parts == ()  # no Kafka jars
+
+    topo = build_topology(spec, "local")
+    assert isinstance(topo.ordering, NoServiceModel)
+    assert topo.ordering.services == [] and topo.ordering.namespaces == []
+    assert topo.orderers[0].address.port == spec.local.basePort  # no service took a port before it
+
+    layout = Layout(tmp_path / "local", topo)
+    # orderer + admin, 2 peers + admin + user, mycc's server and peer-client pairs; no broker pair
+    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 2
+    assert not (layout.org_dir(topo.orderer_org) / "kafka").exists()
 
     orderer = render_configtx(layout)["Profiles"]["SystemChannel"]["Orderer"]
-    assert orderer["OrdererType"] == "sidecar" and orderer["Sidecar"] == {"Address": str(topo.sidecar)}
-    assert "Kafka" not in orderer
+    assert orderer["OrdererType"] == "solo" and "Kafka" not in orderer
 
-    comps = local_components(layout, tools)
-    assert [c.kind for c in comps][:2] == ["sidecar", "orderer"]
-    env = next(c for c in comps if c.kind == "orderer").env
-    assert env["ORDERER_SIDECAR_ADDRESS"] == str(topo.sidecar)
+    net = LocalNetwork(loaded, tmp_path / "local", tools)
+    comps = net.components()
+    assert [c.kind for c in comps] == ["orderer", "peer", "peer", "chaincode"]
+    env = comps[0].env
+    assert env["ORDERER_GENERAL_KEEPALIVE_SERVERINTERVAL"] == "7200s"
+    assert env["ORDERER_GENERAL_BOOTSTRAPMETHOD"] == "file" and "ORDERER_GENERAL_BOOTSTRAPFILE" in env
     assert not [k for k in env if k.startswith("ORDERER_KAFKA")]
+    titles = [a.title for a in net.actions()]
+    assert titles[3:5] == ["orderers (solo)", "peers (healthy, listening)"]
+    assert not [t for t in titles if "Kafka" in t or "ZooKeeper" in t]
 
-    k8s = Layout(tmp_path / "k8s", build_topology(sidecar_spec, "k8s"))
-    startup, ready, live = manifests._fabric_probes(k8s.topo.orderers[0], k8s.topo)
-    assert startup == ready == live == PROBE
-    for builder in ("namespace_objects", "orderer_objects", "peer_objects", "chaincode_objects", "lifecycle_objects"):
-        monkeypatch.setattr(manifests, builder, lambda *_a, **_k: [])
-    files = manifests.render_objects(k8s, {})
-    assert "sidecar.yaml" in files and "kafka.yaml" not in files and "zookeeper.yaml" not in files
+    rendered = render(loaded, tmp_path / "k8s", tools)  # the real configtxgen makes a solo genesis block
+    assert list(rendered.files) == [
+        "namespaces.yaml",
+        "orderers.yaml",
+        "peers.yaml",
+        "chaincode.yaml",
+        "lifecycle.yaml",
+    ]
+    namespaces = [o["metadata"]["name"] for o in rendered.files["namespaces.yaml"]]
+    assert namespaces == ["seed-ordererorg", "seed-org1"]
+    sts = next(o for o in rendered.files["orderers.yaml"] if o["kind"] == "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    probe = {"tcpSocket": {"port": 7050}, "periodSeconds": 5, "timeoutSeconds": 3}
+    assert container["startupProbe"] == container["readinessProbe"] == container["livenessProbe"] == probe
+    assert not [e for e in container["env"] if e["name"].startswith("ORDERER_KAFKA")]
+
+
+def test_a_type_without_a_system_channel_and_with_consenter_client_pairs(tmp_path):
+    topo = build_topology(_loaded("participation").spec, "k8s")
+    layout = Layout(tmp_path, topo)
+    generate_crypto(topo, layout.crypto)
+    tlsca = x509.load_pem_x509_certificate(layout.tls_ca(topo.orderer_org).read_bytes())
+    for o in topo.orderers:
+        tls = layout.node_tls(o)
+        assert {"server.crt", "server.key", "client.crt", "client.key", "ca.crt"} <= {p.name for p in tls.iterdir()}
+        _verify(x509.load_pem_x509_certificate((tls / "client.crt").read_bytes()), tlsca)
+
+    env = orderer_env(topo, topo.orderers[0], layout, "/data")
+    assert env["ORDERER_GENERAL_BOOTSTRAPMETHOD"] == "none" and "ORDERER_GENERAL_BOOTSTRAPFILE" not in env

@@ -52,11 +52,13 @@ def test_layout_chains_modes_and_sans(tmp_path):
     assert "cc-mycc.seed-org1.svc.cluster.local" in cc_sans.get_values_for_type(x509.DNSName)
     assert [str(ip) for ip in cc_sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     ordtlsca = _cert(layout.org_dir(topo.orderer_org) / "tlsca" / "tlsca.example.com-cert.pem")
-    kafka = _cert(layout.kafka_tls / "server.crt")
+    broker_tls = layout.tls_pair(topo.ordering.broker_tls)
+    assert broker_tls == layout.org_dir(topo.orderer_org) / "kafka" / "tls"
+    kafka = _cert(broker_tls / "server.crt")
     _verify(kafka, ordtlsca)
     kafka_sans = kafka.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "*.kafka-headless.seed-kafka.svc.cluster.local" in kafka_sans.get_values_for_type(x509.DNSName)
-    pem = (layout.kafka_tls / "kafka.pem").read_text()
+    pem = (broker_tls / "kafka.pem").read_text()
     assert pem.startswith("-----BEGIN PRIVATE KEY-----") and "-----BEGIN CERTIFICATE-----" in pem
 
 

@@ -7,24 +7,30 @@ from fabkube.topology import build_topology
 def test_seed_local_names_and_ports():
     spec = load_spec(EXAMPLES / "seed.yaml").spec
     topo = build_topology(spec, "local")
-    assert [z.name for z in topo.zookeepers] == ["zookeeper-0", "zookeeper-1", "zookeeper-2"]
-    assert [k.name for k in topo.kafkas] == ["kafka-0", "kafka-1", "kafka-2"]
+    kafka = topo.ordering
+    assert [z.name for z in kafka.zookeepers] == ["zookeeper-0", "zookeeper-1", "zookeeper-2"]
+    assert [k.name for k in kafka.kafkas] == ["kafka-0", "kafka-1", "kafka-2"]
+    assert [s.name for s in kafka.services] == [*(z.name for z in kafka.zookeepers), *(k.name for k in kafka.kafkas)]
     assert [p.name for p in topo.peers] == ["peer0.org1", "peer1.org1"]
     assert topo.peers[0].fqdn == "peer0.org1.example.com" and topo.peers[0].anchor and not topo.peers[1].anchor
-    ports = [ep.port for z in topo.zookeepers for ep in (z.client, z.peer, z.election)]
-    ports += [k.address.port for k in topo.kafkas]
+    ports = [ep.port for z in kafka.zookeepers for ep in (z.client, z.peer, z.election)]
+    ports += [k.address.port for k in kafka.kafkas]
     ports += [ep.port for o in topo.orderers for ep in (o.address, o.operations, o.admin)]
     ports += [ep.port for p in topo.peers for ep in (p.address, p.chaincode, p.operations)]
     ports += [ep.port for cc in topo.chaincodes for ep in set(cc.servers.values())]
     assert len(ports) == len(set(ports)) == local_port_count(spec)
     assert min(ports) == spec.local.basePort and max(ports) == spec.local.basePort + len(ports) - 1
-    assert topo.broker_addresses == [f"127.0.0.1:{k.address.port}" for k in topo.kafkas]
+    assert kafka.broker_addresses == [f"127.0.0.1:{k.address.port}" for k in kafka.kafkas]
 
 
 def test_seed_k8s_dns_names():
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "k8s")
-    assert topo.broker_addresses == [f"kafka-{i}.kafka-headless.seed-kafka.svc.cluster.local:9092" for i in range(3)]
-    assert topo.zookeeper_connect.startswith("zookeeper-0.zookeeper-headless.seed-kafka.svc.cluster.local:2181,")
+    assert topo.ordering.namespaces == ["seed-kafka"]
+    brokers = topo.ordering.broker_addresses
+    assert brokers == [f"kafka-{i}.kafka-headless.seed-kafka.svc.cluster.local:9092" for i in range(3)]
+    assert topo.ordering.zookeeper_connect.startswith(
+        "zookeeper-0.zookeeper-headless.seed-kafka.svc.cluster.local:2181,"
+    )
     assert str(topo.orderers[0].address) == "orderer0.seed-ordererorg.svc.cluster.local:7050"
     assert str(topo.peers[1].address) == "peer1.seed-org1.svc.cluster.local:7051"
     assert topo.chaincodes[0].servers["Org1"].host == "cc-mycc.seed-org1.svc.cluster.local"
@@ -48,4 +54,4 @@ def test_ha_two_orgs_share_channel():
     topo = build_topology(load_spec(EXAMPLES / "ha.yaml").spec, "local")
     ch = topo.channel("hachannel")
     assert [o.msp_id for o in ch.orgs] == ["Org1MSP", "Org2MSP"]
-    assert len(ch.peers) == 4 and len(topo.orderers) == 3 and len(topo.kafkas) == 4
+    assert len(ch.peers) == 4 and len(topo.orderers) == 3 and len(topo.ordering.kafkas) == 4

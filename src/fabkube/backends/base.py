@@ -61,6 +61,8 @@ class NetworkStatus:
     location: str  # the work dir, or the cluster's API server
     components: list[ComponentStatus]
     heights: dict[str, dict[str, int | None]] = field(default_factory=dict)  # peer -> channel -> height
+    # orderer -> channel -> {"height", "status", "leader"}, where the ordering type tells (Raft)
+    orderers: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -69,6 +71,7 @@ class NetworkStatus:
             "location": self.location,
             "components": [vars(c) for c in self.components],
             "heights": self.heights,
+            "orderers": self.orderers,
         }
 
 
@@ -190,11 +193,15 @@ class Network(ABC):
                     return f"{tx.transaction_id} submitted" + (f": {result}" if result else "")
                 status = commit.status()
         except GatewayError as exc:
-            raise RuntimeFailure(_one_line(exc), self.peer_log_hint(node.name)) from None
+            raise RuntimeFailure(_one_line(exc) + self.ordering_hint(), self.peer_log_hint(node.name)) from None
         if not status.successful:
             raise RuntimeFailure(str(CommitError(status)), self.peer_log_hint(node.name))
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
         return outcome + (f": {result}" if result else "")
+
+    def ordering_hint(self) -> str:
+        """After a failed submit: what about the ordering service explains it, as '; ...' (or '')."""
+        return ""
 
     def invoke_through_orderer(self, chaincode: str, args: list[str], orderer: int, wait: bool) -> str:
         raise NotApplicable(

@@ -1,11 +1,13 @@
 """configtx.yaml rendered from the topology, and the real configtxgen run over it.
 
-A system channel profile with OrdererType kafka, the target's broker list and a
-consortium of the application orgs; one profile per application channel.
+A system channel profile with the ordering type's Orderer keys (Kafka: OrdererType kafka and
+the target's broker list) and a consortium of the application orgs; one profile per
+application channel.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -38,9 +40,28 @@ def channel_profile(channel: str) -> str:
     return f"Channel_{channel}"
 
 
+def _channel_msp(layout: Layout, org: Org) -> Path:
+    """The org's MSP as the channel config gets it. Without TLS it leaves out tlscacerts: the peer's
+    Gateway dials an org's peers and orderers with TLS whenever the channel config holds TLS root
+    certificates for it (internal/pkg/gateway/endpoint.go: UseTLS = len(tlsRootCerts) > 0), and then
+    fails for want of a client certificate on a network without TLS."""
+    msp = layout.org_dir(org) / "msp"
+    if layout.topo.spec.tls:
+        return msp
+    return layout.artifacts / "channel-msp" / org.domain
+
+
+def _write_channel_msps(layout: Layout) -> None:
+    for org in [layout.topo.orderer_org, *layout.topo.orgs]:
+        dest = _channel_msp(layout, org)
+        if dest != layout.org_dir(org) / "msp":
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(layout.org_dir(org) / "msp", dest, ignore=shutil.ignore_patterns("tlscacerts"))
+
+
 def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
     m = org.msp_id
-    section: dict = {"Name": m, "ID": m, "MSPDir": str(layout.org_dir(org) / "msp")}
+    section: dict = {"Name": m, "ID": m, "MSPDir": str(_channel_msp(layout, org))}
     if org.kind == "orderer":
         section["Policies"] = {
             "Readers": _sig(f"OR('{m}.member')"),
@@ -72,7 +93,7 @@ def render_configtx(layout: Layout) -> dict:
         "Admins": _meta("MAJORITY Admins"),
     }
     orderer = {
-        **topo.consensus.configtx_orderer(topo),
+        **topo.ordering.configtx_orderer(topo.orderers, layout.node_tls),
         "Addresses": [str(n.address) for n in topo.orderers],
         "BatchTimeout": o.batchTimeout,
         "BatchSize": {
@@ -100,20 +121,24 @@ def render_configtx(layout: Layout) -> dict:
         },
         "Capabilities": CAPABILITIES["Application"],
     }
-    profiles: dict = {
-        SYSTEM_PROFILE: {
+    profiles: dict = {}
+    if topo.ordering.system_channel:
+        profiles[SYSTEM_PROFILE] = {
             "Policies": channel_policies,
             "Capabilities": CAPABILITIES["Channel"],
             "Orderer": orderer,
             "Consortiums": {CONSORTIUM: {"Organizations": list(app_orgs.values())}},
         }
-    }
     for ch in topo.channels:
+        members = {"Application": {**application, "Organizations": [app_orgs[org.name] for org in ch.orgs]}}
+        # With a system channel a channel inherits its orderer from it through the consortium;
+        # without, each channel's genesis block carries the ordering service itself.
+        base = {"Consortium": CONSORTIUM} if topo.ordering.system_channel else {"Orderer": orderer}
         profiles[channel_profile(ch.name)] = {
-            "Consortium": CONSORTIUM,
+            **base,
             "Policies": channel_policies,
             "Capabilities": CAPABILITIES["Channel"],
-            "Application": {**application, "Organizations": [app_orgs[org.name] for org in ch.orgs]},
+            **members,
         }
     return {
         "Organizations": [orderer_org, *app_orgs.values()],
@@ -127,6 +152,7 @@ def render_configtx(layout: Layout) -> dict:
 
 def write_configtx(layout: Layout) -> Path:
     layout.configtx.parent.mkdir(parents=True, exist_ok=True)
+    _write_channel_msps(layout)
     text = "# Written by fabkube from the topology; rewritten on every generate.\n"
     text += yaml.dump(render_configtx(layout), Dumper=_NoAliases, sort_keys=False)
     layout.configtx.write_text(text)
@@ -139,12 +165,19 @@ def _configtxgen(tools: Toolchain, layout: Layout, args: list[str], what: str) -
 
 
 def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:
-    """Genesis block, channel creation txs and anchor peer updates, made by the real configtxgen."""
+    """Made by the real configtxgen. With a system channel: its genesis block, each channel's
+    creation tx and each org's anchor peer update. Without: each channel's genesis block, which
+    the orderers join and already names the anchor peers."""
     layout.artifacts.mkdir(parents=True, exist_ok=True)
 
     def make(profile: str, channel: str, output: list[str], what: str) -> None:
         _configtxgen(tools, layout, ["-profile", profile, "-channelID", channel, *output], what)
 
+    if not layout.topo.ordering.system_channel:
+        for ch in layout.topo.channels:
+            block = layout.channel_block(ch)
+            make(channel_profile(ch.name), ch.name, ["-outputBlock", str(block)], f"the {ch.name} genesis block")
+        return [layout.channel_block(ch) for ch in layout.topo.channels]
     make(
         SYSTEM_PROFILE, SYSTEM_CHANNEL, ["-outputBlock", str(layout.genesis_block)], "the system-channel genesis block"
     )

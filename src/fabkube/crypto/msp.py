@@ -9,10 +9,13 @@ Existing CAs and node folders are reused, so generating twice makes no new keys.
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 
 import yaml
 
+from fabkube.consensus.model import TlsPair
 from fabkube.crypto.certs import CA, KEY_FILE, new_key, write_cert, write_key
 from fabkube.topology import Org, Topology
 
@@ -106,28 +109,38 @@ def _chaincode_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> i
         write_cert(tls / f"{role}.crt", tls_ca.issue(cn, key.public_key(), sans=names, tls=True))
         write_key(tls / f"{role}.key", key)
         created += 1
+    # Java's chaincode server wants base64 copies of its pair named too (see chaincode/contract.py).
+    for name in ("server.crt", "server.key"):
+        if not (tls / f"{name}.b64").exists():
+            _write_private(tls / f"{name}.b64", base64.b64encode((tls / name).read_bytes()))
     return created
 
 
-def kafka_tls_dir(crypto: Path, orderer_org: Org) -> Path:
-    return org_dir(crypto, orderer_org) / "kafka" / "tls"
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
-def _kafka_tls(crypto: Path, orderer_org: Org, sans: list[str]) -> bool:
-    """The brokers' pair, from the orderer org's TLS CA: orderers verify brokers with the CA they
-    already trust, and brokers require the orderers' TLS certificates. kafka.pem (key + cert) is
-    what Kafka's PEM keystore reads."""
-    tls = kafka_tls_dir(crypto, orderer_org)
-    if (tls / "kafka.pem").exists():
+def tls_pair_dir(crypto: Path, pair: TlsPair) -> Path:
+    return org_dir(crypto, pair.org) / pair.dir
+
+
+def _tls_pair(crypto: Path, pair: TlsPair) -> bool:
+    """A pair the ordering type asks for (Kafka: the brokers'), from its org's TLS CA, with the CA's
+    certificate beside it; `bundle` also holds key + certificate in one file (Kafka's PEM keystore)."""
+    tls = tls_pair_dir(crypto, pair)
+    if (tls / (pair.bundle or f"{pair.role}.crt")).exists():
         return False
-    tls_ca = CA.load(org_dir(crypto, orderer_org) / "tlsca", orderer_org.tlsca_name)
+    tls_ca = CA.load(org_dir(crypto, pair.org) / "tlsca", pair.org.tlsca_name)
     key = new_key()
-    cert = tls_ca.issue(f"kafka.{orderer_org.domain}", key.public_key(), sans=sans, tls=True)
-    write_cert(tls / "server.crt", cert)
-    write_key(tls / "server.key", key)
-    write_key(tls / "kafka.pem", key)
-    with (tls / "kafka.pem").open("ab") as fh:
-        fh.write((tls / "server.crt").read_bytes())
+    cert = tls_ca.issue(pair.common_name, key.public_key(), sans=list(pair.sans), tls=True)
+    write_cert(tls / f"{pair.role}.crt", cert)
+    write_key(tls / f"{pair.role}.key", key)
+    if pair.bundle:
+        write_key(tls / pair.bundle, key)
+        with (tls / pair.bundle).open("ab") as fh:
+            fh.write((tls / f"{pair.role}.crt").read_bytes())
     write_cert(tls / "ca.crt", tls_ca.cert)
     return True
 
@@ -140,5 +153,6 @@ def generate_crypto(topo: Topology, crypto: Path) -> int:
     for cc in topo.chaincodes:
         for org in cc.orgs:
             created += _chaincode_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
-    created += _kafka_tls(crypto, topo.orderer_org, topo.kafka_sans())
+    for pair in topo.ordering.tls_pairs(topo.orderers):
+        created += _tls_pair(crypto, pair)
     return created

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from fabric_protos.gateway import gateway_pb2
-from fabric_protos.peer import transaction_pb2
 from google.protobuf.message import DecodeError
 
 from fabkube.gateway._rpc_status import STATUS_DETAILS_KEY, Status
-
-if TYPE_CHECKING:
-    from fabkube.gateway.proposal import Status as CommitStatus
+from fabkube.gateway.status import Status as CommitStatus
+from fabkube.gateway.status import validation_code_name
 
 _ERROR_DETAIL_TYPE = gateway_pb2.ErrorDetail.DESCRIPTOR.full_name
 
@@ -135,11 +133,3 @@ class CommitError(GatewayError):
             f"{status.code} ({self.validation_code_name})",
             transaction_id=status.transaction_id,
         )
-
-
-def validation_code_name(code: int) -> str:
-    """peer.TxValidationCode name, or the number when a newer peer sends a code this build does not know."""
-    try:
-        return transaction_pb2.TxValidationCode.Name(code)
-    except ValueError:
-        return str(code)

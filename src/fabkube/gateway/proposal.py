@@ -18,8 +18,8 @@ from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf import timestamp_pb2
 
-from fabkube.gateway.errors import validation_code_name
 from fabkube.gateway.identity import Identity, Signer
+from fabkube.gateway.status import Status
 
 NONCE_SIZE = 24  # bytes, as Fabric's crypto.GetRandomNonce
 
@@ -207,23 +207,6 @@ def result_from_envelope(envelope: common_pb2.Envelope) -> bytes:
     if not transaction.actions:
         raise ValueError("prepared transaction has no actions")
     return _result_of_action(transaction.actions[0])
-
-
-@dataclass(frozen=True)
-class Status:
-    """How a transaction was validated at commit (peer.TxValidationCode) and in which block."""
-
-    transaction_id: str
-    code: int
-    block_number: int
-
-    @property
-    def code_name(self) -> str:
-        return validation_code_name(self.code)
-
-    @property
-    def successful(self) -> bool:
-        return self.code == transaction_pb2.TxValidationCode.VALID
 
 
 def status_from_response(transaction_id: str, response: gateway_pb2.CommitStatusResponse) -> Status:

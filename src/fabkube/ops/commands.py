@@ -207,3 +207,39 @@ class ChaincodeQuery:
 
     def args(self) -> list[str]:
         return ["chaincode", "query", "-C", self.channel, "-n", self.name, "-c", ctor(self.call)]
+
+
+# ---------------------------------------------------------------- osnadmin (channel participation)
+
+
+@dataclass(frozen=True)
+class AdminTarget:
+    """An orderer's admin endpoint, reached with mutual TLS as the orderer org's admin."""
+
+    address: str
+    ca_file: str
+    client_cert: str
+    client_key: str
+
+    def args(self) -> list[str]:
+        tls = ["--ca-file", self.ca_file, "--client-cert", self.client_cert, "--client-key", self.client_key]
+        return ["-o", self.address, *tls]
+
+
+@dataclass(frozen=True)
+class OsnChannelJoin:
+    channel: str
+    block: str
+    target: AdminTarget
+
+    def args(self) -> list[str]:
+        return ["channel", "join", "--channelID", self.channel, "--config-block", self.block, *self.target.args()]
+
+
+@dataclass(frozen=True)
+class OsnChannelList:
+    channel: str
+    target: AdminTarget
+
+    def args(self) -> list[str]:
+        return ["channel", "list", "--channelID", self.channel, *self.target.args()]

@@ -33,13 +33,14 @@ class LocalExecutor:
         topo = self.layout.topo
         peer = next((p for p in topo.peers if p.name == cmd.peer), None)
         env = dict(os.environ)
-        env.update(admin_env(self.layout, topo.org(cmd.org), peer))
+        if cmd.tool == "peer":  # osnadmin takes its identity from its flags
+            env.update(admin_env(self.layout, topo.org(cmd.org), peer))
         env["FABRIC_CFG_PATH"] = str(self.tools.config_dir)
         env["FABRIC_LOGGING_SPEC"] = "WARNING"
         return env
 
     def run(self, cmd: PeerCommand, timeout: float = 120) -> Result:
-        argv = [str(self.tools.bin("peer")), *cmd.args]
+        argv = [str(self.tools.bin(cmd.tool)), *cmd.args]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         delay = self.delay
         attempts = self.attempts if cmd.retry else 1
@@ -51,7 +52,7 @@ class LocalExecutor:
             except subprocess.TimeoutExpired:
                 output, code = f"timed out after {timeout}s", -1
             with self.log.open("a") as fh:
-                fh.write(f"$ [{cmd.org} -> {cmd.peer or '-'}] peer {' '.join(cmd.args)}\n{output}\n")
+                fh.write(f"$ [{cmd.org} -> {cmd.peer or '-'}] {cmd.tool} {' '.join(cmd.args)}\n{output}\n")
             if code == 0 and (cmd.expect is None or cmd.expect in proc.stdout):
                 return Result(cmd, proc.stdout.strip())
             if code != 0 and cmd.already and cmd.already in output:
@@ -64,14 +65,14 @@ class LocalExecutor:
                 delay = min(delay * 1.5, 5.0)
                 continue
             break
-        raise RuntimeFailure(f"peer {' '.join(cmd.args[:3])} failed: {last}", self.log)
+        raise RuntimeFailure(f"{cmd.tool} {' '.join(cmd.args[:3])} failed: {last}", self.log)
 
     def run_step(self, step: Step) -> list[Result]:
         return [self.run(cmd) for cmd in step.commands]
 
     def holds(self, check: PeerCommand) -> bool:
         """Whether a step's done_if check passes now (one try, as the Job script's done_if)."""
-        once = PeerCommand(check.args, check.org, check.peer, retry=False, expect=check.expect)
+        once = PeerCommand(check.args, check.org, check.peer, retry=False, expect=check.expect, tool=check.tool)
         try:
             self.run(once, timeout=30)
         except RuntimeFailure:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fabkube.chaincode.package import ClientTLS, write_package
 from fabkube.layout import Layout
 from fabkube.ops import commands as cmds
-from fabkube.topology import ChaincodeInfo, ChannelInfo, Org, PeerNode, Topology
+from fabkube.topology import ChaincodeInfo, ChannelInfo, OrdererNode, Org, PeerNode, Topology
 
 # The orderer answers SERVICE_UNAVAILABLE until its Kafka partition for a new channel is
 # ready; peers may not yet know a just-created channel. Both pass with a retry.
@@ -31,12 +31,13 @@ TRANSIENT = (
 
 @dataclass
 class PeerCommand:
-    args: list[str]  # after `peer`
-    org: str  # whose admin signs
+    args: list[str]  # after the tool's name
+    org: str  # whose admin signs (peer: its MSP in the env; osnadmin: its TLS pair in the args)
     peer: str | None = None  # peer component the command talks to (CORE_PEER_ADDRESS)
     retry: bool = True
     expect: str | None = None  # text the output must contain
     already: str | None = None  # text in a failure that means "this was done before"
+    tool: str = "peer"  # or "osnadmin" (channel participation on an orderer's admin endpoint)
 
 
 @dataclass
@@ -88,7 +89,38 @@ def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
     return cmds.ChaincodeQuery(cc.channel, cc.name, tuple(args)).args()
 
 
+def admin_target(layout: Layout, node: OrdererNode) -> cmds.AdminTarget:
+    org = layout.topo.orderer_org
+    tls = layout.admin_tls(org)
+    return cmds.AdminTarget(str(node.admin), str(layout.tls_ca(org)), str(tls / "client.crt"), str(tls / "client.key"))
+
+
+def orderer_join_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
+    """Every orderer joins the channel from its genesis block (channel participation API); a
+    listing of the channel on that orderer tells it was done."""
+    org, block = layout.topo.orderer_org.name, str(layout.channel_block(ch))
+    steps = []
+    for node in layout.topo.orderers:
+        target = admin_target(layout, node)
+        join = PeerCommand(
+            cmds.OsnChannelJoin(ch.name, block, target).args(), org, expect="Status: 201", tool="osnadmin"
+        )
+        listed = PeerCommand(cmds.OsnChannelList(ch.name, target).args(), org, expect="Status: 200", tool="osnadmin")
+        steps.append(
+            Step(f"orderer-join:{ch.name}:{node.name}", f"{node.name} joins {ch.name}", [join], done_if=listed)
+        )
+    return steps
+
+
 def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
+    if not layout.topo.ordering.system_channel:
+        # The genesis block already names the anchor peers: joins only.
+        return orderer_join_steps(layout, ch) + peer_join_steps(layout, ch)
+    return create_channel_steps(layout, ch)
+
+
+def create_channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
+    """With a system channel: `peer channel create`, joins, then each org's anchor peer update."""
     first = ch.orgs[0]
     block = str(layout.channel_block(ch))
     # A create whose reply timed out may still have created the channel: its retry is then refused
@@ -101,12 +133,7 @@ def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     # Fetching block 0 both tells that the channel exists and lays down the block the joins need.
     exists = PeerCommand(cmds.ChannelFetch("0", block, ch.name, orderer(layout)).args(), first.name)
     steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create, exists], done_if=exists)]
-    for peer in ch.peers:
-        join = PeerCommand(cmds.ChannelJoin(block).args(), peer.org.name, peer.name)
-        joined = PeerCommand(cmds.ChannelInfo(ch.name).args(), peer.org.name, peer.name)
-        steps.append(
-            Step(f"channel-join:{ch.name}:{peer.name}", f"{peer.name} joins {ch.name}", [join], done_if=joined)
-        )
+    steps += peer_join_steps(layout, ch)
     for org in ch.orgs:
         update = PeerCommand(
             cmds.ChannelUpdate(ch.name, str(layout.anchors_tx(ch, org)), orderer(layout)).args(),
@@ -115,6 +142,18 @@ def channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
             already="but it is currently at version",
         )
         steps.append(Step(f"anchors:{ch.name}:{org.name}", f"anchor peers of {org.name} on {ch.name}", [update]))
+    return steps
+
+
+def peer_join_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
+    block = str(layout.channel_block(ch))
+    steps = []
+    for peer in ch.peers:
+        join = PeerCommand(cmds.ChannelJoin(block).args(), peer.org.name, peer.name)
+        joined = PeerCommand(cmds.ChannelInfo(ch.name).args(), peer.org.name, peer.name)
+        steps.append(
+            Step(f"channel-join:{ch.name}:{peer.name}", f"{peer.name} joins {ch.name}", [join], done_if=joined)
+        )
     return steps
 
 
@@ -261,10 +300,13 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
     import shlex
 
     def call(cmd: PeerCommand) -> str:
+        args = " ".join(shlex.quote(a) for a in cmd.args)
+        if cmd.tool != "peer":  # osnadmin takes its identity from its flags
+            return f"{cmd.tool} {args}"
         org = layout.topo.org(cmd.org)
         peer = next((p for p in layout.topo.peers if p.name == cmd.peer), None)
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in admin_env(layout, org, peer).items())
-        return f"env {env} peer {' '.join(shlex.quote(a) for a in cmd.args)}"
+        return f"env {env} peer {args}"
 
     lines = ["#!/bin/sh", "set -eu", f"export FABRIC_CFG_PATH={shlex.quote(config_path)}", SCRIPT_HELPERS]
     for step in steps:

@@ -1,9 +1,11 @@
-"""Obtain, verify and cache the real Fabric binaries and the Kafka/ZooKeeper jars.
+"""Obtain, verify and cache the real Fabric binaries and the parts an ordering type runs.
 
 Fabric is built with the installed Go from the Go module proxy (checksums pinned by our
-go.sum and the Go checksum database); Kafka and ZooKeeper come from Maven Central with
-strict checksum checking. Everything lands under one cache dir ($FABKUBE_CACHE, default
-~/.cache/fabkube) and a second install does nothing.
+go.sum and the Go checksum database). The parts beyond it (PARTS) are fetched only when
+asked for: a network's toolchain holds the ones its ordering type names (Kafka ordering:
+"kafka", the Kafka and ZooKeeper jars, from Maven Central with strict checksum checking).
+Everything lands under one cache dir ($FABKUBE_CACHE, default ~/.cache/fabkube) and a
+second install does nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,6 +36,8 @@ from fabkube.toolchain.versions import (
 
 MIN_GO = (1, 22)
 Progress = Callable[[str], None]
+# What the toolchain can fetch beyond Fabric. Without a spec (`fabkube toolchain install`) it holds all.
+PARTS: tuple[str, ...] = ("kafka",)
 
 
 def cache_root() -> Path:
@@ -72,9 +76,15 @@ class ToolStatus:
 
 
 class Toolchain:
-    def __init__(self, fabric_version: str = DEFAULT_FABRIC_VERSION, root: Path | None = None):
+    def __init__(
+        self, fabric_version: str = DEFAULT_FABRIC_VERSION, root: Path | None = None, parts: Iterable[str] = PARTS
+    ):
         self.fabric = FABRIC_VERSIONS[fabric_version]
         self.root = root or cache_root()
+        self.parts = tuple(parts)
+        unknown = [p for p in self.parts if p not in PARTS]
+        if unknown:
+            raise ValueError(f"unknown toolchain parts {unknown}; known: {', '.join(PARTS)}")
 
     # ------------------------------------------------------------ paths
     @property
@@ -135,18 +145,18 @@ class Toolchain:
         return all((self.kafka_libs / j).is_file() for j in stamp["jars"])
 
     def ready(self) -> bool:
-        return self.fabric_ready() and self.kafka_ready()
+        return self.fabric_ready() and ("kafka" not in self.parts or self.kafka_ready())
 
     # ------------------------------------------------------------ install
     def install(self, progress: Progress = lambda _m: None) -> dict[str, float]:
         """Install what is missing; returns seconds spent per part (0 when already there)."""
-        times = {"fabric": 0.0, "kafka": 0.0}
+        times = {"fabric": 0.0, **dict.fromkeys(self.parts, 0.0)}
         if not self.fabric_ready():
             start = time.monotonic()
             progress(f"building Fabric {self.fabric.version} from the Go module proxy (first time: a few minutes)")
             self._install_fabric()
             times["fabric"] = time.monotonic() - start
-        if not self.kafka_ready():
+        if "kafka" in self.parts and not self.kafka_ready():
             start = time.monotonic()
             progress(f"fetching Kafka {KAFKA_VERSION} and ZooKeeper {ZOOKEEPER_VERSION} from Maven Central")
             self._install_kafka()
@@ -289,16 +299,22 @@ class Toolchain:
         fabric_ok = self.fabric_ready()
         for c in FABRIC_COMMANDS:
             rows.append(ToolStatus(c, self.fabric.version, self.bin(c), fabric_ok))
-        kafka_ok = self.kafka_ready()
-        rows.append(
-            ToolStatus("kafka", KAFKA_VERSION, self.kafka_libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", kafka_ok)
-        )
-        rows.append(
-            ToolStatus("zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar", kafka_ok)
-        )
-        java = shutil.which("java")
-        rows.append(ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)))
+        if "kafka" in self.parts:
+            rows += self._kafka_status()
         return rows
+
+    def _kafka_status(self) -> list[ToolStatus]:
+        kafka_ok = self.kafka_ready()
+        java = shutil.which("java")
+        return [
+            ToolStatus(
+                "kafka", KAFKA_VERSION, self.kafka_libs / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", kafka_ok
+            ),
+            ToolStatus(
+                "zookeeper", ZOOKEEPER_VERSION, self.kafka_libs / f"zookeeper-{ZOOKEEPER_VERSION}.jar", kafka_ok
+            ),
+            ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)),
+        ]
 
 
 def _java_version(java: str) -> str:

@@ -1,8 +1,9 @@
 """Kubernetes manifests for the whole network, from the same topology and component settings.
 
-Namespaces: one for ZooKeeper/Kafka, one for the orderer org, one per peer org (the seed
-used default, ord and org1). apps/v1 only. Crypto material goes into Secrets, never
-ConfigMaps; the genesis block and channel transactions (public) into ConfigMaps.
+Namespaces: the ordering type's (Kafka: one for ZooKeeper and the brokers), one for the
+orderer org, one per peer org (the seed used default, ord and org1). apps/v1 only. Crypto
+material goes into Secrets, never ConfigMaps; the genesis block and channel transactions
+(public) into ConfigMaps.
 Chaincode runs as a service: a Deployment + Service per chaincode per org, so peers need
 no Docker socket, no Docker-in-Docker and no privileged container.
 """
@@ -27,10 +28,12 @@ from fabkube.backends.k8s.objects import (
     selector,
 )
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
+from fabkube.chaincode.contract import server_env, tls_at
 from fabkube.components import (
     orderer_env,
     peer_env,
 )
+from fabkube.consensus.k8s import k8s_part
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
 from fabkube.topology import OrdererNode, PeerNode, Topology
@@ -47,9 +50,9 @@ def _http_probe(port: int, delay: int = 5) -> dict:
 
 
 def _fabric_probes(node: OrdererNode | PeerNode, topo: Topology) -> tuple[dict, dict, dict]:
-    """Startup, readiness and liveness probes of an orderer (the consensus decides) or a peer (/healthz)."""
+    """Startup, readiness and liveness probes of an orderer (its ordering type decides) or a peer (/healthz)."""
     if isinstance(node, OrdererNode):
-        return topo.consensus.orderer_probes(node)
+        return k8s_part(topo.ordering.type).orderer_probes(node)
     ops = node.operations.port
     startup = {**_http_probe(ops, 0), "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
     ready = {**_http_probe(ops, 0), "timeoutSeconds": 3}
@@ -180,13 +183,10 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
         img = cc.image or image(spec, "chaincode", name=cc.name, version=cc.version)
         for org in cc.orgs:
             name = f"cc-{cc.name}"
-            env = {
-                "CHAINCODE_ID": package_ids[cc.name][org.name],
-                "CHAINCODE_SERVER_ADDRESS": f"0.0.0.0:{CHAINCODE_PORT}",
-            }
             mounts, volumes, objects = [], [], []
+            tls = None
             if spec.tls:
-                tls = layout.chaincode_tls(cc, org)
+                server_tls = layout.chaincode_tls(cc, org)
                 secret, items = files_secret(
                     spec,
                     f"{name}-tls",
@@ -194,8 +194,10 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                     name,
                     "chaincode",
                     {
-                        "server.crt": tls / "server.crt",
-                        "server.key": tls / "server.key",
+                        "server.crt": server_tls / "server.crt",
+                        "server.key": server_tls / "server.key",
+                        "server.crt.b64": server_tls / "server.crt.b64",
+                        "server.key.b64": server_tls / "server.key.b64",
                         "client-ca.crt": layout.tls_ca(org),
                     },
                 )
@@ -204,13 +206,8 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 volumes.append(
                     {"name": "tls", "secret": {"secretName": f"{name}-tls", "items": items, "defaultMode": 0o440}}
                 )
-                env.update(
-                    {
-                        "CHAINCODE_TLS_CERT": "/tls/server.crt",
-                        "CHAINCODE_TLS_KEY": "/tls/server.key",
-                        "CHAINCODE_TLS_CLIENT_CA": "/tls/client-ca.crt",
-                    }
-                )
+                tls = tls_at("/tls", "/tls/client-ca.crt")
+            env = server_env(f"0.0.0.0:{CHAINCODE_PORT}", package_ids[cc.name][org.name], tls)
             container = make_container(
                 "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, tcp_probe(CHAINCODE_PORT, 3)
             )
@@ -370,7 +367,7 @@ def _digest(*objects: dict) -> str:
 
 
 def namespace_objects(topo: Topology) -> list[dict]:
-    names = [topo.kafka_namespace, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)]
+    names = [*topo.ordering.namespaces, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)]
     return [
         {
             "apiVersion": "v1",
@@ -389,7 +386,7 @@ def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> di
     pod_layout = Layout(POD_ROOT, layout.topo)
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
-        **layout.topo.consensus.k8s_files(layout),
+        **k8s_part(layout.topo.ordering.type).files(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
         "peers.yaml": peer_objects(layout, pod_layout),
         "chaincode.yaml": chaincode_objects(layout, package_ids),

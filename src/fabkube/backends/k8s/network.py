@@ -29,6 +29,7 @@ from fabkube.backends.base import (
 from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
+from fabkube.consensus.k8s import k8s_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.layout import Layout
 from fabkube.reporter import Reporter, SilentReporter
@@ -188,9 +189,9 @@ class K8sNetwork(Network):
     def pod_of(self, name: str) -> tuple[str, str]:
         """Component name (as locally: kafka-0, orderer0, peer0.org1, lifecycle) -> (namespace, pod selector)."""
         topo = self.topo
-        for z in topo.zookeepers + topo.kafkas:
-            if z.name == name:
-                return z.namespace, f"statefulset.kubernetes.io/pod-name={name}"
+        for service in topo.ordering.services:
+            if service.name == name:
+                return service.namespace, k8s_part(topo.ordering.type).pod_selector(service)
         for node in topo.orderers + topo.peers:
             if node.name == name:
                 return node.namespace, f"statefulset.kubernetes.io/pod-name={node.hostname}-0"
@@ -199,7 +200,7 @@ class K8sNetwork(Network):
         for cc in topo.chaincodes:
             if name == f"chaincode-{cc.name}":
                 return cc.orgs[0].namespace, f"app.kubernetes.io/name=cc-{cc.name}"
-        known = [c.name for c in topo.zookeepers + topo.kafkas + topo.orderers + topo.peers]
+        known = [c.name for c in [*topo.ordering.services, *topo.orderers, *topo.peers]]
         known += [f"chaincode-{cc.name}" for cc in topo.chaincodes]
         raise UserError(f"unknown component {name!r}; known: {', '.join([*known, 'lifecycle'])}")
 
@@ -220,7 +221,7 @@ class K8sNetwork(Network):
 
     def namespaces(self) -> list[str]:
         topo = self.topo
-        found = {topo.kafka_namespace, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)}
+        found = {*topo.ordering.namespaces, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)}
         return sorted(found)
 
     def status(self) -> NetworkStatus:

@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
-from fabkube.chaincode import language, source_dir
+from fabkube.chaincode import JAVA_MAIN, JAVA_OPTS, NOT_SOURCE, language, source_dir
 from fabkube.components import IMAGE_BUILDER, peer_core_yaml
-from fabkube.generate import generate
+from fabkube.generate import generate, network_toolchain
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import package_chaincode
 from fabkube.spec import LoadedSpec
@@ -33,7 +33,7 @@ class Rendered:
 def render(
     loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
 ) -> Rendered:
-    tools = (tools or Toolchain(loaded.spec.fabric.version)).ensure(progress)
+    tools = (tools or network_toolchain(loaded.spec)).ensure(progress)
     gen = generate(loaded, "k8s", workdir, tools, progress)
     gen.layout.peer_core.parent.mkdir(parents=True, exist_ok=True)
     gen.layout.peer_core.write_text(peer_core_yaml(tools, IMAGE_BUILDER))
@@ -109,6 +109,44 @@ ENTRYPOINT ["/chaincode"]
 """
 
 
+NODE_DOCKERFILE = """\
+# Chaincode-as-a-service image for {name} (JavaScript/TypeScript), written by `fabkube chaincode dockerfile`.
+# Build: docker build -t {image} .   (or buildah/kaniko: no Docker on the cluster needed)
+FROM {registry}/library/node:20-bookworm-slim AS build
+WORKDIR /chaincode
+COPY chaincode/ /chaincode/
+RUN if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi \\
+ && if node -e 'process.exit(require("./package.json").scripts?.build ? 0 : 1)'; then npm run build; fi \\
+ && npm prune --omit=dev --no-audit --no-fund
+FROM {registry}/library/node:20-bookworm-slim
+COPY --from=build /chaincode /chaincode
+USER {uid}
+EXPOSE 9999
+ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
+ENTRYPOINT ["/chaincode/node_modules/.bin/fabric-chaincode-node", "server", "--module-path", "/chaincode"]
+"""
+
+
+JAVA_DOCKERFILE = """\
+# Chaincode-as-a-service image for {name} (Java), written by `fabkube chaincode dockerfile`.
+# Build: docker build -t {image} .   (or buildah/kaniko: no Docker on the cluster needed)
+FROM {registry}/library/maven:3.9-eclipse-temurin-17 AS build
+WORKDIR /src
+COPY chaincode/ /src/
+RUN mvn -B -q package -DskipTests \\
+ && mvn -B -q dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=/out/lib \\
+ && cp -r target/classes /out/classes
+FROM {registry}/library/eclipse-temurin:17-jre
+COPY --from=build /out /chaincode
+USER {uid}
+EXPOSE 9999
+ENV CHAINCODE_SERVER_ADDRESS=0.0.0.0:9999
+ENTRYPOINT ["java", {java_opts}, "-cp", "/chaincode/classes:/chaincode/lib/*", "{java_main}"]
+"""
+
+BUILT_DOCKERFILES = {"go": GO_DOCKERFILE, "node": NODE_DOCKERFILE, "java": JAVA_DOCKERFILE}
+
+
 def write_chaincode_context(
     loaded: LoadedSpec, chaincode: str, out: Path, spec_dir: Path | None, image: str, base: str = "python:3.11-slim"
 ) -> Path:
@@ -119,12 +157,13 @@ def write_chaincode_context(
     src = source_dir(cc.path, spec_dir)
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "chaincode", ignore_errors=True)
-    shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("*.pyc", *NOT_SOURCE))
     registry = loaded.spec.kubernetes.images.registry.rstrip("/")
-    if language(src) == "go":
-        (out / "Dockerfile").write_text(
-            GO_DOCKERFILE.format(name=chaincode, image=image, registry=registry, uid=CHAINCODE_UID)
-        )
+    if (recipe := BUILT_DOCKERFILES.get(language(src) or "")) is not None:
+        java_opts = ", ".join(f'"{o}"' for o in JAVA_OPTS)
+        values = {"name": chaincode, "image": image, "registry": registry, "uid": CHAINCODE_UID}
+        text = recipe.format(**values, java_main=JAVA_MAIN, java_opts=java_opts)
+        (out / "Dockerfile").write_text(text)
         return out / "Dockerfile"
     # fabkube's chaincode runtime, as a standalone package (it imports nothing else from fabkube).
     shutil.rmtree(out / "ccrt", ignore_errors=True)

@@ -30,12 +30,13 @@ from fabkube.backends.base import (
     UpResult,
 )
 from fabkube.backends.local.supervisor import Supervisor, tail
-from fabkube.chaincode import BUILTINS, build_go, language, source_dir
+from fabkube.chaincode import BUILTINS, build, language, source_dir, unsupported_reason
 from fabkube.chaincode.ccaas_builder import install as install_builder
 from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.components import Component, local_components
+from fabkube.consensus.local import Stage, local_part
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.generate import generate
+from fabkube.generate import generate, network_toolchain
 from fabkube.layout import Layout
 from fabkube.ops.executor import LocalExecutor
 from fabkube.ops.lifecycle import PeerCommand, Step, invoke_args, package_chaincode, smoke_step
@@ -45,20 +46,12 @@ from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
 from fabkube.topology import build_topology
 
-RESTART_RETRIES = 4  # for a service the consensus says may start after a delay (e.g. 4 x 7s for Kafka)
-# Generous: on a busy 2-core machine JVMs start slowly, and a Kafka orderer retries the brokers
-# every 5 s (Kafka.Retry.ShortInterval) until its chain has started.
-WAIT = {"zookeeper": 120.0, "kafka": 180.0, "orderer": 180.0, "peer": 120.0, "chaincode": 60.0}
+RESTART_RETRIES = 4  # for a service the ordering type says may start after a delay (e.g. 4 x 7s for Kafka)
 
-
+# Fabric's own stages after the orderers; the ordering type's local part gives its services' and its orderers'.
+PEERS = Stage("peer", "peers (healthy, listening)", 120.0, "/healthz and its gRPC port")
+CHAINCODE = Stage("chaincode", "chaincode servers (CCaaS)", 60.0, "its port")
 FABRIC_KINDS = ("orderer", "peer", "chaincode")
-READY_MEANS = {
-    "zookeeper": "the ensemble to have a leader (srvr)",
-    "kafka": "every broker to be registered (Kafka Metadata over TLS)",
-    "orderer": "its gRPC port and the start phase of every channel's chain",
-    "peer": "/healthz and its gRPC port",
-    "chaincode": "its port",
-}
 
 
 @dataclass
@@ -83,8 +76,10 @@ class LocalNetwork(Network):
 
     def __init__(self, loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, spec_dir: Path | None = None):
         super().__init__(loaded, workdir)
-        self.tools = tools or Toolchain(loaded.spec.fabric.version)
+        self.tools = tools or network_toolchain(loaded.spec)
         self.layout = Layout(self.workdir, build_topology(loaded.spec, "local"))
+        self.ordering = local_part(self.topo.ordering.type)  # how the ordering type runs here
+        self.stages = {s.kind: s for s in (*self.ordering.stages, self.ordering.orderer, PEERS, CHAINCODE)}
         self.supervisor = Supervisor(self.layout)
         self._components: tuple[tuple, list[Component]] | None = None
         # Relative chaincode paths are relative to the spec the user wrote, not the work dir's copy.
@@ -109,25 +104,26 @@ class LocalNetwork(Network):
         ids = {name: next(iter(by_org.values())) for name, by_org in self.state.data.get("package_ids", {}).items()}
         key = tuple(sorted(ids.items()))
         if self._components is None or self._components[0] != key:
-            self._components = (key, local_components(self.layout, self.tools, ids, self._chaincode_dirs()))
+            services = self.ordering.services(self.layout, self.tools)
+            fabric = local_components(self.layout, self.tools, ids, self._chaincode_dirs())
+            self._components = (key, services + fabric)
         return self._components[1]
 
     def check_chaincode_sources(self) -> None:
-        """Before anything is written: every chaincode directory is Python or Go."""
+        """Before anything is written: every chaincode directory is in a language fabkube serves."""
         problems = []
         dirs = self._chaincode_dirs()
         for i, cc in enumerate(self.topo.chaincodes):
             path = dirs[cc.name]
-            if language(path) is None:
-                problems.append(
-                    f"chaincodes[{i}].path: {path} holds neither chaincode.py (Python) nor go.mod (Go); "
-                    "allowed: such a directory, or " + ", ".join(f"builtin:{b}" for b in BUILTINS)
-                )
+            if (reason := unsupported_reason(path)) is not None:
+                builtins = ", ".join(f"builtin:{b}" for b in BUILTINS)
+                problems.append(f"chaincodes[{i}].path: {path} {reason}; allowed: such a directory, or {builtins}")
         if problems:
             raise UserError(problems)
 
-    def go_chaincodes(self) -> dict[str, Path]:
-        return {name: d for name, d in self._chaincode_dirs().items() if language(d) == "go"}
+    def built_chaincodes(self) -> dict[str, Path]:
+        """Chaincodes whose language needs a build before it serves (Go, JavaScript/TypeScript, Java)."""
+        return {name: d for name, d in self._chaincode_dirs().items() if language(d) not in (None, "python")}
 
     def component(self, name: str) -> Component:
         for comp in self.components():
@@ -138,20 +134,37 @@ class LocalNetwork(Network):
 
     def _probe(self, comp: Component) -> Callable[[], bool]:
         h = comp.health
-        if comp.kind in self.topo.consensus.service_kinds:
-            return self.topo.consensus.service_ready(comp, self.layout)
+        if comp.kind in (s.kind for s in self.ordering.stages):
+            return self.ordering.service_ready(comp, self.layout)
         if h.kind == "orderer":
             log = self.layout.log(comp.name)
-            return lambda: self.topo.consensus.orderer_ready(
-                h.endpoint, log, self.supervisor.log_offset(comp.name), self._orderer_channels()
+            node = next(o for o in self.topo.orderers if o.name == comp.name)
+            return lambda: self.ordering.orderer_ready(
+                node, log, self.supervisor.log_offset(comp.name), self._orderer_channels(node.name)
             )
         if h.kind == "peer":
             assert h.operations is not None
             return lambda: health.tcp_open(h.endpoint) and health.http_ok(h.operations, "/healthz")
         return lambda: health.tcp_open(h.endpoint)
 
-    def _orderer_channels(self) -> list[str]:
-        """The channels an orderer starts a Kafka chain for: the system channel and each created one."""
+    def ordering_hint(self) -> str:
+        names = [o.name for o in self.topo.orderers]
+        stopped = [n for n in names if not self.supervisor.running(n)]
+        needed = len(names) // 2 + 1 if not self.topo.ordering.system_channel else 1
+        if len(names) - len(stopped) >= needed:
+            return ""
+        rule = f"Raft orders only with a majority ({needed} of {len(names)}) running" if needed > 1 else ""
+        return (
+            f"; {len(stopped)} of {len(names)} orderers are stopped ({', '.join(stopped)})"
+            + (f": {rule}" if rule else "")
+            + f"; start them with `fabkube start {' '.join(stopped)}`"
+        )
+
+    def _orderer_channels(self, orderer: str) -> list[str]:
+        """The channels an orderer serves: the system channel and each created one, or (without a
+        system channel) each one it joined."""
+        if not self.topo.ordering.system_channel:
+            return [ch.name for ch in self.topo.channels if self.state.is_done(f"orderer-join:{ch.name}:{orderer}")]
         created = [ch.name for ch in self.topo.channels if self.state.is_done(f"channel-create:{ch.name}")]
         return [SYSTEM_CHANNEL, *created]
 
@@ -188,7 +201,7 @@ class LocalNetwork(Network):
         """Wait until every component's probe passes; fail fast, naming the log, if one exits."""
         retries = {c.name: 0 for c in comps}
         restart_at: dict[str, float] = {}
-        deadline = time.monotonic() + max(WAIT[c.kind] for c in comps)
+        deadline = time.monotonic() + max(self.stages[c.kind].wait for c in comps)
         while True:
             for comp in comps:
                 if comp.name in restart_at:
@@ -199,7 +212,7 @@ class LocalNetwork(Network):
                 if self.supervisor.exited(comp.name):
                     log = self.layout.log(comp.name)
                     recent = log.read_text(errors="replace")[-20000:] if log.exists() else ""
-                    delay = self.topo.consensus.restart_delay(comp, recent)
+                    delay = self.ordering.restart_delay(comp, recent)
                     if delay is not None and retries[comp.name] < RESTART_RETRIES:
                         retries[comp.name] += 1
                         restart_at[comp.name] = time.monotonic() + delay
@@ -212,9 +225,9 @@ class LocalNetwork(Network):
             if time.monotonic() > deadline:
                 waiting = [c.name for c in comps if not self._probe(c)()]
                 name = waiting[0] if waiting else comps[0].name
-                what = READY_MEANS.get(comps[0].kind, "its readiness probe")
+                stage = self.stages[comps[0].kind]
                 raise RuntimeFailure(
-                    f"{', '.join(waiting) or name} not ready after {WAIT[comps[0].kind]:.0f}s (waited for {what})",
+                    f"{', '.join(waiting) or name} not ready after {stage.wait:.0f}s (waited for {stage.ready_means})",
                     self.layout.log(name),
                 )
             time.sleep(0.5)
@@ -225,20 +238,19 @@ class LocalNetwork(Network):
         out: list[Action[UpContext]] = [
             Action("toolchain", _ensure_toolchain),
             Action("generate crypto and channel artifacts", _generate),
-            Action("build Go chaincode", _build_go, lambda ctx: bool(ctx.net.go_chaincodes())),
+            Action("build chaincode", _build_chaincode, lambda ctx: bool(ctx.net.built_chaincodes())),
         ]
-        consensus = self.topo.consensus
-        titles = [
-            *consensus.service_titles,
-            ("orderer", consensus.orderer_title),
-            ("peer", "peers (healthy, listening)"),
-        ]
-        for kind, title in titles:
-            out.append(Action(title, _starter(kind), lambda ctx, k=kind: _has_kind(ctx, k)))
+        for stage in (*self.ordering.stages, self.ordering.orderer, PEERS):
+            out.append(Action(stage.title, _starter(stage.kind), lambda ctx, k=stage.kind: _has_kind(ctx, k)))
         lifecycle = lambda ctx: ctx.options.lifecycle  # noqa: E731
+        channels = (
+            "channels: create, join, anchor peers"
+            if self.topo.ordering.system_channel
+            else "channels: orderers join, peers join"
+        )
         out += [
-            Action("channels: create, join, anchor peers", _channel_steps, lambda c: lifecycle(c) and _channels(c)),
-            Action("chaincode servers (CCaaS)", _start_chaincode, lambda ctx: bool(ctx.net.topo.chaincodes)),
+            Action(channels, _channel_steps, lambda c: lifecycle(c) and _channels(c)),
+            Action(CHAINCODE.title, _start_chaincode, lambda ctx: bool(ctx.net.topo.chaincodes)),
             Action(
                 "chaincode: install, approve, commit, init",
                 _chaincode_steps,
@@ -299,7 +311,7 @@ class LocalNetwork(Network):
     def _stop_ordered(self, names: list[str]) -> None:
         """Reverse start order, one kind at a time: brokers deregister while ZooKeeper still runs."""
         kinds = {c.name: c.kind for c in self.components()}
-        services = self.topo.consensus.service_kinds
+        services = tuple(s.kind for s in self.ordering.stages)
         for kind in reversed((*services, *FABRIC_KINDS)):
             group = [n for n in names if kinds.get(n) == kind]
             if group:
@@ -316,7 +328,13 @@ class LocalNetwork(Network):
             else:
                 state = "running" if self._probe(comp)() else "unhealthy"
             rows.append(ComponentStatus(comp.name, comp.kind, state, comp.address, pid))
-        return NetworkStatus(self.name, self.target, str(self.workdir), rows, self.heights())
+        channels = [ch.name for ch in self.topo.channels]
+        orderers = {
+            o.name: by
+            for o in self.topo.orderers
+            if self.supervisor.running(o.name) and (by := self.ordering.orderer_channels(self.layout, o, channels))
+        }
+        return NetworkStatus(self.name, self.target, str(self.workdir), rows, self.heights(), orderers)
 
     def heights(self) -> dict[str, dict[str, int | None]]:
         """Ledger height of each running peer on each of its channels."""
@@ -443,12 +461,13 @@ def _generate(ctx: UpContext) -> str:
     return f"{gen.new_identities} new identities" if gen.new_identities else "reused crypto"
 
 
-def _build_go(ctx: UpContext) -> str:
+def _build_chaincode(ctx: UpContext) -> str:
     built = []
-    for name, directory in ctx.net.go_chaincodes().items():
-        ctx.report.info(f"go build {name} ({directory})")
-        build_go(ctx.net.tools, directory, ctx.net.layout.log(f"build-{name}"))
-        built.append(name)
+    for name, directory in ctx.net.built_chaincodes().items():
+        lang = language(directory)
+        ctx.report.info(f"build {name} ({lang}, {directory})")
+        build(ctx.net.tools, directory, ctx.net.layout.log(f"build-{name}"))
+        built.append(f"{name} ({lang})")
     return ", ".join(built)
 
 

@@ -3,7 +3,9 @@
     python -m fabkube.chaincode.runtime DIR --address HOST:PORT --id PACKAGE_ID
 
 DIR holds chaincode.py, which names its Chaincode subclass as CHAINCODE (or defines exactly one).
---address and --id default to $CHAINCODE_SERVER_ADDRESS and $CHAINCODE_ID (as in a CCaaS pod).
+Every option defaults to the chaincode-external environment (as in a CCaaS pod; see
+fabkube.chaincode.contract): CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_CERT,
+CHAINCODE_TLS_KEY and CHAINCODE_CLIENT_CA_CERT, unless CHAINCODE_TLS_DISABLED is true.
 Only relative imports: chaincode images copy this package under another name and run it with -m.
 """
 
@@ -42,15 +44,21 @@ def load_chaincode(directory: Path) -> type[Chaincode]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    env = dict(os.environ)
+    if env.get("CHAINCODE_TLS_DISABLED", "").lower() == "true":
+        for key in ("CHAINCODE_TLS_CERT", "CHAINCODE_TLS_KEY", "CHAINCODE_CLIENT_CA_CERT", "CHAINCODE_TLS_CLIENT_CA"):
+            env.pop(key, None)
     parser = argparse.ArgumentParser(prog="python -m fabkube.chaincode.runtime")
     parser.add_argument("directory", type=Path)
-    parser.add_argument("--address", default=os.environ.get("CHAINCODE_SERVER_ADDRESS"))
-    parser.add_argument("--id", default=os.environ.get("CHAINCODE_ID"), help="the chaincode package ID")
-    parser.add_argument("--tls-cert", default=os.environ.get("CHAINCODE_TLS_CERT"), help="server certificate (PEM)")
-    parser.add_argument("--tls-key", default=os.environ.get("CHAINCODE_TLS_KEY"), help="server key (PEM)")
+    parser.add_argument("--address", default=env.get("CHAINCODE_SERVER_ADDRESS"))
+    parser.add_argument(
+        "--id", default=env.get("CHAINCODE_ID") or env.get("CORE_CHAINCODE_ID_NAME"), help="the chaincode package ID"
+    )
+    parser.add_argument("--tls-cert", default=env.get("CHAINCODE_TLS_CERT"), help="server certificate (PEM)")
+    parser.add_argument("--tls-key", default=env.get("CHAINCODE_TLS_KEY"), help="server key (PEM)")
     parser.add_argument(
         "--tls-client-ca",
-        default=os.environ.get("CHAINCODE_TLS_CLIENT_CA"),
+        default=env.get("CHAINCODE_CLIENT_CA_CERT") or env.get("CHAINCODE_TLS_CLIENT_CA"),
         help="CA bundle (PEM) that client certificates must chain to; makes client auth required",
     )
     args = parser.parse_args(argv)

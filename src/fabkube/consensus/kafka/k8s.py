@@ -1,4 +1,5 @@
-"""ZooKeeper and Kafka on Kubernetes: StatefulSets behind headless Services, as in the user's cluster."""
+"""ZooKeeper and Kafka on Kubernetes: StatefulSets behind headless Services, as in the user's cluster,
+and the Kafka orderers' probes (never /healthz)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from fabkube.backends.k8s.objects import (
 )
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import properties_text
+from fabkube.consensus.k8s import K8sOrdering, register_k8s
+from fabkube.consensus.kafka.model import kafka_model
 from fabkube.consensus.kafka.settings import kafka_properties, kafka_protocol, zookeeper_properties
 from fabkube.layout import Layout
+from fabkube.nodes import OrdererNode
 from fabkube.topology import Topology
 
 ZK_CONFIG = "/fabkube/zookeeper"
@@ -25,10 +29,11 @@ KAFKA_VOLUME = "/var/lib/kafka/data"
 
 
 def zookeeper_objects(topo: Topology) -> list[dict]:
-    spec, ns = topo.spec, topo.kafka_namespace
+    kafka = kafka_model(topo.ordering)
+    spec, ns = topo.spec, kafka.namespace
     res = spec.resources.zookeeper
-    z0 = topo.zookeepers[0]
-    props = zookeeper_properties(topo, z0, "/data")
+    z0 = kafka.zookeepers[0]
+    props = zookeeper_properties(kafka, z0, "/data")
     # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
     props["quorumListenOnAllIPs"] = "true"
     config = {
@@ -75,7 +80,7 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
             "zookeeper",
             "zookeeper",
             pod,
-            len(topo.zookeepers),
+            len(kafka.zookeepers),
             "zookeeper-headless",
             spec.kubernetes.storage.get("zookeeper", "1Gi"),
         ),
@@ -88,12 +93,13 @@ KAFKA_UID = 1000  # the apache/kafka image runs as appuser (1000): group-own its
 
 def kafka_objects(layout: Layout) -> list[dict]:
     topo = layout.topo
-    spec, ns = topo.spec, topo.kafka_namespace
+    kafka = kafka_model(topo.ordering)
+    spec, ns = topo.spec, kafka.namespace
     res = spec.resources.kafka
-    k0 = topo.kafkas[0]
+    k0 = kafka.kafkas[0]
     # A subdirectory of the volume: ext4 puts lost+found at its root, which Kafka 3.9 refuses as a
     # log directory entry (it is not a topic-partition) and stops.
-    props = kafka_properties(topo, k0, f"{KAFKA_VOLUME}/logs", "/tls")
+    props = kafka_properties(kafka, k0, f"{KAFKA_VOLUME}/logs", "/tls")
     props.pop("broker.id")
     props.pop("advertised.listeners")
     config = {
@@ -107,15 +113,15 @@ def kafka_objects(layout: Layout) -> list[dict]:
     start = (
         "exec /opt/kafka/bin/kafka-server-start.sh /config/server.properties "
         "--override broker.id=${HOSTNAME##*-} "
-        f"--override advertised.listeners={kafka_protocol(topo)}://${{HOSTNAME}}.{suffix}"
+        f"--override advertised.listeners={kafka_protocol(kafka)}://${{HOSTNAME}}.{suffix}"
     )
-    zk = shlex.quote(topo.zookeeper_connect)
+    zk = shlex.quote(kafka.zookeeper_connect)
     wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
     mounts = [{"name": "data", "mountPath": KAFKA_VOLUME}, {"name": "config", "mountPath": "/config"}]
     volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
     objects: list[dict] = []
     if spec.tls:
-        tls = layout.kafka_tls
+        tls = layout.tls_pair(kafka.broker_tls)
         secret, items = files_secret(
             spec, "kafka-tls", ns, "kafka", "kafka", {"kafka.pem": tls / "kafka.pem", "ca.crt": tls / "ca.crt"}
         )
@@ -161,8 +167,34 @@ def kafka_objects(layout: Layout) -> list[dict]:
             "kafka",
             "kafka",
             pod,
-            len(topo.kafkas),
+            len(kafka.kafkas),
             "kafka-headless",
             spec.kubernetes.storage.get("kafka", "2Gi"),
         ),
     ]
+
+
+class KafkaK8s(K8sOrdering):
+    type = "kafka"
+
+    def files(self, layout: Layout) -> dict[str, list[dict]]:
+        return {"zookeeper.yaml": zookeeper_objects(layout.topo), "kafka.yaml": kafka_objects(layout)}
+
+    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
+        """A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the
+        chain's producer without a nil check, and the producer exists only once the chain has
+        connected to Kafka, so one GET during a cold start (Kafka takes tens of seconds on a cluster),
+        or after a restart while Kafka is unreachable, panics the orderer and it crash-loops. Its gRPC
+        port opens only after every chain has been created, so a TCP check there cannot crash it and
+        still means the process is up; whether it can order yet is the lifecycle Job's concern (it
+        retries SERVICE_UNAVAILABLE). The orderer reconnects to Kafka by itself (Kafka.Retry), so
+        liveness must not restart it while the brokers are away: the startup probe allows 10 minutes.
+        """
+        port = node.address.port
+        startup = {"tcpSocket": {"port": port}, "periodSeconds": 5, "failureThreshold": 120, "timeoutSeconds": 3}
+        ready = {"tcpSocket": {"port": port}, "periodSeconds": 5, "timeoutSeconds": 3}
+        live = {"tcpSocket": {"port": port}, "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 3}
+        return startup, ready, live
+
+
+KAFKA_K8S = register_k8s(KafkaK8s())

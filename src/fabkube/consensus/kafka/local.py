@@ -1,12 +1,26 @@
-"""ZooKeeper and Kafka as local processes: `java -cp` over the jars the toolchain fetched."""
+"""ZooKeeper and Kafka as local processes (`java -cp` over the jars the toolchain fetched), their
+readiness and restart rules, and when a Kafka orderer is ready."""
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from fabkube.components import Component, Health, properties_text
-from fabkube.consensus.kafka.settings import JVM_FLAGS, LOG4J, kafka_properties, zookeeper_properties
+from fabkube.consensus.kafka.model import kafka_model
+from fabkube.consensus.kafka.probes import kafka_brokers, kafka_orderer_started, zookeeper_mode
+from fabkube.consensus.kafka.settings import (
+    JVM_FLAGS,
+    KAFKA_ZK_SESSION_S,
+    LOG4J,
+    kafka_properties,
+    zookeeper_properties,
+)
+from fabkube.consensus.local import LocalOrdering, Stage, register_local
+from fabkube.health import client_tls
 from fabkube.layout import Layout
+from fabkube.nodes import OrdererNode
 from fabkube.toolchain import Toolchain
 
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -41,27 +55,84 @@ def _jvm_component(
 
 def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
     """The ZooKeeper ensemble, then the brokers, in start order."""
-    topo = layout.topo
+    kafka = kafka_model(layout.topo.ordering)
+    spec = kafka.spec
     out: list[Component] = []
-    for z in topo.zookeepers:
+    for z in kafka.zookeepers:
         data = layout.data_dir(z.name)
-        zoo_cfg = ("zoo.cfg", properties_text(zookeeper_properties(topo, z, str(data))))
+        zoo_cfg = ("zoo.cfg", properties_text(zookeeper_properties(kafka, z, str(data))))
         comp = _jvm_component(
             layout,
             tools,
             z.name,
             "zookeeper",
             ZOOKEEPER_MAIN,
-            topo.spec.zookeeper.heap,
+            spec.zookeeper.heap,
             zoo_cfg,
             [z.client, z.peer, z.election],
         )
         comp.files[data / "myid"] = f"{z.myid}\n"
         out.append(comp)
-    for k in topo.kafkas:
-        props = kafka_properties(topo, k, str(layout.data_dir(k.name)), str(layout.kafka_tls))
+    tls_dir = layout.tls_pair(kafka.broker_tls)
+    for k in kafka.kafkas:
+        props = kafka_properties(kafka, k, str(layout.data_dir(k.name)), str(tls_dir))
         server = ("server.properties", properties_text(props))
-        out.append(
-            _jvm_component(layout, tools, k.name, "kafka", "kafka.Kafka", topo.spec.kafka.heap, server, [k.address])
-        )
+        out.append(_jvm_component(layout, tools, k.name, "kafka", "kafka.Kafka", spec.kafka.heap, server, [k.address]))
     return out
+
+
+class KafkaLocal(LocalOrdering):
+    type = "kafka"
+    # Generous: on a busy 2-core machine JVMs start slowly, and a Kafka orderer retries the brokers
+    # every 5 s (Kafka.Retry.ShortInterval) until its chain has started.
+    stages = (
+        Stage("zookeeper", "ZooKeeper ensemble (quorum)", 120.0, "the ensemble to have a leader (srvr)"),
+        Stage(
+            "kafka", "Kafka brokers (all registered)", 180.0, "every broker to be registered (Kafka Metadata over TLS)"
+        ),
+    )
+    orderer = Stage(
+        "orderer",
+        "orderers (Kafka chains started)",
+        180.0,
+        "its gRPC port and the start phase of every channel's chain",
+    )
+
+    def __init__(self) -> None:
+        self._tls: dict[str, ssl.SSLContext] = {}
+
+    def services(self, layout: Layout, tools: Toolchain) -> list[Component]:
+        return local_components(layout, tools)
+
+    def service_ready(self, comp: Component, layout: Layout) -> Callable[[], bool]:
+        ep = comp.health.endpoint
+        if comp.kind == "zookeeper":
+            return lambda: zookeeper_mode(ep) in ("leader", "follower", "standalone")
+        want = [k.broker_id for k in kafka_model(layout.topo.ordering).kafkas]
+        tls = self._client_tls(layout)
+        return lambda: kafka_brokers(ep, tls) == want
+
+    def _client_tls(self, layout: Layout) -> ssl.SSLContext | None:
+        """Brokers require a client certificate from the orderer org's TLS CA; one context per work dir,
+        built when first needed and reused by every poll."""
+        if not layout.topo.spec.tls:
+            return None
+        d = layout.tls_pair(kafka_model(layout.topo.ordering).broker_tls)
+        key = str(d)
+        if key not in self._tls:
+            self._tls[key] = client_tls(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
+        return self._tls[key]
+
+    def orderer_ready(self, node: OrdererNode, log: Path, offset: int, channels: list[str]) -> bool:
+        # Never /healthz on a Kafka orderer: see probes.kafka_orderer_started.
+        return kafka_orderer_started(node.address, log, offset, channels)
+
+    def restart_delay(self, comp: Component, recent_log: str) -> float | None:
+        # A broker restarted within ZooKeeper's session timeout finds its old registration
+        # still there and exits (NodeExists); once the session expires it starts.
+        if comp.kind == "kafka" and "NodeExists" in recent_log:
+            return KAFKA_ZK_SESSION_S + 1
+        return None
+
+
+KAFKA_LOCAL = register_local(KafkaLocal())

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fabkube.components import size_bytes
-from fabkube.topology import KafkaNode, OrdererNode, Topology, ZooKeeperNode
+from fabkube.consensus.kafka.model import KafkaModel, KafkaNode, ZooKeeperNode
+from fabkube.spec import size_bytes
 
 JVM_FLAGS = [
     "-XX:+UseSerialGC",
@@ -29,7 +27,7 @@ log4j.logger.org.apache.zookeeper.audit=WARN
 """
 
 
-def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
+def zookeeper_properties(kafka: KafkaModel, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
     props = {
         "tickTime": "2000",
         "initLimit": "10",
@@ -40,16 +38,16 @@ def zookeeper_properties(topo: Topology, node: ZooKeeperNode, data_dir: str) -> 
         "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
         "autopurge.purgeInterval": "1",
     }
-    if topo.target == "local":
+    if kafka.target == "local":
         props["clientPortAddress"] = node.client.host
-    if len(topo.zookeepers) > 1:
-        for z in topo.zookeepers:
+    if len(kafka.zookeepers) > 1:
+        for z in kafka.zookeepers:
             props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
     return props
 
 
-def kafka_protocol(topo: Topology) -> str:
-    return "SSL" if topo.spec.tls else "PLAINTEXT"
+def kafka_protocol(kafka: KafkaModel) -> str:
+    return "SSL" if kafka.spec.tls else "PLAINTEXT"
 
 
 def kafka_tls_properties(tls_dir: str) -> dict[str, str]:
@@ -65,20 +63,21 @@ def kafka_tls_properties(tls_dir: str) -> dict[str, str]:
     }
 
 
-def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str, tls_dir: str) -> dict[str, str]:
-    k = topo.spec.kafka
-    max_bytes = size_bytes(topo.spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
+def kafka_properties(kafka: KafkaModel, node: KafkaNode, log_dir: str, tls_dir: str) -> dict[str, str]:
+    spec = kafka.spec
+    k = spec.kafka
+    max_bytes = size_bytes(spec.ordering.absoluteMaxBytes) + KAFKA_MESSAGE_HEADROOM
     system_rf = str(min(3, k.brokers))
-    proto = kafka_protocol(topo)
+    proto = kafka_protocol(kafka)
     listener = f"{proto}://{node.address.host}:{node.address.port}"
-    tls = kafka_tls_properties(tls_dir) if topo.spec.tls else {}
+    tls = kafka_tls_properties(tls_dir) if spec.tls else {}
     return {
         "broker.id": str(node.broker_id),
         **tls,
-        "listeners": listener if topo.target == "local" else f"{proto}://0.0.0.0:{node.address.port}",
+        "listeners": listener if kafka.target == "local" else f"{proto}://0.0.0.0:{node.address.port}",
         "advertised.listeners": listener,
         "log.dirs": log_dir,
-        "zookeeper.connect": topo.zookeeper_connect,
+        "zookeeper.connect": kafka.zookeeper_connect,
         "zookeeper.connection.timeout.ms": "30000",
         "zookeeper.session.timeout.ms": str(KAFKA_ZK_SESSION_S * 1000),
         "num.partitions": "1",
@@ -98,20 +97,3 @@ def kafka_properties(topo: Topology, node: KafkaNode, log_dir: str, tls_dir: str
         "background.threads": "2",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
-
-
-def orderer_kafka_env(topo: Topology, node: OrdererNode, tls: Path) -> dict[str, str]:
-    """The orderer's Kafka consenter settings: protocol version sarama speaks, topic RF, client TLS."""
-    env = {
-        "ORDERER_KAFKA_VERSION": "1.0.0",
-        "ORDERER_KAFKA_TOPIC_REPLICATIONFACTOR": str(topo.spec.kafka.replicationFactor),
-        "ORDERER_KAFKA_VERBOSE": "false",
-    }
-    if topo.spec.tls:
-        env |= {
-            "ORDERER_KAFKA_TLS_ENABLED": "true",
-            "ORDERER_KAFKA_TLS_PRIVATEKEY_FILE": str(tls / "server.key"),
-            "ORDERER_KAFKA_TLS_CERTIFICATE_FILE": str(tls / "server.crt"),
-            "ORDERER_KAFKA_TLS_ROOTCAS_FILE": str(tls / "ca.crt"),
-        }
-    return env

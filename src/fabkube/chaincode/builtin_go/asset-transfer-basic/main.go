@@ -3,9 +3,10 @@
 //
 //	assettransferbasic --address HOST:PORT --id PACKAGE_ID [--tls-cert F --tls-key F [--tls-client-ca F]]
 //
-// Every flag defaults to the matching environment variable, as in a CCaaS pod:
+// Every flag defaults to the chaincode-external environment, as in a CCaaS pod:
 // CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID (or CORE_CHAINCODE_ID_NAME),
-// CHAINCODE_TLS_CERT, CHAINCODE_TLS_KEY, CHAINCODE_TLS_CLIENT_CA.
+// CHAINCODE_TLS_CERT, CHAINCODE_TLS_KEY, CHAINCODE_CLIENT_CA_CERT; with
+// CHAINCODE_TLS_DISABLED=true the TLS variables are ignored.
 package main
 
 import (
@@ -49,9 +50,16 @@ func readPEM(what, path string) []byte {
 func main() {
 	address := flag.String("address", envOr("CHAINCODE_SERVER_ADDRESS"), "host:port to listen on (default $CHAINCODE_SERVER_ADDRESS)")
 	id := flag.String("id", envOr("CHAINCODE_ID", "CORE_CHAINCODE_ID_NAME"), "the chaincode package ID (default $CHAINCODE_ID)")
-	tlsCert := flag.String("tls-cert", envOr("CHAINCODE_TLS_CERT"), "server certificate, PEM (default $CHAINCODE_TLS_CERT)")
-	tlsKey := flag.String("tls-key", envOr("CHAINCODE_TLS_KEY"), "server key, PEM (default $CHAINCODE_TLS_KEY)")
-	tlsClientCA := flag.String("tls-client-ca", envOr("CHAINCODE_TLS_CLIENT_CA"), "CA bundle, PEM, client certificates must chain to; makes client auth required (default $CHAINCODE_TLS_CLIENT_CA)")
+	tlsOff := os.Getenv("CHAINCODE_TLS_DISABLED") == "true"
+	tlsEnv := func(keys ...string) string {
+		if tlsOff {
+			return ""
+		}
+		return envOr(keys...)
+	}
+	tlsCert := flag.String("tls-cert", tlsEnv("CHAINCODE_TLS_CERT"), "server certificate, PEM (default $CHAINCODE_TLS_CERT)")
+	tlsKey := flag.String("tls-key", tlsEnv("CHAINCODE_TLS_KEY"), "server key, PEM (default $CHAINCODE_TLS_KEY)")
+	tlsClientCA := flag.String("tls-client-ca", tlsEnv("CHAINCODE_CLIENT_CA_CERT", "CHAINCODE_TLS_CLIENT_CA"), "CA bundle, PEM, client certificates must chain to; makes client auth required (default $CHAINCODE_CLIENT_CA_CERT)")
 	flag.Parse()
 
 	if *address == "" || *id == "" {

@@ -1,0 +1,42 @@
+"""How an ordering type runs on Kubernetes: the objects of its backing services and its orderers'
+probes. The Kubernetes backend loads the part of the network's type (fabkube.consensus.<type>.k8s
+registers it); the topology never sees it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from fabkube.consensus.model import Registry, ServiceNode
+from fabkube.layout import Layout
+from fabkube.nodes import OrdererNode
+
+
+class K8sOrdering(ABC):
+    """The Kubernetes part of one ordering type."""
+
+    type: ClassVar[str] = ""
+
+    def files(self, layout: Layout) -> dict[str, list[dict]]:
+        """Manifest file name -> objects of the backing services (in the services' namespaces)."""
+        return {}
+
+    @abstractmethod
+    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
+        """Startup, readiness and liveness probes of an orderer container."""
+
+    def pod_selector(self, node: ServiceNode) -> str:
+        """The label selector of a backing service's pod (in node.namespace)."""
+        return f"statefulset.kubernetes.io/pod-name={node.name}"
+
+
+K8S_PARTS: Registry[K8sOrdering] = Registry("k8s", "Kubernetes deployment")
+
+
+def register_k8s(part: K8sOrdering) -> K8sOrdering:
+    return K8S_PARTS.add(part.type, part)
+
+
+def k8s_part(type_name: str) -> K8sOrdering:
+    return K8S_PARTS.get(type_name)

@@ -1,0 +1,21 @@
+"""Raft orderers on Kubernetes: no backing services; probes on the operations endpoint's /healthz
+(safe on Raft, unlike Kafka's), and a liveness that gives a restarted consenter time to catch up."""
+
+from __future__ import annotations
+
+from fabkube.consensus.k8s import K8sOrdering, register_k8s
+from fabkube.nodes import OrdererNode
+
+
+class RaftK8s(K8sOrdering):
+    type = "raft"
+
+    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
+        get = {"httpGet": {"path": "/healthz", "port": node.operations.port}, "timeoutSeconds": 3}
+        startup = {**get, "periodSeconds": 2, "failureThreshold": 150}
+        ready = {**get, "periodSeconds": 5}
+        live = {**get, "periodSeconds": 10, "failureThreshold": 6}
+        return startup, ready, live
+
+
+RAFT_K8S = register_k8s(RaftK8s())

@@ -1,0 +1,63 @@
+"""Raft orderers as local processes: nothing runs beside them; an orderer is ready when its
+operations endpoint says healthy (with no channel it serves none yet, and joins come after)."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from pathlib import Path
+
+from fabkube import health
+from fabkube.consensus.local import LocalOrdering, Stage, register_local
+from fabkube.consensus.raft.probes import orderer_channels
+from fabkube.layout import Layout
+from fabkube.nodes import OrdererNode
+
+
+class RaftLocal(LocalOrdering):
+    type = "raft"
+    orderer = Stage("orderer", "orderers (Raft, channel participation)", 120.0, "/healthz on its operations port")
+
+    def orderer_ready(self, node: OrdererNode, log: Path, offset: int, channels: list[str]) -> bool:
+        """Healthy, and every channel it joined knows a leader in this run (so a restarted orderer
+        is ready once it can order again, not merely once it listens)."""
+        if not (health.tcp_open(node.address) and health.http_ok(node.operations, "/healthz")):
+            return False
+        if not channels:
+            return True
+        led = channels_with_leader(_read_from(log, offset))
+        return all(ch in led for ch in channels)
+
+    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
+        tls = admin_tls(layout)
+        return {ch: c.as_dict() for ch, c in orderer_channels(node.admin, node.operations, tls, channels).items()}
+
+
+# etcdraft logs each change of leader it sees: "Raft leader changed: 0 -> 2 channel=mychannel node=1".
+LEADER_CHANGED = re.compile(r"Raft leader changed: \d+ -> (\d+) channel=(\S+)")
+
+
+def channels_with_leader(log_text: str) -> set[str]:
+    last: dict[str, str] = {}
+    for leader, channel in LEADER_CHANGED.findall(log_text):
+        last[channel] = leader
+    return {ch for ch, leader in last.items() if leader != "0"}
+
+
+def _read_from(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def admin_tls(layout: Layout) -> ssl.SSLContext:
+    """The orderer org admin's TLS client, verifying orderers by their org's TLS CA."""
+    org = layout.topo.orderer_org
+    pair = layout.admin_tls(org)
+    return health.client_tls(str(layout.tls_ca(org)), str(pair / "client.crt"), str(pair / "client.key"))
+
+
+RAFT_LOCAL = register_local(RaftLocal())

@@ -1,0 +1,60 @@
+"""Raft's model: consenters (each orderer's host, port and TLS certificate, as both client and
+server: fabkube's TLS certificates carry both usages), Raft's options, and the orderer settings
+for the cluster and the channel participation API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fabkube.consensus.model import OrderingModel, register_model
+from fabkube.nodes import OrdererNode
+
+
+@register_model
+class RaftModel(OrderingModel):
+    type = "raft"
+    system_channel = False
+
+    def configtx_orderer(self, orderers: list[OrdererNode], tls_dir: Callable[[OrdererNode], Path]) -> dict:
+        r = self.spec.ordering.raft
+        consenters = [
+            {
+                # The cluster talks on each orderer's own listener: the address peers and clients use.
+                "Host": o.address.host,
+                "Port": o.address.port,
+                "ClientTLSCert": str(tls_dir(o) / "server.crt"),
+                "ServerTLSCert": str(tls_dir(o) / "server.crt"),
+            }
+            for o in orderers
+        ]
+        options = {
+            "TickInterval": r.tickInterval,
+            "ElectionTick": r.electionTick,
+            "HeartbeatTick": r.heartbeatTick,
+            "MaxInflightBlocks": r.maxInflightBlocks,
+            "SnapshotIntervalSize": r.snapshotIntervalSize,
+        }
+        return {"OrdererType": "etcdraft", "EtcdRaft": {"Consenters": consenters, "Options": options}}
+
+    def orderer_env(self, node: OrdererNode, tls: Path) -> dict[str, str]:
+        """Mutual TLS between consenters with the node's own pair, and the admin endpoint (channel
+        participation) requiring a client certificate from the orderer org's TLS CA."""
+        pair = {"CERTIFICATE": str(tls / "server.crt"), "PRIVATEKEY": str(tls / "server.key")}
+        roots = f"[{tls / 'ca.crt'}]"
+        return {
+            "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
+            "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": pair["CERTIFICATE"],
+            "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": pair["PRIVATEKEY"],
+            "ORDERER_GENERAL_CLUSTER_ROOTCAS": roots,
+            "ORDERER_ADMIN_TLS_ENABLED": "true",
+            **{f"ORDERER_ADMIN_TLS_{k}": v for k, v in pair.items()},
+            "ORDERER_ADMIN_TLS_ROOTCAS": roots,
+            "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
+            "ORDERER_ADMIN_TLS_CLIENTROOTCAS": roots,
+        }
+
+
+def raft_model(model: OrderingModel) -> RaftModel:
+    assert isinstance(model, RaftModel)
+    return model

@@ -1,0 +1,62 @@
+"""What a Raft orderer says of a channel: the channel participation API (height, status,
+consensus relation, over mutual TLS as the orderer org's admin) and its Prometheus metrics
+(`consensus_etcdraft_is_leader`), on the operations endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from fabkube.nodes import Endpoint
+
+TIMEOUT = 3.0
+
+
+@dataclass
+class ChannelOnOrderer:
+    height: int | None = None
+    status: str = "-"  # active, onboarding, inactive, failed; "-" when the orderer does not answer
+    leader: bool | None = None
+
+    def as_dict(self) -> dict:
+        return {"height": self.height, "status": self.status, "leader": self.leader}
+
+
+def channel_info(admin: Endpoint, tls: ssl.SSLContext, channel: str) -> dict | None:
+    """GET /participation/v1/channels/<channel>: name, url, consensusRelation, status, height."""
+    url = f"https://{admin.host}:{admin.port}/participation/v1/channels/{channel}"
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT, context=tls) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+LEADER = re.compile(r'^consensus_etcdraft_is_leader\{channel="([^"]+)"\} (\S+)$', re.M)
+
+
+def leaders(operations: Endpoint) -> dict[str, bool]:
+    """channel -> whether this orderer leads it, from its metrics."""
+    try:
+        with urllib.request.urlopen(f"http://{operations.host}:{operations.port}/metrics", timeout=TIMEOUT) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError):
+        return {}
+    return {ch: float(v) == 1.0 for ch, v in LEADER.findall(text)}
+
+
+def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext, channels: list[str]) -> dict:
+    """channel -> ChannelOnOrderer for one orderer."""
+    lead = leaders(operations)
+    out = {}
+    for ch in channels:
+        info = channel_info(admin, tls, ch)
+        if info is None:
+            out[ch] = ChannelOnOrderer(leader=lead.get(ch))
+        else:
+            out[ch] = ChannelOnOrderer(info.get("height"), info.get("status", "?"), lead.get(ch))
+    return out

@@ -1,0 +1,163 @@
+"""Raft ordering locally, as a user runs it: the seed's shape on three consenters with no system
+channel reaches `value is 100`; `status` shows each orderer's height and the leader; killing the
+leader under load elects another and every transaction the client saw committed is on every
+peer; a stopped follower catches up; with a majority down clients get a clear error, and after
+`start` the network commits again."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from conftest import EXAMPLES, live_processes, run_cli
+
+from fabkube.backends import open_network
+
+pytestmark = pytest.mark.e2e
+
+NAME = "rafttest"
+
+
+@pytest.fixture(scope="module")
+def raft(tools, tmp_path_factory):
+    home = tmp_path_factory.mktemp("raft") / "home"
+    text = (EXAMPLES / "raft.yaml").read_text().replace("name: raft", f"name: {NAME}")
+    text = text.replace("batchTimeout: 2s, maxMessageCount: 10", "batchTimeout: 250ms, maxMessageCount: 100")
+    text = text.replace("local: {basePort: 17300}", "local: {basePort: 18700}")
+    basic = '  - {name: basic, path: "builtin:asset-transfer-basic-go", channel: mychannel}\n'
+    text = text.replace("chaincodes:\n", "chaincodes:\n" + basic)
+    spec = home.parent / "raft.yaml"
+    spec.write_text(text)
+    up = run_cli("up", str(spec), home=home)
+    try:
+        yield home, spec, up
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+        assert live_processes(home / "networks" / NAME) == []
+
+
+def orderer_status(home) -> dict:
+    return json.loads(run_cli("status", "--json", home=home).stdout)["orderers"]
+
+
+def leader(home) -> str:
+    found = [o for o, by in orderer_status(home).items() if by["mychannel"]["leader"]]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def wait_for(what, check, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_raft_seed_shape_reaches_100_and_up_again_changes_nothing(raft):
+    home, spec, up = raft
+    assert "mycc: value is 100" in up.stdout
+    assert "orderers (Raft, channel participation) - 3 running, 3 started" in up.stderr
+    assert "orderer2 joins mychannel" in up.stderr and "create channel" not in up.stderr
+    again = run_cli("up", str(spec), home=home)
+    assert "channels: orderers join, peers join - 0 steps run, 5 already done" in again.stderr
+    assert "3 running, already up" in again.stderr
+
+
+def test_status_shows_every_orderers_height_and_the_leader(raft):
+    home = raft[0]
+    st = orderer_status(home)
+    assert sorted(st) == ["orderer0", "orderer1", "orderer2"]
+    heights = {o: by["mychannel"]["height"] for o, by in st.items()}
+    assert len(set(heights.values())) == 1 and next(iter(heights.values())) >= 3, heights
+    assert all(by["mychannel"]["status"] == "active" for by in st.values())
+    leader(home)
+    table = run_cli("status", home=home).stdout
+    assert "orderers: height per channel (* leader)" in table and " *" in table
+
+
+def test_leader_killed_under_load_loses_nothing_committed(raft):
+    home = raft[0]
+    net = open_network(home / "networks" / NAME)
+    old = leader(home)
+    pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
+               if c["name"] == old)  # fmt: skip
+    outcomes: dict[str, str] = {}
+    lock, stop = threading.Lock(), threading.Event()
+    with net.gateway("Org1") as gw:
+        contract = gw.contract("mychannel", "basic")
+
+        def worker(w: int) -> None:
+            i = 0
+            while not stop.is_set():
+                key = f"raft-{w}-{i}"
+                i += 1
+                try:
+                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=30)
+                    result = "committed"
+                except Exception as exc:  # every failure is one the client sees
+                    result = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+                with lock:
+                    outcomes[key] = result
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(5)
+            before = sum(v == "committed" for v in outcomes.values())
+            os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            wait_for("a new leader", lambda: any(
+                by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old))  # fmt: skip
+            elected = time.monotonic() - killed_at
+            time.sleep(8)
+            after = sum(v == "committed" for v in outcomes.values())
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        committed = [k for k, v in outcomes.items() if v == "committed"]
+        failed = {k: v for k, v in outcomes.items() if v != "committed"}
+        print(f"leader {old} killed: new leader in {elected:.1f}s; sent {len(outcomes)}, "
+              f"committed {len(committed)}, failed {len(failed)}")  # fmt: skip
+        assert after > before, "nothing committed after the leader was killed"
+        assert len(committed) + len(failed) == len(outcomes)
+        for peer in ("peer0.org1", "peer1.org1"):
+            with net.gateway("Org1", peer) as pgw:
+                on_peer = pgw.contract("mychannel", "basic")
+                missing = [k for k in committed if on_peer.evaluate("AssetExists", k, timeout=30) != b"true"]
+            assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
+    run_cli("start", old, home=home)
+    wait_for(
+        f"{old} to catch up", lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1
+    )
+
+
+def test_stopped_follower_catches_up(raft):
+    home = raft[0]
+    follower = next(o for o in ("orderer0", "orderer1", "orderer2") if o != leader(home))
+    run_cli("stop", follower, home=home)
+    for _ in range(3):
+        assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    assert follower not in orderer_status(home)
+    run_cli("start", follower, home=home)
+    wait_for(
+        f"{follower} to catch up", lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1
+    )
+    assert len(orderer_status(home)) == 3
+
+
+def test_majority_down_gives_a_clear_error_and_start_recovers(raft):
+    home = raft[0]
+    run_cli("stop", "orderer0", "orderer1", home=home)
+    failed = run_cli("invoke", "mycc", "move", "a", "b", "1", home=home, check=False)
+    assert failed.returncode == 1
+    assert "2 of 3 orderers are stopped (orderer0, orderer1)" in failed.stderr, failed.stderr
+    assert "Raft orders only with a majority (2 of 3) running" in failed.stderr
+    assert "fabkube start orderer0 orderer1" in failed.stderr
+    run_cli("start", "orderer0", "orderer1", home=home)
+    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
