@@ -262,7 +262,7 @@ def _print_status(st: NetworkStatus) -> None:
 
 def _print_orderers(orderers: dict[str, dict[str, dict]]) -> None:
     """Each orderer's height per channel, with its channel status and the Raft leader marked."""
-    table = Table(title="orderers: height per channel (* leader)")
+    table = Table(title="orderer heights (* leader)")
     channels = sorted({c for by in orderers.values() for c in by})
     table.add_column("orderer")
     for c in channels:

@@ -6,6 +6,7 @@ peer; a stopped follower catches up; with a majority down clients get a clear er
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -76,7 +77,7 @@ def test_status_shows_every_orderers_height_and_the_leader(raft):
     assert all(by["mychannel"]["status"] == "active" for by in st.values())
     leader(home)
     table = run_cli("status", home=home).stdout
-    assert "orderers: height per channel (* leader)" in table and " *" in table
+    assert re.search(r"orderer\d +│ +\d+ \* +│", table), table
 
 
 def test_leader_killed_under_load_loses_nothing_committed(raft):
@@ -96,7 +97,8 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
                 key = f"raft-{w}-{i}"
                 i += 1
                 try:
-                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=30)
+                    # A transaction the dead leader held never commits: its client learns so at the deadline.
+                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=10)
                     result = "committed"
                 except Exception as exc:  # every failure is one the client sees
                     result = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
@@ -114,7 +116,7 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
             wait_for("a new leader", lambda: any(
                 by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old))  # fmt: skip
             elected = time.monotonic() - killed_at
-            time.sleep(8)
+            time.sleep(15)
             after = sum(v == "committed" for v in outcomes.values())
         finally:
             stop.set()
@@ -124,6 +126,8 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
         failed = {k: v for k, v in outcomes.items() if v != "committed"}
         print(f"leader {old} killed: new leader in {elected:.1f}s; sent {len(outcomes)}, "
               f"committed {len(committed)}, failed {len(failed)}")  # fmt: skip
+        for k, v in list(failed.items())[:8]:
+            print(f"  {k}: {v}")
         assert after > before, "nothing committed after the leader was killed"
         assert len(committed) + len(failed) == len(outcomes)
         for peer in ("peer0.org1", "peer1.org1"):

@@ -88,8 +88,11 @@ def test_types_are_found_by_name():
     assert kafka.toolchain_parts == ("kafka",) and kafka.system_channel
     assert local_part("kafka").type == k8s_part("kafka").type == "kafka"
     assert [s.kind for s in local_part("kafka").stages] == ["zookeeper", "kafka"]
-    with pytest.raises(ValueError, match="no ordering model for ordering type 'raft'"):
-        ordering_model("raft")
+    raft = ordering_model("raft")
+    assert raft.toolchain_parts == () and not raft.system_channel
+    assert local_part("raft").stages == () and k8s_part("raft").type == "raft"
+    with pytest.raises(ValueError, match="no ordering model for ordering type 'bft'"):
+        ordering_model("bft")
     with pytest.raises(ValueError, match="no local deployment for ordering type 'participation'"):
         local_part("participation")
 

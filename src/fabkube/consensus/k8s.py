@@ -26,6 +26,11 @@ class K8sOrdering(ABC):
     def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
         """Startup, readiness and liveness probes of an orderer container."""
 
+    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
+        """What an orderer says of each channel (height, status, leader) for `status`, with node.admin
+        and node.operations forwarded to this machine; {} when the type tells nothing per orderer."""
+        return {}
+
     def pod_selector(self, node: ServiceNode) -> str:
         """The label selector of a backing service's pod (in node.namespace)."""
         return f"statefulset.kubernetes.io/pod-name={node.name}"

@@ -34,6 +34,7 @@ from fabkube.components import (
     peer_env,
 )
 from fabkube.consensus.k8s import k8s_part
+from fabkube.generate import artifact_paths
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import plan, shell_script, smoke_step
 from fabkube.topology import OrdererNode, PeerNode, Topology
@@ -124,27 +125,26 @@ def _fabric_node_objects(
 
 
 def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
+    """Each orderer's Secret, Service and StatefulSet; with a system channel, its genesis block in a
+    ConfigMap every orderer boots from (without one, orderers start empty and join channels)."""
     topo, spec = layout.topo, layout.topo.spec
     ns = topo.orderer_org.namespace
-    genesis = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta(spec, "genesis-block", ns, "genesis-block", "orderer"),
-        "binaryData": {"system-genesis.block": base64.b64encode(layout.genesis_block.read_bytes()).decode()},
-    }
-    out = [genesis]
+    out, mounts, volumes = [], [], []
+    if topo.ordering.system_channel:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta(spec, "genesis-block", ns, "genesis-block", "orderer"),
+                "binaryData": {"system-genesis.block": base64.b64encode(layout.genesis_block.read_bytes()).decode()},
+            }
+        )
+        mounts = [{"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True}]
+        volumes = [{"name": "genesis", "configMap": {"name": "genesis-block"}}]
     for o in topo.orderers:
         ports = {"grpc": o.address.port, "operations": o.operations.port, "admin": o.admin.port}
-        out += _fabric_node_objects(
-            layout,
-            pod_layout,
-            o,
-            ["orderer"],
-            orderer_env(topo, o, pod_layout, DATA),
-            ports,
-            [{"name": "genesis", "mountPath": str(pod_layout.artifacts), "readOnly": True}],
-            [{"name": "genesis", "configMap": {"name": "genesis-block"}}],
-        )
+        env = orderer_env(topo, o, pod_layout, DATA)
+        out += _fabric_node_objects(layout, pod_layout, o, ["orderer"], env, ports, mounts, volumes)
     return out
 
 
@@ -249,6 +249,11 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     crypto[str(PurePosixPath(str(pod_layout.tls_ca(topo.orderer_org).relative_to(POD_ROOT / "crypto"))))] = (
         layout.tls_ca(topo.orderer_org)
     )
+    if not topo.ordering.system_channel:  # osnadmin joins orderers as the orderer org's admin (TLS pair)
+        admin_tls = layout.admin_tls(topo.orderer_org)
+        pod_tls = PurePosixPath(str(pod_layout.admin_tls(topo.orderer_org).relative_to(POD_ROOT / "crypto")))
+        for rel, path in files_under(admin_tls, admin_tls).items():
+            crypto[str(pod_tls / rel)] = path
     for org in topo.orgs:
         admin = layout.admin_msp(org).parent
         pod_admin = PurePosixPath(str(pod_layout.admin_msp(org).parent.relative_to(POD_ROOT / "crypto")))
@@ -268,8 +273,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     artifacts = {
         p.name: p
         for p in [
-            *(layout.channel_tx(c) for c in topo.channels),
-            *(layout.anchors_tx(c, o) for c in topo.channels for o in c.orgs),
+            *(p for p in artifact_paths(layout) if p != layout.genesis_block),
             *(layout.collections_config(cc) for cc in topo.chaincodes if cc.collections),
         ]
     }

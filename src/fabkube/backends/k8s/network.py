@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fabkube.backends.actions import Action, run
@@ -29,13 +29,13 @@ from fabkube.backends.base import (
 from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
-from fabkube.consensus.k8s import k8s_part
+from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.layout import Layout
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
-from fabkube.topology import Topology, build_topology
+from fabkube.topology import Endpoint, Topology, build_topology
 
 
 @dataclass
@@ -242,7 +242,28 @@ class K8sNetwork(Network):
                         node=pod.get("spec", {}).get("nodeName") or "-",
                     )
                 )
-        return NetworkStatus(self.name, self.target, self.cluster.host, rows)
+        running = {r.name for r in rows if r.state.endswith("ready")}
+        return NetworkStatus(self.name, self.target, self.cluster.host, rows, orderers=self._orderer_channels(running))
+
+    def _orderer_channels(self, running: set[str]) -> dict[str, dict[str, dict]]:
+        """Each ready orderer's word on each channel, through port-forwards to its admin and
+        operations ports (where its ordering type tells anything)."""
+        from fabkube.backends.k8s.portforward import port_forward
+
+        part, channels, out = k8s_part(self.topo.ordering.type), [c.name for c in self.topo.channels], {}
+        if type(part).orderer_channels is K8sOrdering.orderer_channels:
+            return out
+        for node in self.topo.orderers:
+            ns, pod = self._pod_name(node.name)
+            if pod not in running:
+                continue
+            with (
+                port_forward(self.cluster.core, ns, pod, node.admin.port) as admin,
+                port_forward(self.cluster.core, ns, pod, node.operations.port) as ops,
+            ):
+                here = replace(node, admin=_endpoint(admin), operations=_endpoint(ops))
+                out[node.name] = part.orderer_channels(self.layout, here, channels)
+        return out
 
     def down(self, purge: bool = False, report: Reporter | None = None) -> None:
         report = report or SilentReporter()
@@ -291,6 +312,11 @@ class K8sNetwork(Network):
         port = self.peer_node(peer.name).address.port
         with port_forward(self.cluster.core, ns, pod, port) as address:
             yield address
+
+
+def _endpoint(address: str) -> Endpoint:
+    host, port = address.rsplit(":", 1)
+    return Endpoint(host, int(port))
 
 
 def _ref_meta(meta: dict) -> dict:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from fabkube.consensus.k8s import K8sOrdering, register_k8s
+from fabkube.consensus.raft.probes import describe
+from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 
 
@@ -16,6 +18,9 @@ class RaftK8s(K8sOrdering):
         ready = {**get, "periodSeconds": 5}
         live = {**get, "periodSeconds": 10, "failureThreshold": 6}
         return startup, ready, live
+
+    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
+        return describe(layout, node, channels)
 
 
 RAFT_K8S = register_k8s(RaftK8s())

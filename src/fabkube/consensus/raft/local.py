@@ -4,12 +4,11 @@ operations endpoint says healthy (with no channel it serves none yet, and joins 
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 
 from fabkube import health
 from fabkube.consensus.local import LocalOrdering, Stage, register_local
-from fabkube.consensus.raft.probes import orderer_channels
+from fabkube.consensus.raft.probes import describe
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 
@@ -29,8 +28,7 @@ class RaftLocal(LocalOrdering):
         return all(ch in led for ch in channels)
 
     def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
-        tls = admin_tls(layout)
-        return {ch: c.as_dict() for ch, c in orderer_channels(node.admin, node.operations, tls, channels).items()}
+        return describe(layout, node, channels)
 
 
 # etcdraft logs each change of leader it sees: "Raft leader changed: 0 -> 2 channel=mychannel node=1".
@@ -51,13 +49,6 @@ def _read_from(log: Path, offset: int) -> str:
             return fh.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-def admin_tls(layout: Layout) -> ssl.SSLContext:
-    """The orderer org admin's TLS client, verifying orderers by their org's TLS CA."""
-    org = layout.topo.orderer_org
-    pair = layout.admin_tls(org)
-    return health.client_tls(str(layout.tls_ca(org)), str(pair / "client.crt"), str(pair / "client.key"))
 
 
 RAFT_LOCAL = register_local(RaftLocal())

@@ -60,3 +60,19 @@ def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext,
         else:
             out[ch] = ChannelOnOrderer(info.get("height"), info.get("status", "?"), lead.get(ch))
     return out
+
+
+def admin_tls(layout) -> ssl.SSLContext:
+    """The orderer org admin's TLS client, verifying orderers by their org's TLS CA."""
+    from fabkube.health import client_tls
+
+    org = layout.topo.orderer_org
+    pair = layout.admin_tls(org)
+    return client_tls(str(layout.tls_ca(org)), str(pair / "client.crt"), str(pair / "client.key"))
+
+
+def describe(layout, node, channels: list[str]) -> dict[str, dict]:
+    """channel -> {"height", "status", "leader"} as one orderer (at node.admin/node.operations) says."""
+    return {
+        ch: c.as_dict() for ch, c in orderer_channels(node.admin, node.operations, admin_tls(layout), channels).items()
+    }
