@@ -203,3 +203,84 @@ def test_every_language_in_real_pods(cluster, home, tmp_path):
             assert len([a for a in assets if a["ID"].startswith("bench-")]) == SUBMITS
     finally:
         cli(cluster, "down", "--network", "langs-k8s", "--purge", home=home, check=False)
+
+
+def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_path):
+    """examples/raft.yaml on real pods: the Job joins every orderer with osnadmin and queries 100;
+    `status` names the leader; deleting the leader's pod under load elects another, and every
+    transaction the client saw committed is on the ledger."""
+    import threading
+
+    from fabkube.backends import open_network
+
+    core = client.CoreV1Api(api(cluster))
+    spec = tmp_path / "raft.yaml"
+    text = (EXAMPLES / "raft.yaml").read_text().replace("batchTimeout: 2s, maxMessageCount: 10", "batchTimeout: 250ms")
+    spec.write_text(
+        text.replace(
+            "chaincodes:\n",
+            "chaincodes:\n  - {name: basic, path: 'builtin:asset-transfer-basic-go', channel: mychannel}\n",
+        )
+    )
+    cluster.load_chaincode_images(spec)
+    start = time.monotonic()
+    up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
+    print(f"raft up on real pods in {time.monotonic() - start:.0f}s")
+    assert "orderer2 joins mychannel" in up.stderr and "lifecycle Job succeeded" in up.stderr, up.stderr
+    assert "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
+
+    def orderers():
+        return json.loads(cli(cluster, "status", "--network", "raft", "--json", home=home).stdout)["orderers"]
+
+    def leader():
+        found = [o for o, by in orderers().items() if by.get("mychannel", {}).get("leader")]
+        return found[0] if len(found) == 1 else None
+
+    first = orderers()
+    assert sorted(first) == ["orderer0", "orderer1", "orderer2"], first
+    assert len({by["mychannel"]["height"] for by in first.values()}) == 1, first
+    old = leader()
+    assert old, first
+
+    net = open_network(home / "networks" / "raft")
+    outcomes: dict[str, str] = {}
+    lock, stop = threading.Lock(), threading.Event()
+    with net.gateway("Org1") as gw:
+        contract = gw.contract("mychannel", "basic")
+
+        def worker(w: int) -> None:
+            i = 0
+            while not stop.is_set():
+                key = f"pod-{w}-{i}"
+                i += 1
+                try:
+                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=15)
+                    result = "committed"
+                except Exception as exc:  # every failure is one the client sees
+                    result = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+                with lock:
+                    outcomes[key] = result
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(10)
+            before = sum(v == "committed" for v in outcomes.values())
+            core.delete_namespaced_pod(f"{old}-0", "raft-ordererorg", grace_period_seconds=0)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and leader() in (None, old):
+                time.sleep(2)
+            time.sleep(20)
+            after = sum(v == "committed" for v in outcomes.values())
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        committed = [k for k, v in outcomes.items() if v == "committed"]
+        failed = {k: v for k, v in outcomes.items() if v != "committed"}
+        print(f"leader pod {old}-0 deleted; sent {len(outcomes)}, committed {len(committed)}, failed {len(failed)}")
+        assert after > before, "nothing committed after the leader's pod was deleted"
+        missing = [k for k in committed if contract.evaluate("AssetExists", k, timeout=30) != b"true"]
+        assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    cli(cluster, "down", "--network", "raft", "--purge", home=home)
