@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, run_cli
 from kubernetes import client, config
+from load import SubmitLoad
 from tooling.k8s_cluster import RealCluster
 from user_chaincode import IN_FLIGHT, LANGUAGES, SUBMITS, chaincode_dirs, spec_text
 
@@ -209,8 +210,6 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     """examples/raft.yaml on real pods: the Job joins every orderer with osnadmin and queries 100;
     `status` names the leader; deleting the leader's pod under load elects another, and every
     transaction the client saw committed is on the ledger."""
-    import threading
-
     from fabkube.backends import open_network
 
     core = client.CoreV1Api(api(cluster))
@@ -243,44 +242,19 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     assert old, first
 
     net = open_network(home / "networks" / "raft")
-    outcomes: dict[str, str] = {}
-    lock, stop = threading.Lock(), threading.Event()
     with net.gateway("Org1") as gw:
         contract = gw.contract("mychannel", "basic")
-
-        def worker(w: int) -> None:
-            i = 0
-            while not stop.is_set():
-                key = f"pod-{w}-{i}"
-                i += 1
-                try:
-                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=15)
-                    result = "committed"
-                except Exception as exc:  # every failure is one the client sees
-                    result = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
-                with lock:
-                    outcomes[key] = result
-
-        threads = [threading.Thread(target=worker, args=(w,)) for w in range(6)]
-        for t in threads:
-            t.start()
-        try:
+        with SubmitLoad(contract, "pod", workers=6, timeout=15) as load:
             time.sleep(10)
-            before = sum(v == "committed" for v in outcomes.values())
+            before = load.count()
             core.delete_namespaced_pod(f"{old}-0", "raft-ordererorg", grace_period_seconds=0)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and leader() in (None, old):
                 time.sleep(2)
             time.sleep(20)
-            after = sum(v == "committed" for v in outcomes.values())
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-        committed = [k for k, v in outcomes.items() if v == "committed"]
-        failed = {k: v for k, v in outcomes.items() if v != "committed"}
-        print(f"leader pod {old}-0 deleted; sent {len(outcomes)}, committed {len(committed)}, failed {len(failed)}")
+            after = load.count()
+        print(f"leader pod {old}-0 deleted; {load.summary()}")
         assert after > before, "nothing committed after the leader's pod was deleted"
-        missing = [k for k in committed if contract.evaluate("AssetExists", k, timeout=30) != b"true"]
+        missing = load.missing_on(contract)
         assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
     cli(cluster, "down", "--network", "raft", "--purge", home=home)

@@ -5,12 +5,12 @@ each one that failed failed with an error the client saw, and sent = committed +
 """
 
 import os
-import threading
 import time
 
 import pytest
 from conftest import EXAMPLES, run_cli
 from kubernetes import client, config
+from load import SubmitLoad
 from tooling.k8s_cluster import MIRROR, RealCluster
 
 from fabkube.backends import open_network
@@ -72,50 +72,22 @@ def test_ha_survives_kafka_and_orderer_pod_deletions(cluster, home, tmp_path):
             }, kind
 
         net = open_network(home / "networks" / "ha-k8s")
-        outcomes: dict[str, str] = {}
-        lock, stop = threading.Lock(), threading.Event()
         with net.gateway("Org1") as gw:
             contract = gw.contract("hachannel", "abcc")
-
-            def worker(w: int) -> None:
-                i = 0
-                while not stop.is_set():
-                    key = f"asset-{w}-{i}"
-                    i += 1
-                    try:
-                        contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=60)
-                        result = "committed"
-                    except Exception as exc:  # every failure is an error the client sees
-                        result = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
-                    with lock:
-                        outcomes[key] = result
-
-            threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
-            for t in threads:
-                t.start()
-            try:
+            with SubmitLoad(contract, "asset", workers=4, timeout=60) as load:
                 time.sleep(10)
                 for ns, name in (("ha-kafka", "kafka-1"), ("ha-ordererorg", "orderer0-0")):
                     uid = core.read_namespaced_pod(name, ns).metadata.uid
-                    before = sum(v == "committed" for v in outcomes.values())
+                    before = load.count()
                     core.delete_namespaced_pod(name, ns)
                     back = wait_pod_replaced(core, ns, name, uid)
                     time.sleep(10)
-                    after = sum(v == "committed" for v in outcomes.values())
+                    after = load.count()
                     print(f"deleted {name}: back in {back:.0f}s; {after - before} committed meanwhile")
                     assert after > before, f"no transaction committed while {name} was replaced and after"
-            finally:
-                stop.set()
-                for t in threads:
-                    t.join(timeout=120)
-
-            committed = [k for k, v in outcomes.items() if v == "committed"]
-            failed = {k: v for k, v in outcomes.items() if v != "committed"}
-            print(f"sent {len(outcomes)}, committed {len(committed)}, failed {len(failed)}")
-            for k, v in list(failed.items())[:10]:
-                print(f"  {k}: {v}")
-            assert len(committed) + len(failed) == len(outcomes) > 0
-            missing = [k for k in committed if contract.evaluate("AssetExists", k, timeout=30) != b"true"]
+            print(load.summary())
+            assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+            missing = load.missing_on(contract)
             assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
         run_cli("down", "--network", "ha-k8s", "--purge", home=home)
     finally:

@@ -8,11 +8,11 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 
 import pytest
 from conftest import EXAMPLES, live_processes, run_cli
+from load import SubmitLoad
 
 from fabkube.backends import open_network
 
@@ -86,54 +86,23 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
     old = leader(home)
     pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
                if c["name"] == old)  # fmt: skip
-    outcomes: dict[str, str] = {}
-    lock, stop = threading.Lock(), threading.Event()
     with net.gateway("Org1") as gw:
-        contract = gw.contract("mychannel", "basic")
-
-        def worker(w: int) -> None:
-            i = 0
-            while not stop.is_set():
-                key = f"raft-{w}-{i}"
-                i += 1
-                try:
-                    # A transaction the dead leader held never commits: its client learns so at the deadline.
-                    contract.submit("CreateAsset", key, "blue", "5", "tom", "100", timeout=10)
-                    result = "committed"
-                except Exception as exc:  # every failure is one the client sees
-                    result = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
-                with lock:
-                    outcomes[key] = result
-
-        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        try:
+        with SubmitLoad(gw.contract("mychannel", "basic"), "raft") as load:
             time.sleep(5)
-            before = sum(v == "committed" for v in outcomes.values())
+            before = load.count()
             os.kill(pid, signal.SIGKILL)
             killed_at = time.monotonic()
             wait_for("a new leader", lambda: any(
                 by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old))  # fmt: skip
             elected = time.monotonic() - killed_at
             time.sleep(15)
-            after = sum(v == "committed" for v in outcomes.values())
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-        committed = [k for k, v in outcomes.items() if v == "committed"]
-        failed = {k: v for k, v in outcomes.items() if v != "committed"}
-        print(f"leader {old} killed: new leader in {elected:.1f}s; sent {len(outcomes)}, "
-              f"committed {len(committed)}, failed {len(failed)}")  # fmt: skip
-        for k, v in list(failed.items())[:8]:
-            print(f"  {k}: {v}")
+            after = load.count()
+        print(f"leader {old} killed: new leader in {elected:.1f}s; {load.summary()}")
         assert after > before, "nothing committed after the leader was killed"
-        assert len(committed) + len(failed) == len(outcomes)
+        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
         for peer in ("peer0.org1", "peer1.org1"):
             with net.gateway("Org1", peer) as pgw:
-                on_peer = pgw.contract("mychannel", "basic")
-                missing = [k for k in committed if on_peer.evaluate("AssetExists", k, timeout=30) != b"true"]
+                missing = load.missing_on(pgw.contract("mychannel", "basic"))
             assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
     run_cli("start", old, home=home)
     wait_for(
