@@ -96,6 +96,9 @@ def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> di
         "CORE_PEER_CHAINCODELISTENADDRESS": str(node.chaincode) if local else f"0.0.0.0:{node.chaincode.port}",
         "CORE_PEER_GOSSIP_BOOTSTRAP": str(bootstrap.address),
         "CORE_PEER_GOSSIP_EXTERNALENDPOINT": str(node.address),
+        # A peer that tried an anchor or bootstrap peer before it was up tries again after this
+        # (Fabric's default 25s): peers of freshly joined channels find each other in seconds.
+        "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "5s",
         "CORE_PEER_LOCALMSPID": node.org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(paths.node_msp(node)),
         "CORE_PEER_TLS_ENABLED": "true" if topo.spec.tls else "false",

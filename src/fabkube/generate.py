@@ -66,7 +66,7 @@ def artifact_paths(layout: Layout) -> list[Path]:
 def _inputs_digest(layout: Layout, tools: Toolchain) -> str:
     h = hashlib.sha256(tools.fabric.commit.encode())
     h.update(layout.configtx.read_bytes())
-    for org in [layout.topo.orderer_org, *layout.topo.orgs]:
+    for org in [*layout.topo.orderer_orgs, *layout.topo.orgs]:
         for path in sorted((layout.org_dir(org) / "msp").rglob("*")):
             if path.is_file():
                 h.update(str(path).encode() + path.read_bytes())

@@ -46,3 +46,14 @@ def client_tls(ca: str, cert: str, key: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=ca)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+def peers_known(operations: Endpoint, channel: str) -> int:
+    """How many other peers of `channel` a peer's gossip knows (its gossip_membership_total_peers_known)."""
+    try:
+        with urllib.request.urlopen(f"http://{operations.host}:{operations.port}/metrics", timeout=TIMEOUT) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0
+    prefix = f'gossip_membership_total_peers_known{{channel="{channel}"}} '
+    return next((int(float(line[len(prefix) :])) for line in text.splitlines() if line.startswith(prefix)), 0)

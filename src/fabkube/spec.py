@@ -64,6 +64,12 @@ class RaftSpec(Model):
     snapshotIntervalSize: str = F("16 MB", "Data between two snapshots, e.g. '16 MB'", BYTE_SIZE)
 
 
+class OrdererOrgSpec(Model):
+    name: str = F(..., "Orderer organization name (MSP ID <name>MSP)", ORG_NAME)
+    domain: str = F(..., "Its DNS domain, e.g. ord1.example.com", DNS_SUBDOMAIN)
+    orderers: int = F(1, "Its orderer nodes (Raft consenters)", ge=1, le=9)
+
+
 class OrderingSpec(Model):
     type: Literal["kafka", "raft"] = F(
         "kafka", "Ordering type: kafka (ZooKeeper + brokers, system channel) or raft (etcdraft, no system channel)"
@@ -76,6 +82,19 @@ class OrderingSpec(Model):
     orgName: str = F("OrdererOrg", "Orderer organization name (MSP ID <orgName>MSP)", ORG_NAME)
     domain: str = F("example.com", "Orderer organization's DNS domain", DNS_SUBDOMAIN)
     raft: RaftSpec = F(description="Raft options (ordering.type raft)", default_factory=RaftSpec)
+    organizations: list[OrdererOrgSpec] = F(
+        description="Raft: several orderer organizations, each with its own MSP and consenters "
+        "(instead of orgName/domain/orderers)",
+        default_factory=list,
+    )
+
+    def orderer_orgs(self) -> list[OrdererOrgSpec]:
+        """The orderer organizations: `organizations`, or the one made of orgName/domain/orderers."""
+        return self.organizations or [OrdererOrgSpec(name=self.orgName, domain=self.domain, orderers=self.orderers)]
+
+    @property
+    def orderer_count(self) -> int:
+        return sum(o.orderers for o in self.orderer_orgs())
 
 
 class KafkaSpec(Model):
@@ -363,6 +382,10 @@ def _check_ordering(spec: NetworkSpec, p: _Problems) -> None:
         p.error(("ordering", "domain"), f"{o.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
     if o.type == "raft":
         _check_raft(spec, p)
+    elif o.organizations:
+        p.error(("ordering", "organizations"), f"several orderer organizations need ordering.type raft, not {o.type}")
+    _check_unique(p, o.organizations, "name", ("ordering", "organizations"), "orderer organization name")
+    _check_unique(p, o.organizations, "domain", ("ordering", "organizations"), "orderer organization domain")
 
 
 def _check_raft(spec: NetworkSpec, p: _Problems) -> None:
@@ -374,13 +397,13 @@ def _check_raft(spec: NetworkSpec, p: _Problems) -> None:
             ("ordering", "raft", "heartbeatTick"),
             f"{r.heartbeatTick} must be below electionTick {r.electionTick}; allowed: 1 to {r.electionTick - 1}",
         )
-    if o.orderers < 3:
-        p.warn(
-            ("ordering", "orderers"),
-            f"{o.orderers} Raft consenter(s) tolerate no failure: a crash of any stops ordering (3 tolerate one)",
-        )
-    elif o.orderers % 2 == 0:
-        p.warn(("ordering", "orderers"), f"{o.orderers} is even: it tolerates no more failures than {o.orderers - 1}")
+    n = o.orderer_count
+    if n < 3:
+        p.warn(("ordering", "orderers"), f"{n} Raft consenter(s) tolerate no failure: a crash of any stops ordering")
+    elif n % 2 == 0:
+        p.warn(("ordering", "orderers"), f"{n} consenters (even) tolerate no more failures than {n - 1}")
+    if n > 9:
+        p.error(("ordering", "organizations"), f"{n} orderers in all; allowed: 1 to 9")
 
 
 def _check_kafka(spec: NetworkSpec, p: _Problems) -> None:
@@ -456,11 +479,11 @@ def _check_organizations(spec: NetworkSpec, p: _Problems) -> None:
                 f"{org.name!r} must start with a letter and hold letters and digits only "
                 "(it becomes the MSP ID and, lowercased, a Kubernetes namespace)",
             )
-        if org.name.lower() == o.orgName.lower():
-            p.error(base + ("name",), f"{org.name!r} clashes with the orderer organization ordering.orgName")
+        if org.name.lower() in {x.name.lower() for x in o.orderer_orgs()}:
+            p.error(base + ("name",), f"{org.name!r} clashes with an orderer organization's name")
         if not DNS_SUBDOMAIN.match(org.domain):
             p.error(base + ("domain",), f"{org.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
-        elif org.domain == o.domain:
+        elif org.domain in {x.domain for x in o.orderer_orgs()}:
             p.error(base + ("domain",), f"{org.domain!r} is the orderer organization's domain; pick another")
         for j, anchor in enumerate(org.anchorPeers):
             if not 0 <= anchor < org.peers:
@@ -583,7 +606,7 @@ def local_port_count(spec: NetworkSpec) -> int:
     services, then orderers and peers (3 each), then one per chaincode server."""
     peers = sum(o.peers for o in spec.organizations)
     services = SERVICE_PORTS[spec.ordering.type](spec) if spec.ordering.type in SERVICE_PORTS else 0
-    return services + 3 * spec.ordering.orderers + 3 * peers + len(spec.chaincodes)
+    return services + 3 * spec.ordering.orderer_count + 3 * peers + len(spec.chaincodes)
 
 
 # ---------------------------------------------------------------- entry points

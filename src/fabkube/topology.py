@@ -40,9 +40,10 @@ K8S_PORTS = {
 class Topology:
     spec: NetworkSpec
     target: Target
-    orderer_org: Org
+    orderer_org: Org  # the first orderer org (the only one, unless Raft names several)
     orgs: list[Org]
     ordering: OrderingModel  # the ordering type's model: its backing services, TLS pairs, settings
+    orderer_orgs: list[Org] = field(default_factory=list)
     orderers: list[OrdererNode] = field(default_factory=list)
     peers: list[PeerNode] = field(default_factory=list)
     channels: list[ChannelInfo] = field(default_factory=list)
@@ -54,6 +55,9 @@ class Topology:
 
     def org(self, name: str) -> Org:
         return next(o for o in self.orgs if o.name == name)
+
+    def org_orderers(self, org: Org) -> list[OrdererNode]:
+        return [o for o in self.orderers if o.org.name == org.name]
 
     def org_peers(self, org: Org) -> list[PeerNode]:
         return [p for p in self.peers if p.org.name == org.name]
@@ -101,10 +105,10 @@ def namespace_prefix(spec: NetworkSpec) -> str:
 
 
 def namespaces(spec: NetworkSpec) -> dict[str, str]:
-    """Kubernetes namespaces of the orgs: one for the orderer org, one per peer org. (The ordering
+    """Kubernetes namespaces of the orgs: one per orderer org and one per peer org. (The ordering
     type's backing services name their own: `Topology.ordering.namespaces`.)"""
     prefix = namespace_prefix(spec)
-    out = {spec.ordering.orgName: f"{prefix}-{spec.ordering.orgName.lower()}"}
+    out = {o.name: f"{prefix}-{o.name.lower()}" for o in spec.ordering.orderer_orgs()}
     for org in spec.organizations:
         out[org.name] = f"{prefix}-{org.name.lower()}"
     return out
@@ -121,27 +125,31 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
         return Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, k8s_port)
 
     o = spec.ordering
-    orderer_org = Org(o.orgName, f"{o.orgName}MSP", o.domain, "orderer", ns[o.orgName], 0)
+    orderer_orgs = [Org(x.name, f"{x.name}MSP", x.domain, "orderer", ns[x.name], 0) for x in o.orderer_orgs()]
     orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
     # The ordering type's backing services take the first ports, before the orderers.
-    ordering = ordering_model(o.type)(ModelContext(spec, target, namespace_prefix(spec), orderer_org, endpoint))
-    topo = Topology(spec, target, orderer_org, orgs, ordering)
-    for i in range(o.orderers):
-        hostname = f"orderer{i}"
-        host = f"{hostname}.{orderer_org.namespace}.{CLUSTER_DOMAIN}"
-        topo.orderers.append(
-            OrdererNode(
-                i,
-                hostname,
-                hostname,
-                f"{hostname}.{o.domain}",
-                orderer_org,
-                orderer_org.namespace,
-                endpoint(host, K8S_PORTS["orderer"]),
-                endpoint(host, K8S_PORTS["orderer_ops"]),
-                endpoint(host, K8S_PORTS["orderer_admin"]),
+    context = ModelContext(spec, target, namespace_prefix(spec), orderer_orgs[0], endpoint)
+    topo = Topology(spec, target, orderer_orgs[0], orgs, ordering_model(o.type)(context), orderer_orgs)
+    # Orderers are numbered across orderer orgs: component names stay unique, hostnames per org.
+    counts = [x.orderers for x in o.orderer_orgs()]
+    for org, count in zip(orderer_orgs, counts, strict=True):
+        for _ in range(count):
+            i = len(topo.orderers)
+            hostname = f"orderer{i}"
+            host = f"{hostname}.{org.namespace}.{CLUSTER_DOMAIN}"
+            topo.orderers.append(
+                OrdererNode(
+                    i,
+                    hostname,
+                    hostname,
+                    f"{hostname}.{org.domain}",
+                    org,
+                    org.namespace,
+                    endpoint(host, K8S_PORTS["orderer"]),
+                    endpoint(host, K8S_PORTS["orderer_ops"]),
+                    endpoint(host, K8S_PORTS["orderer_admin"]),
+                )
             )
-        )
     for org_spec, org in zip(spec.organizations, orgs, strict=False):
         for i in range(org_spec.peers):
             hostname = f"peer{i}"

@@ -134,3 +134,26 @@ def test_majority_down_gives_a_clear_error_and_start_recovers(raft):
     assert "fabkube start orderer0 orderer1" in failed.stderr
     run_cli("start", "orderer0", "orderer1", home=home)
     assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+
+
+def test_two_orderer_organizations(tools, tmp_path):
+    """examples/raft-orgs.yaml: consenters of two orderer orgs (each with its own MSP and CA, each
+    org's admin joining its own orderers) order for two peer orgs; a submit right after `up` is
+    endorsed by both orgs (gossip has converged before `up` returns)."""
+    home = tmp_path / "home"
+    spec = tmp_path / "raft-orgs.yaml"
+    spec.write_text((EXAMPLES / "raft-orgs.yaml").read_text().replace("basePort: 17400", "basePort: 18800"))
+    try:
+        up = run_cli("up", str(spec), home=home)
+        assert "mycc: value is 100" in up.stdout
+        assert "committed (VALID)" in run_cli("invoke", "mycc", "move", "a", "b", "10", home=home).stdout
+        st = orderer_status(home)
+        assert sorted(st) == ["orderer0", "orderer1", "orderer2"]
+        assert sum(by["mychannel"]["leader"] for by in st.values()) == 1
+        assert len({by["mychannel"]["height"] for by in st.values()}) == 1
+        crypto = home / "networks" / "raftorgs" / "crypto" / "ordererOrganizations"
+        assert (crypto / "ord2.example.com" / "orderers" / "orderer2.ord2.example.com" / "tls").is_dir()
+        assert not (crypto / "ord1.example.com" / "orderers" / "orderer2.ord1.example.com").exists()
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+    assert live_processes(home / "networks" / "raftorgs") == []

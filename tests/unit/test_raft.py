@@ -96,3 +96,34 @@ def test_manifests_without_genesis_configmap_and_with_admin_tls_for_the_job(tool
     assert {f"{admin_tls}/client.crt", f"{admin_tls}/client.key"} <= paths, sorted(paths)
     config = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "lifecycle")
     assert "mychannel.block" in config["binaryData"] and "osnadmin channel join" in config["data"]["lifecycle.sh"]
+
+
+def test_orderer_organizations_rules_and_topology():
+    from fabkube.topology import build_topology
+
+    orgs = parse_spec((EXAMPLES / "raft-orgs.yaml").read_text()).spec
+    topo = build_topology(orgs, "k8s")
+    assert [o.name for o in topo.orderer_orgs] == ["OrdererOrg1", "OrdererOrg2"]
+    assert [(o.name, o.org.name, o.fqdn) for o in topo.orderers] == [
+        ("orderer0", "OrdererOrg1", "orderer0.ord1.example.com"),
+        ("orderer1", "OrdererOrg1", "orderer1.ord1.example.com"),
+        ("orderer2", "OrdererOrg2", "orderer2.ord2.example.com"),
+    ]
+    assert topo.orderers[2].address.host == "orderer2.raftorgs-ordererorg2.svc.cluster.local"
+    kafka = (EXAMPLES / "raft-orgs.yaml").read_text().replace("type: raft", "type: kafka")
+    with pytest.raises(UserError, match=r"several orderer organizations need ordering\.type raft, not kafka"):
+        parse_spec(kafka)
+    clash = (EXAMPLES / "raft-orgs.yaml").read_text().replace("domain: org2.example.com", "domain: ord2.example.com")
+    with pytest.raises(UserError, match=r"organizations\[1\].domain.*'ord2.example.com' is the orderer"):
+        parse_spec(clash)
+
+
+def test_configtx_with_two_orderer_orgs(tools, tmp_path):
+    layout = generate(parse_spec((EXAMPLES / "raft-orgs.yaml").read_text()), "local", tmp_path, tools).layout
+    orderer = render_configtx(layout)["Profiles"]["Channel_mychannel"]["Orderer"]
+    assert [o["Name"] for o in orderer["Organizations"]] == ["OrdererOrg1MSP", "OrdererOrg2MSP"]
+    assert [len(o["OrdererEndpoints"]) for o in orderer["Organizations"]] == [2, 1]
+    assert len(orderer["EtcdRaft"]["Consenters"]) == 3
+    steps = channel_steps(layout, layout.topo.channel("mychannel"))
+    assert [s.commands[0].org for s in steps[:3]] == ["OrdererOrg1", "OrdererOrg1", "OrdererOrg2"]
+    assert "Admin@ord2.example.com" in " ".join(steps[2].commands[0].args)

@@ -52,7 +52,7 @@ def _channel_msp(layout: Layout, org: Org) -> Path:
 
 
 def _write_channel_msps(layout: Layout) -> None:
-    for org in [layout.topo.orderer_org, *layout.topo.orgs]:
+    for org in [*layout.topo.orderer_orgs, *layout.topo.orgs]:
         dest = _channel_msp(layout, org)
         if dest != layout.org_dir(org) / "msp":
             shutil.rmtree(dest, ignore_errors=True)
@@ -68,7 +68,7 @@ def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
             "Writers": _sig(f"OR('{m}.member')"),
             "Admins": _sig(f"OR('{m}.admin')"),
         }
-        section["OrdererEndpoints"] = [str(o.address) for o in topo.orderers]
+        section["OrdererEndpoints"] = [str(o.address) for o in topo.org_orderers(org)]
     else:
         section["Policies"] = {
             "Readers": _sig(f"OR('{m}.admin', '{m}.peer', '{m}.client')"),
@@ -85,7 +85,7 @@ def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
 def render_configtx(layout: Layout) -> dict:
     topo, spec = layout.topo, layout.topo.spec
     o = spec.ordering
-    orderer_org = _org_section(layout, topo.orderer_org, topo)
+    orderer_orgs = [_org_section(layout, org, topo) for org in topo.orderer_orgs]
     app_orgs = {org.name: _org_section(layout, org, topo) for org in topo.orgs}
     channel_policies = {
         "Readers": _meta("ANY Readers"),
@@ -101,7 +101,7 @@ def render_configtx(layout: Layout) -> dict:
             "AbsoluteMaxBytes": o.absoluteMaxBytes,
             "PreferredMaxBytes": o.preferredMaxBytes,
         },
-        "Organizations": [orderer_org],
+        "Organizations": orderer_orgs,
         "Policies": {
             "Readers": _meta("ANY Readers"),
             "Writers": _meta("ANY Writers"),
@@ -141,7 +141,7 @@ def render_configtx(layout: Layout) -> dict:
             **members,
         }
     return {
-        "Organizations": [orderer_org, *app_orgs.values()],
+        "Organizations": [*orderer_orgs, *app_orgs.values()],
         "Capabilities": CAPABILITIES,
         "Application": application,
         "Orderer": orderer,

@@ -147,7 +147,9 @@ def _tls_pair(crypto: Path, pair: TlsPair) -> bool:
 
 def generate_crypto(topo: Topology, crypto: Path) -> int:
     """All orgs of a topology. SANs cover both targets, so one crypto set serves local and k8s."""
-    created = generate_org(crypto, topo.orderer_org, [(o.fqdn, topo.tls_sans(o)) for o in topo.orderers])
+    created = 0
+    for org in topo.orderer_orgs:
+        created += generate_org(crypto, org, [(o.fqdn, topo.tls_sans(o)) for o in topo.org_orderers(org)])
     for org in topo.orgs:
         created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)])
     for cc in topo.chaincodes:

@@ -63,7 +63,7 @@ def admin_env(layout: Layout, org: Org, peer: PeerNode | None) -> dict[str, str]
 def orderer(layout: Layout, index: int = 0) -> cmds.OrdererFlags:
     topo = layout.topo
     node = topo.orderers[index % len(topo.orderers)]
-    return cmds.OrdererFlags(str(node.address), str(layout.tls_ca(topo.orderer_org)) if topo.spec.tls else None)
+    return cmds.OrdererFlags(str(node.address), str(layout.tls_ca(node.org)) if topo.spec.tls else None)
 
 
 def endorsers(layout: Layout, orgs: list[Org]) -> tuple[cmds.PeerTarget, ...]:
@@ -90,7 +90,8 @@ def query_args(cc: ChaincodeInfo, args: list[str]) -> list[str]:
 
 
 def admin_target(layout: Layout, node: OrdererNode) -> cmds.AdminTarget:
-    org = layout.topo.orderer_org
+    """As the admin of the orderer's own org (its admin endpoint trusts that org's TLS CA)."""
+    org = node.org
     tls = layout.admin_tls(org)
     return cmds.AdminTarget(str(node.admin), str(layout.tls_ca(org)), str(tls / "client.crt"), str(tls / "client.key"))
 
@@ -98,10 +99,10 @@ def admin_target(layout: Layout, node: OrdererNode) -> cmds.AdminTarget:
 def orderer_join_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     """Every orderer joins the channel from its genesis block (channel participation API); a
     listing of the channel on that orderer tells it was done."""
-    org, block = layout.topo.orderer_org.name, str(layout.channel_block(ch))
+    block = str(layout.channel_block(ch))
     steps = []
     for node in layout.topo.orderers:
-        target = admin_target(layout, node)
+        target, org = admin_target(layout, node), node.org.name
         join = PeerCommand(
             cmds.OsnChannelJoin(ch.name, block, target).args(), org, expect="Status: 201", tool="osnadmin"
         )

@@ -245,15 +245,15 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     steps += [s for cc in topo.chaincodes if (s := smoke_step(pod_layout, cc))]
     script = shell_script(steps, pod_layout, TOOLS_CONFIG)
     crypto: dict[str, Path] = {}
-    # Peer-org admins sign; of the orderer org only its TLS CA is needed (to trust the orderers).
-    crypto[str(PurePosixPath(str(pod_layout.tls_ca(topo.orderer_org).relative_to(POD_ROOT / "crypto"))))] = (
-        layout.tls_ca(topo.orderer_org)
-    )
-    if not topo.ordering.system_channel:  # osnadmin joins orderers as the orderer org's admin (TLS pair)
-        admin_tls = layout.admin_tls(topo.orderer_org)
-        pod_tls = PurePosixPath(str(pod_layout.admin_tls(topo.orderer_org).relative_to(POD_ROOT / "crypto")))
-        for rel, path in files_under(admin_tls, admin_tls).items():
-            crypto[str(pod_tls / rel)] = path
+    # Peer-org admins sign; of an orderer org only its TLS CA is needed (to trust its orderers),
+    # and without a system channel its admin's TLS pair (osnadmin joins its orderers).
+    for org in topo.orderer_orgs:
+        crypto[str(PurePosixPath(str(pod_layout.tls_ca(org).relative_to(POD_ROOT / "crypto"))))] = layout.tls_ca(org)
+        if not topo.ordering.system_channel:
+            admin_tls = layout.admin_tls(org)
+            pod_tls = PurePosixPath(str(pod_layout.admin_tls(org).relative_to(POD_ROOT / "crypto")))
+            for rel, path in files_under(admin_tls, admin_tls).items():
+                crypto[str(pod_tls / rel)] = path
     for org in topo.orgs:
         admin = layout.admin_msp(org).parent
         pod_admin = PurePosixPath(str(pod_layout.admin_msp(org).parent.relative_to(POD_ROOT / "crypto")))
@@ -371,7 +371,7 @@ def _digest(*objects: dict) -> str:
 
 
 def namespace_objects(topo: Topology) -> list[dict]:
-    names = [*topo.ordering.namespaces, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)]
+    names = [*topo.ordering.namespaces, *(o.namespace for o in topo.orderer_orgs), *(o.namespace for o in topo.orgs)]
     return [
         {
             "apiVersion": "v1",

@@ -221,7 +221,11 @@ class K8sNetwork(Network):
 
     def namespaces(self) -> list[str]:
         topo = self.topo
-        found = {*topo.ordering.namespaces, topo.orderer_org.namespace, *(o.namespace for o in topo.orgs)}
+        found = {
+            *topo.ordering.namespaces,
+            *(o.namespace for o in topo.orderer_orgs),
+            *(o.namespace for o in topo.orgs),
+        }
         return sorted(found)
 
     def status(self) -> NetworkStatus:

@@ -45,6 +45,7 @@ from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
 from fabkube.topology import build_topology
+from fabkube.waiting import wait_until
 
 RESTART_RETRIES = 4  # for a service the ordering type says may start after a delay (e.g. 4 x 7s for Kafka)
 
@@ -256,6 +257,7 @@ class LocalNetwork(Network):
                 _chaincode_steps,
                 lambda c: lifecycle(c) and bool(c.net.topo.chaincodes),
             ),
+            Action("gossip: peers know each other", _gossip, lambda c: lifecycle(c) and _multi_peer_channels(c)),
         ]
         for cc in self.topo.chaincodes:
             if smoke_step(self.layout, cc) is not None:
@@ -501,6 +503,28 @@ def _channels(ctx: UpContext) -> bool:
 
 def _channel_steps(ctx: UpContext) -> str:
     return ctx.net._run_steps(ctx, [s for s in _plan(ctx) if not s.id.startswith("cc-")])
+
+
+def _multi_peer_channels(ctx: UpContext) -> bool:
+    return any(len(ch.peers) > 1 for ch in ctx.net.topo.channels)
+
+
+def _gossip(ctx: UpContext) -> str:
+    """Every peer knows the other peers of its channels (the Gateway endorses across orgs through
+    discovery, which knows only what gossip learned from the anchor peers: a few seconds after
+    the joins, and a submit right after `up` would otherwise fail its endorsement policy)."""
+    pending = [(p, ch) for ch in ctx.net.topo.channels if len(ch.peers) > 1 for p in ch.peers]
+
+    def missing() -> list[str]:
+        return [
+            f"{p.name} on {ch.name}"
+            for p, ch in pending
+            if health.peers_known(p.operations, ch.name) < len(ch.peers) - 1
+        ]
+
+    wait_until(lambda: not missing(), 60.0, "peers to learn each other through gossip",
+               log=ctx.net.layout.log(pending[0][0].name), pending=lambda: ", ".join(missing()))  # fmt: skip
+    return f"{len(pending)} peers see their channels' peers"
 
 
 def _chaincode_steps(ctx: UpContext) -> str:

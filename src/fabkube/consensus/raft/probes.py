@@ -62,11 +62,10 @@ def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext,
     return out
 
 
-def admin_tls(layout) -> ssl.SSLContext:
-    """The orderer org admin's TLS client, verifying orderers by their org's TLS CA."""
+def admin_tls(layout, org) -> ssl.SSLContext:
+    """An orderer org admin's TLS client, verifying that org's orderers by its TLS CA."""
     from fabkube.health import client_tls
 
-    org = layout.topo.orderer_org
     pair = layout.admin_tls(org)
     return client_tls(str(layout.tls_ca(org)), str(pair / "client.crt"), str(pair / "client.key"))
 
@@ -74,5 +73,6 @@ def admin_tls(layout) -> ssl.SSLContext:
 def describe(layout, node, channels: list[str]) -> dict[str, dict]:
     """channel -> {"height", "status", "leader"} as one orderer (at node.admin/node.operations) says."""
     return {
-        ch: c.as_dict() for ch, c in orderer_channels(node.admin, node.operations, admin_tls(layout), channels).items()
+        ch: c.as_dict()
+        for ch, c in orderer_channels(node.admin, node.operations, admin_tls(layout, node.org), channels).items()
     }
