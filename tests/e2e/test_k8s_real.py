@@ -229,7 +229,7 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     assert "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
 
     def orderers():
-        return json.loads(cli(cluster, "status", "--network", "raft", "--json", home=home).stdout)["orderers"]
+        return json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)["orderers"]
 
     def leader():
         found = [o for o, by in orderers().items() if by.get("mychannel", {}).get("leader")]
@@ -241,7 +241,7 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     old = leader()
     assert old, first
 
-    net = open_network(home / "networks" / "raft")
+    net = open_network(home / "networks" / "raft-k8s")
     with net.gateway("Org1") as gw:
         contract = gw.contract("mychannel", "basic")
         with SubmitLoad(contract, "pod", workers=6, timeout=15) as load:
@@ -257,4 +257,4 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
         assert after > before, "nothing committed after the leader's pod was deleted"
         missing = load.missing_on(contract)
         assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
-    cli(cluster, "down", "--network", "raft", "--purge", home=home)
+    cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
