@@ -232,7 +232,11 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
         return json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)["orderers"]
 
     def leader():
-        found = [o for o, by in orderers().items() if by.get("mychannel", {}).get("leader")]
+        status = cli(cluster, "status", "--network", "raft-k8s", "--json", home=home, check=False)
+        if status.returncode != 0:  # e.g. while a pod is being replaced
+            return None
+        by_orderer = json.loads(status.stdout)["orderers"]
+        found = [o for o, by in by_orderer.items() if by.get("mychannel", {}).get("leader")]
         return found[0] if len(found) == 1 else None
 
     first = orderers()
@@ -241,20 +245,24 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     old = leader()
     assert old, first
 
-    net = open_network(home / "networks" / "raft-k8s")
-    with net.gateway("Org1") as gw:
-        contract = gw.contract("mychannel", "basic")
-        with SubmitLoad(contract, "pod", workers=6, timeout=15) as load:
-            time.sleep(10)
-            before = load.count()
-            core.delete_namespaced_pod(f"{old}-0", "raft-ordererorg", grace_period_seconds=0)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and leader() in (None, old):
-                time.sleep(2)
-            time.sleep(20)
-            after = load.count()
-        print(f"leader pod {old}-0 deleted; {load.summary()}")
-        assert after > before, "nothing committed after the leader's pod was deleted"
-        missing = load.missing_on(contract)
-        assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)  # the in-process client reads it
+    try:
+        net = open_network(home / "networks" / "raft-k8s")
+        with net.gateway("Org1") as gw:
+            contract = gw.contract("mychannel", "basic")
+            with SubmitLoad(contract, "pod", workers=6, timeout=15) as load:
+                time.sleep(10)
+                before = load.count()
+                core.delete_namespaced_pod(f"{old}-0", "raft-ordererorg", grace_period_seconds=0)
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and leader() in (None, old):
+                    time.sleep(2)
+                time.sleep(20)
+                after = load.count()
+            print(f"leader pod {old}-0 deleted; {load.summary()}")
+            assert after > before, "nothing committed after the leader's pod was deleted"
+            missing = load.missing_on(contract)
+            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    finally:
+        os.environ.pop("KUBECONFIG", None)
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)

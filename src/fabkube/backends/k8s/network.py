@@ -261,12 +261,15 @@ class K8sNetwork(Network):
             ns, pod = self._pod_name(node.name)
             if pod not in running:
                 continue
-            with (
-                port_forward(self.cluster.core, ns, pod, node.admin.port) as admin,
-                port_forward(self.cluster.core, ns, pod, node.operations.port) as ops,
-            ):
-                here = replace(node, admin=_endpoint(admin), operations=_endpoint(ops))
-                out[node.name] = part.orderer_channels(self.layout, here, channels)
+            try:
+                with (
+                    port_forward(self.cluster.core, ns, pod, node.admin.port) as admin,
+                    port_forward(self.cluster.core, ns, pod, node.operations.port) as ops,
+                ):
+                    here = replace(node, admin=_endpoint(admin), operations=_endpoint(ops))
+                    out[node.name] = part.orderer_channels(self.layout, here, channels)
+            except RuntimeFailure:  # the pod went away since it was listed: it says nothing now
+                continue
         return out
 
     def down(self, purge: bool = False, report: Reporter | None = None) -> None:
