@@ -70,4 +70,9 @@ def _inputs_digest(layout: Layout, tools: Toolchain) -> str:
         for path in sorted((layout.org_dir(org) / "msp").rglob("*")):
             if path.is_file():
                 h.update(str(path).encode() + path.read_bytes())
+    # Raft's consenters carry each orderer's TLS certificate in the channel's genesis block.
+    for node in layout.topo.orderers:
+        cert = layout.node_tls(node) / "server.crt"
+        if cert.is_file():
+            h.update(str(cert).encode() + cert.read_bytes())
     return h.hexdigest()

@@ -384,6 +384,14 @@ def _check_ordering(spec: NetworkSpec, p: _Problems) -> None:
         _check_raft(spec, p)
     elif o.organizations:
         p.error(("ordering", "organizations"), f"several orderer organizations need ordering.type raft, not {o.type}")
+    for i, org in enumerate(o.organizations):
+        base = ("ordering", "organizations", i)
+        if not ORG_NAME.match(org.name) or len(org.name) > 50:
+            p.error(base + ("name",), f"{org.name!r} must start with a letter and hold letters and digits only")
+        if not DNS_SUBDOMAIN.match(org.domain):
+            p.error(base + ("domain",), f"{org.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
+    if o.organizations and (ignored := sorted(o.model_fields_set & {"orgName", "domain", "orderers"})):
+        p.warn(("ordering", ignored[0]), f"{', '.join(ignored)} ignored: ordering.organizations names the orderers")
     _check_unique(p, o.organizations, "name", ("ordering", "organizations"), "orderer organization name")
     _check_unique(p, o.organizations, "domain", ("ordering", "organizations"), "orderer organization domain")
 

@@ -41,6 +41,7 @@ RUNTIME_BASES: dict[str, dict[str, str]] = {
     "node:20-bookworm-slim": {"usr/local/bin/node": "node"},
 }
 BUILD_IMAGES = ("golang:", "node:", "maven:")
+DEVICES = ("null", "zero", "random", "urandom", "tty")
 BUILD_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -80,19 +81,26 @@ def _short(image: str) -> str:
 def _chroot_run(root: Path, workdir: str, command: str, env: dict[str, str], progress: Progress) -> None:
     """Run one RUN line in the stage's root, with the build toolchains of this machine mounted in."""
     progress(f"RUN {command[:90]}")
+    r = shlex.quote(str(root))
+    # The toolchains (/usr) and settings (/etc) read-only; the caches (/root) and /tmp writable;
+    # of /dev only the character devices builds use. All in a private mount namespace: nothing
+    # outlives the command, and --kill-child ends it with its parent.
     mounts = "".join(
-        f"mkdir -p {root}/{d} && mount --rbind /{d} {root}/{d} && " for d in ("usr", "etc", "root", "dev", "tmp")
+        f"mkdir -p {r}/{d} && mount --bind /{d} {r}/{d} && mount -o remount,bind,ro {r}/{d} && " for d in ("usr", "etc")
     )
+    mounts += "".join(f"mkdir -p {r}/{d} && mount --bind /{d} {r}/{d} && " for d in ("root", "tmp"))
+    mounts += f"mkdir -p {r}/dev && mount -t tmpfs -o size=1m tmpfs {r}/dev && "
+    mounts += "".join(f"touch {r}/dev/{n} && mount --bind /dev/{n} {r}/dev/{n} && " for n in DEVICES)
     links = "".join(
-        f"ln -sfn usr/{d} {root}/{d} && " for d in ("bin", "lib", "lib64", "sbin") if Path(f"/{d}").is_symlink()
+        f"ln -sfn usr/{d} {r}/{d} && " for d in ("bin", "lib", "lib64", "sbin") if Path(f"/{d}").is_symlink()
     )
     inner = f"cd {shlex.quote(workdir)} && {command}"
-    proc_fs = f"mkdir -p {root}/proc && mount -t proc proc {root}/proc && "
-    script = f"{mounts}{links}{proc_fs}exec chroot {root} /bin/sh -ec {shlex.quote(inner)}"
+    proc_fs = f"mkdir -p {r}/proc && mount -t proc proc {r}/proc && "
+    script = f"{mounts}{links}{proc_fs}exec chroot {r} /bin/sh -ec {shlex.quote(inner)}"
     stage_env = {k: v for k, v in os.environ.items() if k.startswith(("GO", "NPM_", "MAVEN"))}
     stage_env |= {"PATH": BUILD_PATH, "HOME": "/root", "LANG": "C.UTF-8", **env}
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "--fork", "sh", "-ec", script],
+        ["unshare", "--mount", "--propagation", "private", "--fork", "--kill-child", "sh", "-ec", script],
         env=stage_env,
         capture_output=True,
         text=True,
@@ -104,6 +112,16 @@ def _chroot_run(root: Path, workdir: str, command: str, env: dict[str, str], pro
         raise RuntimeFailure(
             f"RUN {command[:80]}: exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}"
         )
+
+
+GLIBC = ("libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so", "ld-linux")
+
+
+def _shared_libraries(binary: Path) -> list[Path]:
+    """The libraries `binary` links, but glibc's (the base image has the same release's)."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    found = [Path(line.split("=>")[1].split("(")[0].strip()) for line in out.splitlines() if "=> /" in line]
+    return [p for p in found if not p.name.startswith(GLIBC)]
 
 
 def _pip_install(root: Path, argv: list[str], progress: Progress) -> None:
@@ -191,7 +209,11 @@ def build_chaincode_image(context: Path, ref: str, base: BaseLayer, layers_dir: 
                 (stage.root / "usr/local/bin").mkdir(parents=True)
                 (stage.root / "usr/local/bin/python").symlink_to("/usr/bin/python3")
                 for rel, tool in RUNTIME_BASES[final_image].items():
-                    _copy(Path(shutil.which(tool) or tool).resolve(), stage.path(rel))
+                    binary = Path(shutil.which(tool) or tool).resolve()
+                    _copy(binary, stage.path(rel))
+                    for lib in _shared_libraries(binary):  # e.g. Debian's node needs libnode, libuv
+                        # Under the directory's real path: /lib is a symlink to usr/lib in the base.
+                        _copy(lib, stage.path(str(lib.parent.resolve() / lib.name)))
             for word, arg in steps:
                 stage.apply(word, arg, context, stages, progress)
             stages[name or str(i)] = stage

@@ -39,6 +39,18 @@ def test_languages_by_marker_file_and_build_outputs_left_out_of_the_digest(tmp_p
     assert source_digest(tmp_path / "node") == before  # installed dependencies are not source
     (tmp_path / "node" / "index.js").write_text("1")
     assert source_digest(tmp_path / "node") != before
+    go = tmp_path / "go"
+    go_before = source_digest(go)
+    (go / "internal" / "build").mkdir(parents=True)
+    (go / "internal" / "build" / "b.go").write_text("package build\n")
+    assert source_digest(go) != go_before  # a package named build deeper down is source
+    (tmp_path / "node" / "dist").mkdir()
+    (tmp_path / "node" / "dist" / "index.js").write_text("1")
+    node_digest = source_digest(tmp_path / "node")
+    (tmp_path / "node" / "package.json").write_text('{"scripts": {"build": "tsc"}}')
+    with_script = source_digest(tmp_path / "node")
+    (tmp_path / "node" / "dist" / "index.js").write_text("2")
+    assert source_digest(tmp_path / "node") == with_script != node_digest  # dist is the build's output
     cmd = server_command(tmp_path / "cache", tmp_path / "node")
     assert cmd[0].endswith("node_modules/.bin/fabric-chaincode-node") and cmd[1:3] == ["server", "--module-path"]
     assert server_command(tmp_path / "cache", tmp_path / "java")[-1] == "org.hyperledger.fabric.contract.ContractRouter"

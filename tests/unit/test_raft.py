@@ -113,6 +113,16 @@ def test_orderer_organizations_rules_and_topology():
     kafka = (EXAMPLES / "raft-orgs.yaml").read_text().replace("type: raft", "type: kafka")
     with pytest.raises(UserError, match=r"several orderer organizations need ordering\.type raft, not kafka"):
         parse_spec(kafka)
+    bad = (
+        (EXAMPLES / "raft-orgs.yaml")
+        .read_text()
+        .replace("name: OrdererOrg2, domain: ord2.example.com", "name: o_2, domain: Not A Domain")
+    )
+    with pytest.raises(UserError) as exc:
+        parse_spec(bad)
+    assert "ordering.organizations[1].name" in str(exc.value) and "ordering.organizations[1].domain" in str(exc.value)
+    ignored = (EXAMPLES / "raft-orgs.yaml").read_text().replace("batchTimeout: 1s", "batchTimeout: 1s\n  orderers: 5")
+    assert any("orderers ignored: ordering.organizations names the orderers" in w for w in parse_spec(ignored).warnings)
     clash = (EXAMPLES / "raft-orgs.yaml").read_text().replace("domain: org2.example.com", "domain: ord2.example.com")
     with pytest.raises(UserError, match=r"organizations\[1\].domain.*'ord2.example.com' is the orderer"):
         parse_spec(clash)

@@ -35,8 +35,11 @@ MARKERS: dict[str, Language] = {
     "pom.xml": "java",
 }
 GRADLE_FILES = ("build.gradle", "build.gradle.kts")
-# Build outputs and installed dependencies: neither part of the source digest nor copied to a build.
-NOT_SOURCE = {"node_modules", "dist", "target", "build", ".gradle", "__pycache__", ".git"}
+# Build outputs and installed dependencies at the top of a chaincode directory: neither part of the
+# source digest nor copied to a build (deeper folders of these names are source, e.g. a Go package
+# internal/build). __pycache__ is never source, at any depth.
+NOT_SOURCE = {"node_modules", "target", ".gradle", ".git"}
+BUILT_BY_SCRIPT = {"dist", "build"}  # only where package.json has a build script that makes them
 JAVA_MAIN = "org.hyperledger.fabric.contract.ContractRouter"
 # Small heap and metaspace: the server fits the chaincode container's default 256Mi limit.
 JAVA_OPTS = ("-Xms32m", "-Xmx128m", "-XX:MaxMetaspaceSize=128m", "-XX:+UseSerialGC")
@@ -77,8 +80,35 @@ def source_digest(directory: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _outputs(directory: Path) -> set[str]:
+    """Top-level names in the directory that its build makes rather than its author writes."""
+    package = directory / "package.json"
+    try:
+        scripted = package.is_file() and "build" in json.loads(package.read_text()).get("scripts", {})
+    except (ValueError, AttributeError):
+        scripted = False
+    return NOT_SOURCE | (BUILT_BY_SCRIPT if scripted else set())
+
+
+def _is_source(directory: Path, path: Path, outputs: set[str]) -> bool:
+    parts = path.relative_to(directory).parts
+    return parts[0] not in outputs and "__pycache__" not in parts
+
+
 def _source_files(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.is_file() and not NOT_SOURCE & set(p.relative_to(directory).parts)]
+    outputs = _outputs(directory)
+    return [p for p in directory.rglob("*") if p.is_file() and _is_source(directory, p, outputs)]
+
+
+def ignore_build_outputs(top: Path):
+    """A copytree `ignore` that leaves out build outputs at the top of `top`, and __pycache__."""
+    top, outputs = Path(top), _outputs(Path(top))
+
+    def ignore(d: str, names: list[str]) -> list[str]:
+        at_top = Path(d) == top
+        return [n for n in names if n == "__pycache__" or n.endswith(".pyc") or (at_top and n in outputs)]
+
+    return ignore
 
 
 def build_dir(cache: Path, lang: str, directory: Path) -> Path:
@@ -109,7 +139,7 @@ def server_command(cache: Path, directory: Path) -> list[str]:
 
 def _copy_source(directory: Path, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(directory, work, ignore=lambda d, names: [n for n in names if n in NOT_SOURCE])
+    shutil.copytree(directory, work, ignore=ignore_build_outputs(directory))
 
 
 def build(tools, directory: Path, log: Path) -> Path | None:

@@ -55,7 +55,8 @@ class LocalExecutor:
                 fh.write(f"$ [{cmd.org} -> {cmd.peer or '-'}] {cmd.tool} {' '.join(cmd.args)}\n{output}\n")
             if code == 0 and (cmd.expect is None or cmd.expect in proc.stdout):
                 return Result(cmd, proc.stdout.strip())
-            if code != 0 and cmd.already and cmd.already in output:
+            # osnadmin answers HTTP errors with exit status 0: ALREADY counts with any status.
+            if cmd.already and cmd.already in output:
                 return Result(cmd, "already done")
             last = _last_error(output) or f"exit code {code}"
             if code == 0 and cmd.expect is not None:

@@ -103,9 +103,9 @@ def orderer_join_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     steps = []
     for node in layout.topo.orderers:
         target, org = admin_target(layout, node), node.org.name
-        join = PeerCommand(
-            cmds.OsnChannelJoin(ch.name, block, target).args(), org, expect="Status: 201", tool="osnadmin"
-        )
+        # A join whose 201 was lost is answered 405 (already a member) when tried again.
+        join_args = cmds.OsnChannelJoin(ch.name, block, target).args()
+        join = PeerCommand(join_args, org, expect="Status: 201", already="Status: 405", tool="osnadmin")
         listed = PeerCommand(cmds.OsnChannelList(ch.name, target).args(), org, expect="Status: 200", tool="osnadmin")
         steps.append(
             Step(f"orderer-join:{ch.name}:{node.name}", f"{node.name} joins {ch.name}", [join], done_if=listed)
@@ -271,16 +271,17 @@ def plan(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[Step]:
 
 
 SCRIPT_HELPERS = r"""
-# run EXPECT ALREADY CMD...: retry CMD until it succeeds and prints EXPECT; a failure printing
+# run EXPECT ALREADY CMD...: retry CMD until it succeeds and prints EXPECT; output printing
 # ALREADY means it was done before. done_if EXPECT CMD...: CMD succeeds and prints EXPECT.
 run() {
   expect=$1; already=$2; shift 2; n=0
   while :; do
-    if out=$("$@" 2>&1); then
-      if [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; then
-        [ -z "$out" ] || printf '%s\n' "$out"; return 0
-      fi
-    elif [ -n "$already" ] && printf '%s' "$out" | grep -qF -- "$already"; then
+    if out=$("$@" 2>&1); then ok=1; else ok=0; fi
+    if [ "$ok" = 1 ] && { [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; }; then
+      [ -z "$out" ] || printf '%s\n' "$out"; return 0
+    fi
+    # ALREADY may come with a failure or, as osnadmin answers HTTP errors, with exit status 0.
+    if [ -n "$already" ] && printf '%s' "$out" | grep -qF -- "$already"; then
       echo "   already done"; return 0
     fi
     n=$((n+1))

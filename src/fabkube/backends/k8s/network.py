@@ -258,17 +258,17 @@ class K8sNetwork(Network):
         if type(part).orderer_channels is K8sOrdering.orderer_channels:
             return out
         for node in self.topo.orderers:
-            ns, pod = self._pod_name(node.name)
-            if pod not in running:
-                continue
             try:
+                ns, pod = self._pod_name(node.name)
+                if pod not in running:
+                    continue
                 with (
                     port_forward(self.cluster.core, ns, pod, node.admin.port) as admin,
                     port_forward(self.cluster.core, ns, pod, node.operations.port) as ops,
                 ):
                     here = replace(node, admin=_endpoint(admin), operations=_endpoint(ops))
                     out[node.name] = part.orderer_channels(self.layout, here, channels)
-            except RuntimeFailure:  # the pod went away since it was listed: it says nothing now
+            except RuntimeFailure:  # no pod, or it went away since it was listed: it says nothing now
                 continue
         return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
-from fabkube.chaincode import JAVA_MAIN, JAVA_OPTS, NOT_SOURCE, language, source_dir
+from fabkube.chaincode import JAVA_MAIN, JAVA_OPTS, ignore_build_outputs, language, source_dir
 from fabkube.components import IMAGE_BUILDER, peer_core_yaml
 from fabkube.generate import generate, network_toolchain
 from fabkube.layout import Layout
@@ -157,7 +157,7 @@ def write_chaincode_context(
     src = source_dir(cc.path, spec_dir)
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "chaincode", ignore_errors=True)
-    shutil.copytree(src, out / "chaincode", ignore=shutil.ignore_patterns("*.pyc", *NOT_SOURCE))
+    shutil.copytree(src, out / "chaincode", ignore=ignore_build_outputs(src))
     registry = loaded.spec.kubernetes.images.registry.rstrip("/")
     if (recipe := BUILT_DOCKERFILES.get(language(src) or "")) is not None:
         java_opts = ", ".join(f'"{o}"' for o in JAVA_OPTS)

@@ -88,6 +88,8 @@ class Supervisor:
         log = self.layout.log(comp.name)
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        if comp.kind == "chaincode":  # only the contract's names: none stray in from the user's shell
+            env = {k: v for k, v in env.items() if not k.startswith(("CORE_", "CHAINCODE_"))}
         env.update(comp.env)
         with log.open("ab") as out:
             offset = out.tell()
