@@ -266,3 +266,22 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
     finally:
         os.environ.pop("KUBECONFIG", None)
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
+
+
+def test_seed_without_tls_in_real_pods(cluster, home, tmp_path):
+    """`tls: false` on Kubernetes: the Job reaches 100, and invoke, query and bench work through the
+    port-forward (the channel's MSPs carry no TLS CAs, so the Gateway dials orderers in plaintext)."""
+    spec = tmp_path / "plain.yaml"
+    text = (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: plain")
+    spec.write_text("tls: false\n" + text.replace("kafka: {brokers: 3, replicationFactor: 3, minInsyncReplicas: 2}",
+                                                  "kafka: {brokers: 1, replicationFactor: 1, minInsyncReplicas: 1}")
+                    .replace("zookeeper: {nodes: 3}", "zookeeper: {nodes: 1}"))  # fmt: skip
+    cluster.load_chaincode_images(spec)
+    up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
+    assert "lifecycle Job succeeded" in up.stderr and "== query mycc a   100" in up.stderr.replace("\n", " ")
+    try:
+        inv = cli(cluster, "invoke", "mycc", "move", "a", "b", "10", "--network", "plain-k8s", home=home)
+        assert "committed (VALID)" in inv.stdout, inv.stdout + inv.stderr
+        assert cli(cluster, "query", "mycc", "a", "--network", "plain-k8s", home=home).stdout.strip() == "90"
+    finally:
+        cli(cluster, "down", "--network", "plain-k8s", "--purge", home=home, check=False)
