@@ -29,6 +29,9 @@ QUANTITY_CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 QUANTITY_MEM = re.compile(r"^[0-9]+(Ki|Mi|Gi)$")
 JVM_HEAP = re.compile(r"^[0-9]+[mg]$")
 VERSION_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # the OCI distribution spec's tag
+MAX_ALIASES = 50  # YAML aliases a spec may use: a few are handy, thousands are an attack
+CN_MAX = 64  # X.509's upper bound on a common name
 # Fabric's collection-name rule (core/common/privdata: [A-Za-z0-9_-]+, no leading underscore).
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -540,6 +543,30 @@ def _check_chaincodes(spec: NetworkSpec, p: _Problems) -> None:
         _check_collections(p, base, cc)
         if not VERSION_TEXT.match(cc.version):
             p.error(base + ("version",), f"{cc.version!r} may hold letters, digits, '.', '_', '+', '-' only")
+        elif cc.image is None and not IMAGE_TAG.match(cc.version):
+            p.error(
+                base + ("version",),
+                f"{cc.version!r} is the default image's tag, which allows letters, digits, '.', '_', '-' "
+                "(no '+', not first '.' or '-'); set chaincodes[].image or change the version",
+            )
+        _check_derived_chaincode_names(spec, p, base, cc)
+
+
+def _check_derived_chaincode_names(spec: NetworkSpec, p: _Problems, base: tuple, cc: ChaincodeSpec) -> None:
+    """Names fabkube derives from a chaincode's must fit their limits: its Service cc-<name> a
+    DNS label, its TLS certificates' common names X.509's 64 characters."""
+    if len(f"cc-{cc.name}") > 63:
+        p.error(base + ("name",), f"{cc.name!r} is {len(cc.name)} characters; allowed: at most 60 (Service cc-<name>)")
+        return
+    for org in spec.organizations:
+        cn = f"peers.{cc.name}.chaincode.{org.domain}"  # the longer of its two certificates' names
+        if len(cn) > CN_MAX:
+            p.error(
+                base + ("name",),
+                f"{cc.name!r} makes the certificate name {cn!r} {len(cn)} characters long; X.509 allows "
+                f"{CN_MAX}: shorten the chaincode name or {org.name}'s domain",
+            )
+            return
 
 
 def _check_collections(p: _Problems, base: tuple, cc: ChaincodeSpec) -> None:
@@ -574,6 +601,22 @@ def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
             _check_name(p, ("kubernetes", field), value)
 
 
+def _check_namespace_lengths(spec: NetworkSpec, p: _Problems) -> None:
+    """Kubernetes namespaces are <prefix>-<org> (and <prefix>-kafka): each a DNS label of 63 at most."""
+    prefix = spec.kubernetes.namespacePrefix or spec.name
+    where = ("kubernetes", "namespacePrefix") if spec.kubernetes.namespacePrefix else ("name",)
+    orgs = [o.name for o in spec.ordering.orderer_orgs()] + [o.name for o in spec.organizations]
+    suffixes = [*orgs, "kafka"] if spec.ordering.type == "kafka" else orgs
+    longest = max(suffixes, key=len)
+    ns = f"{prefix}-{longest.lower()}"
+    if len(ns) > 63:
+        p.error(
+            where,
+            f"makes the namespace {ns!r} {len(ns)} characters long; Kubernetes allows 63: "
+            f"shorten it (at most {62 - len(longest)} characters) or set kubernetes.namespacePrefix",
+        )
+
+
 def _check_local(spec: NetworkSpec, p: _Problems) -> None:
     # Every local port comes from basePort; the block must fit below 65536.
     top = spec.local.basePort + local_port_count(spec)
@@ -595,6 +638,7 @@ _SECTION_CHECKS = (
     _check_chaincodes,
     _check_resources,
     _check_kubernetes,
+    _check_namespace_lengths,
     _check_local,
 )
 
@@ -620,9 +664,38 @@ def local_port_count(spec: NetworkSpec) -> int:
 # ---------------------------------------------------------------- entry points
 
 
+class _AliasCounter(yaml.SafeLoader):
+    """Composes the document while counting aliases: an alias bomb (a few hundred bytes that expand
+    to billions of nodes) is refused before anything walks or builds the expanded tree."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise UserError(
+                    f"more than {MAX_ALIASES} YAML aliases (*name), the last at line {mark.line + 1}; "
+                    "a spec needs few or none"
+                )
+        return super().compose_node(parent, index)
+
+
+def _check_aliases(text: str, where: str) -> None:
+    loader = _AliasCounter(text)
+    try:
+        loader.get_single_node()
+    except UserError as exc:
+        raise UserError(f"{where}{exc}") from None
+    finally:
+        loader.dispose()
+
+
 def parse_spec(text: str, source: Path | None = None) -> LoadedSpec:
     where = f"{source}: " if source else ""
     try:
+        _check_aliases(text, where)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
