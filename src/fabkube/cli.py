@@ -437,6 +437,48 @@ def start(
     out.print(f"{', '.join(names)} running")
 
 
+class OrderingType(StrEnum):
+    raft = "raft"
+
+
+@app.command()
+@_guard
+def migrate(
+    to: OrderingType | None = typer.Option(None, "--to", help="The ordering type to move the network to."),
+    abort: bool = typer.Option(False, "--abort", help="Go back to Kafka (from the backup) while still in maintenance."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Move a running Kafka network to Raft, every channel, live; run it again after an interruption to finish."""
+    from fabkube.migration.kafka_to_raft import KafkaToRaft
+
+    if (to is None) == (not abort):
+        raise UserError("migrate: give --to raft, or --abort")
+    net = _open_network(network, workdir)
+    reporter = RichReporter(err)
+    procedure = KafkaToRaft(net.migration_host(reporter))
+    if abort:
+        out.print(procedure.abort(), highlight=False, soft_wrap=True)
+        return
+    result = procedure.run()
+    if result["already"]:
+        out.print(f"network {net.name} already runs Raft: nothing to do", highlight=False)
+        return
+    window = result["maintenance_seconds"]
+    if window is not None:
+        out.print(f"maintenance window (no commits): {window:.1f}s", highlight=False)
+    if result["backup"]:
+        out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
+    out.print(
+        f"network {net.name} runs Raft: set `ordering.type: raft` in your spec (the work dir's copy says so: "
+        f"{net.workdir / 'spec.yaml'}); a later `up` of it changes nothing",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if len(net.topo.orderers) == 1:
+        _warn(["one Raft consenter tolerates no fault: raise ordering.orderers in the spec and run `up`"])
+
+
 @app.command()
 @_guard
 def preflight(

@@ -99,6 +99,10 @@ def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> di
         # A peer that tried an anchor or bootstrap peer before it was up tries again after this
         # (Fabric's default 25s): peers of freshly joined channels find each other in seconds.
         "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "5s",
+        # A peer refused blocks for a while (orderers down, or a channel in maintenance during a
+        # migration) retries after exponentially longer waits, up to an hour by default: at most
+        # 5 s, so it commits again within seconds of the orderers serving it.
+        "CORE_PEER_DELIVERYCLIENT_RECONNECTBACKOFFTHRESHOLD": "5s",
         "CORE_PEER_LOCALMSPID": node.org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(paths.node_msp(node)),
         "CORE_PEER_TLS_ENABLED": "true" if topo.spec.tls else "false",

@@ -27,7 +27,7 @@ class Endpoint:
 
 
 # (in-cluster host, in-cluster port) -> the endpoint on the topology's target: that one on Kubernetes,
-# locally loopback and the next port upward from local.basePort (in the order endpoints are asked for).
+# locally loopback and the next port of its block above local.basePort (spec.local_blocks).
 EndpointFactory = Callable[[str, int], Endpoint]
 
 

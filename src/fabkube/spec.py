@@ -624,7 +624,7 @@ def _check_local(spec: NetworkSpec, p: _Problems) -> None:
         p.error(
             ("local", "basePort"),
             f"{spec.local.basePort} leaves too few ports: this network needs "
-            f"{local_port_count(spec)} consecutive ports; allowed: at most {65535 - local_port_count(spec)}",
+            f"{local_port_count(spec)} ports above it; allowed: at most {65535 - local_port_count(spec)}",
         )
 
 
@@ -649,16 +649,28 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         check(spec, p)
 
 
-# Local ports of each ordering type's backing services, from the type's own port tables.
-SERVICE_PORTS = {"kafka": lambda spec: kafka_ports.local_ports(spec.zookeeper.nodes, spec.kafka.brokers)}
+# Local ports come in three blocks upward from local.basePort, so that what a network has keeps its
+# ports when it grows or changes ordering type (addresses are written into channel configs: orderer
+# endpoints, Raft consenters, anchor peers, Kafka brokers):
+#   orderers   basePort + 0 ..   3 each, a block for 9 (more orderers widen it)
+#   services   the next 42:      an ordering type's backing services (Kafka: 9 ZooKeeper x 3 + 15 brokers)
+#   peers      then:             3 per peer in spec order, then 1 per chaincode server
+ORDERER_SLOTS = 9
+SERVICE_BLOCK = kafka_ports.local_ports(9, 15)
+
+
+def local_blocks(spec: NetworkSpec) -> tuple[int, int, int]:
+    """The first local port of the orderers', the backing services' and the peers' blocks."""
+    base = spec.local.basePort
+    services = base + 3 * max(ORDERER_SLOTS, spec.ordering.orderer_count)
+    return base, services, services + SERVICE_BLOCK
 
 
 def local_port_count(spec: NetworkSpec) -> int:
-    """Ports the local target allocates upward from local.basePort: the ordering type's backing
-    services, then orderers and peers (3 each), then one per chaincode server."""
+    """How far above local.basePort the local target allocates (the blocks above, the last one's
+    ports included)."""
     peers = sum(o.peers for o in spec.organizations)
-    services = SERVICE_PORTS[spec.ordering.type](spec) if spec.ordering.type in SERVICE_PORTS else 0
-    return services + 3 * spec.ordering.orderer_count + 3 * peers + len(spec.chaincodes)
+    return local_blocks(spec)[2] - spec.local.basePort + 3 * peers + len(spec.chaincodes)
 
 
 # ---------------------------------------------------------------- entry points

@@ -16,12 +16,13 @@ from fabkube.nodes import (
     ChaincodeInfo,
     ChannelInfo,
     Endpoint,
+    EndpointFactory,
     OrdererNode,
     Org,
     PeerNode,
     Target,
 )
-from fabkube.spec import NetworkSpec
+from fabkube.spec import NetworkSpec, local_blocks
 
 # Fixed in-cluster ports of Fabric's nodes; locally every port comes from local.basePort instead.
 # (An ordering type's backing services bring their own.)
@@ -118,17 +119,20 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
     local = target == "local"
-    ports = _Ports(spec.local.basePort)
+    orderer_base, service_base, peer_base = local_blocks(spec)
     ns = namespaces(spec)
 
-    def endpoint(host: str, k8s_port: int) -> Endpoint:
-        return Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, k8s_port)
+    def factory(ports: _Ports) -> EndpointFactory:
+        return lambda host, k8s_port: Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, k8s_port)
+
+    orderer_endpoint = factory(_Ports(orderer_base))
+    peer_ports = _Ports(peer_base)
+    endpoint = factory(peer_ports)
 
     o = spec.ordering
     orderer_orgs = [Org(x.name, f"{x.name}MSP", x.domain, "orderer", ns[x.name], 0) for x in o.orderer_orgs()]
     orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
-    # The ordering type's backing services take the first ports, before the orderers.
-    context = ModelContext(spec, target, namespace_prefix(spec), orderer_orgs[0], endpoint)
+    context = ModelContext(spec, target, namespace_prefix(spec), orderer_orgs[0], factory(_Ports(service_base)))
     topo = Topology(spec, target, orderer_orgs[0], orgs, ordering_model(o.type)(context), orderer_orgs)
     # Orderers are numbered across orderer orgs: component names stay unique, hostnames per org.
     counts = [x.orderers for x in o.orderer_orgs()]
@@ -145,9 +149,9 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                     f"{hostname}.{org.domain}",
                     org,
                     org.namespace,
-                    endpoint(host, K8S_PORTS["orderer"]),
-                    endpoint(host, K8S_PORTS["orderer_ops"]),
-                    endpoint(host, K8S_PORTS["orderer_admin"]),
+                    orderer_endpoint(host, K8S_PORTS["orderer"]),
+                    orderer_endpoint(host, K8S_PORTS["orderer_ops"]),
+                    orderer_endpoint(host, K8S_PORTS["orderer_admin"]),
                 )
             )
     for org_spec, org in zip(spec.organizations, orgs, strict=False):
@@ -174,7 +178,7 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     for cc in spec.chaincodes:
         ch_orgs = topo.channel(cc.channel).orgs
         if local:
-            shared = Endpoint(LOCAL_HOST, ports.take())
+            shared = Endpoint(LOCAL_HOST, peer_ports.take())
             servers = {org.name: shared for org in ch_orgs}
         else:
             servers = {

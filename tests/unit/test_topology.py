@@ -1,6 +1,6 @@
 from conftest import EXAMPLES
 
-from fabkube.spec import load_spec, local_port_count
+from fabkube.spec import load_spec, local_blocks, local_port_count
 from fabkube.topology import build_topology
 
 
@@ -18,8 +18,11 @@ def test_seed_local_names_and_ports():
     ports += [ep.port for o in topo.orderers for ep in (o.address, o.operations, o.admin)]
     ports += [ep.port for p in topo.peers for ep in (p.address, p.chaincode, p.operations)]
     ports += [ep.port for cc in topo.chaincodes for ep in set(cc.servers.values())]
-    assert len(ports) == len(set(ports)) == local_port_count(spec)
-    assert min(ports) == spec.local.basePort and max(ports) == spec.local.basePort + len(ports) - 1
+    assert len(ports) == len(set(ports))
+    assert min(ports) == spec.local.basePort and max(ports) == spec.local.basePort + local_port_count(spec) - 1
+    orderer_base, service_base, peer_base = local_blocks(spec)
+    assert topo.orderers[0].address.port == orderer_base and kafka.zookeepers[0].client.port == service_base
+    assert topo.peers[0].address.port == peer_base
     assert kafka.broker_addresses == [f"127.0.0.1:{k.address.port}" for k in kafka.kafkas]
 
 
@@ -55,3 +58,32 @@ def test_ha_two_orgs_share_channel():
     ch = topo.channel("hachannel")
     assert [o.msp_id for o in ch.orgs] == ["Org1MSP", "Org2MSP"]
     assert len(ch.peers) == 4 and len(topo.orderers) == 3 and len(topo.ordering.kafkas) == 4
+
+
+def test_local_ports_stay_when_the_network_grows_or_changes_type():
+    """Addresses are written into channel configs: a Kafka network moved to Raft, or grown by
+    orderers, peers of its last org or chaincodes, keeps every port it had."""
+    text = (EXAMPLES / "seed.yaml").read_text()
+    before = build_topology(load_spec_text(text), "local")
+    raft = text.replace("type: kafka", "type: raft").replace("orderers: 1", "orderers: 3")
+    raft = raft.replace("peers: 2}", "peers: 3}")
+    after = build_topology(load_spec_text(raft), "local")
+
+    def ports(topo):
+        out = {o.name: (o.address, o.operations, o.admin) for o in topo.orderers}
+        out |= {p.name: (p.address, p.chaincode, p.operations) for p in topo.peers}
+        return out
+
+    old, new = ports(before), ports(after)
+    assert {k: new[k] for k in old} == old
+    assert len(set(v for eps in new.values() for v in eps)) == 3 * len(new)
+
+
+def load_spec_text(text):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "spec.yaml"
+        path.write_text(text)
+        return load_spec(path).spec

@@ -199,6 +199,30 @@ class Network(ABC):
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
         return outcome + (f": {result}" if result else "")
 
+    def migration_host(self, report: Reporter):
+        """This network as a migration of its ordering type drives it (fabkube.migration.host)."""
+        raise NotApplicable(f"migrate is not available on {self.target} yet")
+
+    def check_ordering_type(self) -> None:
+        """`up` never changes the ordering type of a network that exists: `migrate` does."""
+        copy = self.workdir / "spec.yaml"
+        if not copy.is_file():
+            return
+        from fabkube.spec import load_spec
+
+        recorded, wanted = load_spec(copy).spec.ordering.type, self.loaded.spec.ordering.type
+        if recorded == wanted:
+            return
+        if recorded == "kafka":
+            raise UserError(
+                f"ordering.type: {wanted}, but network {self.name} runs {recorded} ({self.workdir}): "
+                f"move it with `fabkube migrate --to {wanted} --network {self.workdir.name}`, then `up` the new spec"
+            )
+        raise UserError(
+            f"ordering.type: {wanted}, but network {self.name} was migrated to {recorded} ({self.workdir}): "
+            f"set ordering.type: {recorded} in the spec"
+        )
+
     def ordering_hint(self) -> str:
         """After a failed submit: what about the ordering service explains it, as '; ...' (or '')."""
         return ""

@@ -57,7 +57,7 @@ class ModelContext:
     target: Target
     namespace_prefix: str  # Kubernetes namespaces are <prefix>-<something>
     orderer_org: Org
-    endpoint: EndpointFactory  # asked for the services' endpoints before any orderer's or peer's
+    endpoint: EndpointFactory  # the services' endpoints (locally from their own block of ports)
 
 
 class OrderingModel(ABC):

@@ -128,6 +128,7 @@ class K8sNetwork(Network):
 
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
+        self.check_ordering_type()
         self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written
         run(self.actions(), ctx, ctx.report)
         summary = (

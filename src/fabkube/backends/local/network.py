@@ -38,8 +38,9 @@ from fabkube.consensus.local import Stage, local_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate, network_toolchain
 from fabkube.layout import Layout
+from fabkube.ops.commands import OsnChannelJoin
 from fabkube.ops.executor import LocalExecutor
-from fabkube.ops.lifecycle import PeerCommand, Step, invoke_args, package_chaincode, smoke_step
+from fabkube.ops.lifecycle import PeerCommand, Step, admin_target, invoke_args, package_chaincode, smoke_step
 from fabkube.ops.lifecycle import plan as lifecycle_plan
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
@@ -148,6 +149,11 @@ class LocalNetwork(Network):
             return lambda: health.tcp_open(h.endpoint) and health.http_ok(h.operations, "/healthz")
         return lambda: health.tcp_open(h.endpoint)
 
+    def migration_host(self, report: Reporter):
+        from fabkube.backends.local.migration import LocalMigrationHost
+
+        return LocalMigrationHost(self, report)
+
     def ordering_hint(self) -> str:
         names = [o.name for o in self.topo.orderers]
         stopped = [n for n in names if not self.supervisor.running(n)]
@@ -249,6 +255,8 @@ class LocalNetwork(Network):
             if self.topo.ordering.system_channel
             else "channels: orderers join, peers join"
         )
+        if not self.topo.ordering.system_channel:
+            out.append(Action("consenters: new orderers join running channels", _grow_consenters, lifecycle))
         out += [
             Action(channels, _channel_steps, lambda c: lifecycle(c) and _channels(c)),
             Action(CHAINCODE.title, _start_chaincode, lambda ctx: bool(ctx.net.topo.chaincodes)),
@@ -267,6 +275,7 @@ class LocalNetwork(Network):
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         """Start everything; with options.lifecycle False stop short of channels and chaincode definitions."""
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
+        self.check_ordering_type()
         self.check_chaincode_sources()
         try:
             run(self.actions(), ctx, ctx.report)
@@ -495,6 +504,39 @@ def _plan(ctx: UpContext) -> list[Step]:
         net.state.save()
         ctx.steps = lifecycle_plan(net.layout, package_ids)
     return ctx.steps
+
+
+def _grow_consenters(ctx: UpContext) -> str:
+    """Orderers the spec added since the channels were made join them as consenters, one at a time
+    (a fresh network has no channel yet: its orderers join from the genesis blocks, next)."""
+    from fabkube.channel.config import orderer_admin_configs
+    from fabkube.consensus.raft.membership import Membership
+    from fabkube.consensus.raft.probes import admin_tls
+
+    net = ctx.net
+    layout = net.layout
+    pending = [
+        ch.name
+        for ch in net.topo.channels
+        if not all(net.state.is_done(f"orderer-join:{ch.name}:{o.name}") for o in net.topo.orderers)
+    ]
+    joined = [ch for ch in pending if any(net.state.is_done(f"orderer-join:{ch}:{o.name}") for o in net.topo.orderers)]
+    if not joined:
+        return "no running channel lacks an orderer"
+
+    def join(node, channel: str, block: Path) -> None:
+        target = admin_target(layout, node)
+        args = OsnChannelJoin(channel, str(block), target).args()
+        ctx.executor.run(PeerCommand(args, node.org.name, expect="Status: 201", already="Status: 405", tool="osnadmin"))
+
+    members = Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
+                         admin_tls(layout, net.topo.orderer_org), join, ctx.report.info)  # fmt: skip
+    added = []
+    for ch in joined:
+        for name in members.grow(ch):
+            net.state.mark_done(f"orderer-join:{ch}:{name}")
+            added.append(f"{name} on {ch}")
+    return ", ".join(added) or "every orderer is a consenter already"
 
 
 def _channels(ctx: UpContext) -> bool:

@@ -9,5 +9,5 @@ BROKER_PORTS = {"kafka": 9092}
 
 
 def local_ports(zookeeper_nodes: int, brokers: int) -> int:
-    """Ports the ensemble and the brokers take locally, upward from local.basePort."""
+    """Ports the ensemble and the brokers take locally, in the services' block (spec.local_blocks)."""
     return zookeeper_nodes * len(ZOOKEEPER_PORTS) + brokers * len(BROKER_PORTS)

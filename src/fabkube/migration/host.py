@@ -1,0 +1,86 @@
+"""What a migration asks of the target a network runs on: reach its orderers from this machine, stop
+and start its orderers and Kafka's services, back their data up and restore it, and record the
+ordering type the network now runs. The procedure (kafka_to_raft.py) knows no target; each backend
+implements this for itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabkube.layout import Layout
+from fabkube.nodes import Endpoint
+from fabkube.reporter import Reporter
+from fabkube.toolchain import Toolchain
+
+
+@dataclass(frozen=True)
+class OrdererReach:
+    """One orderer's endpoints as this machine dials them (local: its own; Kubernetes: forwarded)."""
+
+    name: str
+    address: Endpoint  # gRPC: Broadcast and Deliver
+    admin: Endpoint  # channel participation API
+    operations: Endpoint  # /version, /metrics
+
+
+class MigrationHost(ABC):
+    """One network on its target, as a migration drives it."""
+
+    layout: Layout  # crypto and paths (the same for either ordering type)
+    tools: Toolchain  # peer, configtxlator, osnadmin of the network's Fabric version
+    report: Reporter
+
+    @property
+    @abstractmethod
+    def recorded_type(self) -> str:
+        """The ordering type the work dir says the network runs (its spec copy)."""
+
+    @abstractmethod
+    def reach(self) -> AbstractContextManager[list[OrdererReach]]:
+        """Every orderer's endpoints, dialable while the context is open."""
+
+    @abstractmethod
+    def ensure_running(self) -> None:
+        """Start what the recorded type runs and is stopped (Kafka: ZooKeeper, brokers, orderers;
+        Raft: orderers), and wait until it serves."""
+
+    @abstractmethod
+    def stop_orderers(self) -> None: ...
+
+    @abstractmethod
+    def stop_services(self) -> list[str]:
+        """Stop the backing services (brokers first, then ZooKeeper); return the ones stopped."""
+
+    @abstractmethod
+    def start_kafka(self) -> None:
+        """ZooKeeper, the brokers, then the orderers as Kafka orderers; wait until each serves."""
+
+    @abstractmethod
+    def backup(self, dest: Path) -> list[str]:
+        """Copy the orderers', brokers' and ZooKeeper's data under `dest` (all stopped); return what."""
+
+    @abstractmethod
+    def restore(self, src: Path) -> None:
+        """Put a backup's data back (all stopped), leaving no Raft WAL or snapshot behind."""
+
+    @abstractmethod
+    def record_type(self, type_name: str, spec_text: str) -> None:
+        """Make `spec_text` (ordering.type `type_name`) the work dir's spec: from now on the network
+        opens, starts and reports as that type."""
+
+    @abstractmethod
+    def start_raft_orderers(self, channels: list[str]) -> None:
+        """Start the stopped orderers as Raft consenters; wait until each channel has a leader."""
+
+    @abstractmethod
+    def remove_services(self) -> str:
+        """After the migration: remove what ran Kafka (its data stays until `down --purge`); say what."""
+
+    @property
+    @abstractmethod
+    def backups(self) -> Path:
+        """Where backups are kept."""
