@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="One YAML spec to a running Hyperledger Fabric network with Kafka ordering, "
+    help="One YAML spec to a running Hyperledger Fabric network with Kafka or Raft ordering, "
     "as local processes (default) or on Kubernetes.",
 )
 toolchain_app = typer.Typer(no_args_is_help=True, help="The Fabric binaries and Kafka/ZooKeeper jars fabkube uses.")

@@ -3,7 +3,9 @@ transaction ends as committed or as the failure its client saw, so a test can ac
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 
 
 class SubmitLoad:
@@ -13,6 +15,7 @@ class SubmitLoad:
     def __init__(self, contract, prefix: str, workers: int = 8, timeout: float = 10):
         self.contract, self.prefix, self.timeout = contract, prefix, timeout
         self.outcomes: dict[str, str] = {}
+        self.commit_times: list[float] = []  # time.monotonic() of each commit the client saw
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._threads = [threading.Thread(target=self._worker, args=(w,)) for w in range(workers)]
 
@@ -29,6 +32,10 @@ class SubmitLoad:
                 result = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
             with self._lock:
                 self.outcomes[key] = result
+                if result == "committed":
+                    self.commit_times.append(time.monotonic())
+            if result != "committed":
+                time.sleep(0.2)  # as a client would: no tight loop against a service that refuses
 
     def __enter__(self) -> SubmitLoad:
         for t in self._threads:
@@ -39,6 +46,13 @@ class SubmitLoad:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=120)
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest stretch between `start` and `end` (monotonic) with no commit the client saw."""
+        with self._lock:
+            marks = sorted(t for t in self.commit_times if start <= t <= end)
+        points = [start, *marks, end]
+        return max(b - a for a, b in itertools.pairwise(points))
 
     def count(self) -> int:
         """Committed so far."""

@@ -161,6 +161,8 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
     assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
 
+    migrate_in_pods(cluster, home, spec3)
+
     down = cli(cluster, "down", "--network", "seed-k8s", home=home)
     assert down.returncode == 0
     assert not core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items or _gone(core)
@@ -171,6 +173,52 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     while time.monotonic() < deadline and any(n.metadata.name.startswith("seed-") for n in core.list_namespace().items):
         time.sleep(2)
     assert not [n.metadata.name for n in core.list_namespace().items if n.metadata.name.startswith("seed-")]
+
+
+def migrate_in_pods(cluster, home, spec):
+    """Kafka to Raft in real pods, live: a client submits through the whole `migrate --to raft`
+    (over a port-forward to the peer); what it saw committed is on both peers, what was written
+    before reads the same, new transactions commit, and Kafka's and ZooKeeper's StatefulSets are
+    gone while their volumes stay."""
+    from fabkube.backends import open_network
+
+    before = cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip()
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    try:
+        net = open_network(home / "networks" / "seed-k8s")
+        with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "k8smig", 4, 30) as load:
+            time.sleep(3)
+            start = time.monotonic()
+            migrate = cli(cluster, "migrate", "--to", "raft", "--network", "seed-k8s", home=home)
+            end = time.monotonic()
+            time.sleep(15)
+            tail = load.count()
+            time.sleep(5)
+            assert load.count() > tail, "nothing commits after the migration"
+        print(f"migrate in real pods: {end - start:.0f}s; longest stretch without a commit "
+              f"{load.longest_gap(start, end + 15):.1f}s; {load.summary()}\n{migrate.stdout}")  # fmt: skip
+        assert all(f"✓ {n}/7 " in migrate.stderr for n in range(1, 8)), migrate.stderr
+        for peer in ("peer0.org1", "peer1.org1"):
+            with net.gateway("Org1", peer) as pgw:
+                missing = load.missing_on(pgw.contract("mychannel", "basic"))
+            assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
+    finally:
+        del os.environ["KUBECONFIG"]
+    assert cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip() == before
+    assert "committed (VALID)" in cli(cluster, "invoke", "mycc", "move", "a", "b", "1", "--network", "seed-k8s",
+                                      home=home).stdout  # fmt: skip
+    apps = client.AppsV1Api(api(cluster))
+    assert [s.metadata.name for s in apps.list_namespaced_stateful_set("seed-kafka").items] == []
+    core = client.CoreV1Api(api(cluster))
+    claims = {c.metadata.name for c in core.list_namespaced_persistent_volume_claim("seed-kafka").items}
+    assert {"data-kafka-0", "data-zookeeper-0"} <= claims, claims
+    assert any(c.startswith("backup-") for c in claims), claims
+    status = json.loads(cli(cluster, "status", "--network", "seed-k8s", "--json", home=home).stdout)
+    assert status["orderers"]["orderer0"]["mychannel"]["leader"] is True, status["orderers"]
+    raft = spec.with_name("seed-basic-raft.yaml")
+    raft.write_text(spec.read_text().replace("type: kafka", "type: raft"))
+    again = cli(cluster, "up", str(raft), "--target", "k8s", home=home).stderr.replace("\n", " ")
+    assert "lifecycle Job" in again, again
 
 
 def _gone(core, timeout=120) -> bool:

@@ -36,7 +36,7 @@ def test_seed_lifecycle(tools, home):
         assert len(set(heights.values())) == 1 and next(iter(heights.values())) >= 6, heights
 
         # orderer <-> Kafka is TLS with client certificates: a plaintext Metadata request gets nothing
-        kafka = Endpoint("127.0.0.1", 17009)
+        kafka = Endpoint("127.0.0.1", 17036)  # kafka-0: basePort + 27 (orderers) + 9 (ZooKeeper)
         tls_dir = workdir / "crypto/ordererOrganizations/example.com/kafka/tls"
         assert kafka_brokers(kafka) is None
         tls = health.client_tls(str(tls_dir / "ca.crt"), str(tls_dir / "server.crt"), str(tls_dir / "server.key"))

@@ -287,7 +287,7 @@ class KafkaToRaft:
                          lambda c, s=state: c.consensus.state == s)  # fmt: skip
             changed += 1
         done = len(obs.channels) - changed
-        return f"{changed} channels changed" + (f", {done} already there" if done else "")
+        return f"{changed} channels changed" + (f", {done} already past it" if done else "")
 
     def _update(self, reach: list[OrdererReach], fetched: FetchedConfig, new: dict, holds) -> None:
         ch = fetched.channel
@@ -373,6 +373,8 @@ class KafkaToRaft:
 
     def _switch(self, reach: list[OrdererReach]) -> str:
         obs = self.observe(reach)
+        if obs.everywhere(lambda v: v.type == "etcdraft"):
+            return f"{len(obs.channels)} channels already on etcdraft"
         if not obs.everywhere(lambda v: v.state == MAINTENANCE):
             raise RuntimeFailure("switch: some channels left maintenance mode; run migrate again", self.log)
         if self._latest_backup() is None and not obs.everywhere(lambda v: v.type == "etcdraft"):
@@ -415,6 +417,8 @@ class KafkaToRaft:
             host.record_type("raft", raft_text)
         self.report.info("starting the orderers as Raft consenters; waiting for a leader on every channel")
         host.start_raft_orderers(apps)
+        with self._reach() as reach:
+            _wait_leaders(reach, apps, self.log)
         return f"orderers on Raft, each channel has a leader; stopped {', '.join(stopped) or 'nothing more'}"
 
     def _raft_serving(self) -> bool:
@@ -450,7 +454,7 @@ class KafkaToRaft:
                 self.report.info(f"{r.name}: remove {SYSTEM_CHANNEL}")
                 _remove_channel(r, tls, SYSTEM_CHANNEL)
                 # The orderer halts and restarts every channel without it: wait for their leaders.
-                _wait_leaders(reach, tls, apps, self.log)
+                _wait_leaders(reach, apps, self.log)
                 removed.append(r.name)
         note = self.host.remove_services()
         return (f"system channel removed from {', '.join(removed)}; " if removed else "") + note
@@ -471,6 +475,8 @@ class KafkaToRaft:
                 obs = self.observe(reach)
         except RuntimeFailure:
             obs = None
+        if obs is not None and obs.everywhere(lambda v: v.type == "kafka" and v.state == NORMAL):
+            return "nothing to abort: the network runs Kafka and no channel is in maintenance"
         if obs is not None and obs.everywhere(lambda v: v.type == "kafka"):
             # Before the switch nothing needs restoring: leave maintenance on Kafka.
             with self._reach() as reach:
@@ -546,7 +552,7 @@ def _remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
         raise RuntimeFailure(f"{r.name}: removing {channel} answered {exc.code}: {exc.read()[:200]!r}") from None
 
 
-def _wait_leaders(reach: list[OrdererReach], tls: ssl.SSLContext, channels: list[str], log: Path) -> None:
+def _wait_leaders(reach: list[OrdererReach], channels: list[str], log: Path) -> None:
     from fabkube.waiting import wait_until
 
     def missing() -> list[str]:

@@ -288,6 +288,11 @@ class K8sNetwork(Network):
             return json.loads(self.applied_file.read_text())
         return self.rendered().objects()  # a work dir from before applied.json was kept
 
+    def migration_host(self, report: Reporter):
+        from fabkube.backends.k8s.migration import K8sMigrationHost
+
+        return K8sMigrationHost(self, report)
+
     def stop_components(self, names: list[str]) -> None:
         raise NotApplicable(
             "stop: on Kubernetes the controllers restart what stops; to see the network tolerate a loss, "

@@ -1,0 +1,261 @@
+"""A Kubernetes network as a migration drives it: orderers reached through port-forwards, workloads
+stopped by scaling their StatefulSets to zero and started by applying the recorded type's manifests,
+each data volume copied to a backup volume of its own by a Job, Kafka's objects deleted at the end
+(their volumes and namespace stay until `down --purge`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fabkube.backends.k8s.network import K8sNetwork, _endpoint
+from fabkube.backends.k8s.objects import image, labels
+from fabkube.errors import RuntimeFailure
+from fabkube.generate import network_toolchain
+from fabkube.migration.host import MigrationHost, OrdererReach
+from fabkube.reporter import Reporter
+from fabkube.spec import parse_spec
+from fabkube.waiting import wait_until
+
+SERVICE_KINDS = ("kafka", "zookeeper")  # stopped in this order: brokers flush while ZooKeeper runs
+JOB_WAIT = 600.0
+
+
+class K8sMigrationHost(MigrationHost):
+    def __init__(self, net: K8sNetwork, report: Reporter):
+        self.report = report
+        self._use(net)
+
+    def _use(self, net: K8sNetwork) -> None:
+        net.tools = net.tools or network_toolchain(net.loaded.spec).ensure(self.report.info)
+        self.net, self.layout, self.tools = net, net.layout, net.tools
+
+    @property
+    def recorded_type(self) -> str:
+        return self.net.topo.ordering.type
+
+    # ------------------------------------------------------------ reaching the orderers
+    @contextmanager
+    def reach(self) -> Iterator[list[OrdererReach]]:
+        from fabkube.backends.k8s.portforward import port_forward
+
+        core = self.net.cluster.core
+        with contextlib.ExitStack() as stack:
+            out = []
+            for node in self.net.topo.orderers:
+                ns, pod = self.net._pod_name(node.name)
+                address, admin, ops = (
+                    stack.enter_context(port_forward(core, ns, pod, port))
+                    for port in (node.address.port, node.admin.port, node.operations.port)
+                )
+                out.append(OrdererReach(node.name, _endpoint(address), _endpoint(admin), _endpoint(ops)))
+            yield out
+
+    # ------------------------------------------------------------ workloads
+    def _objects(self) -> list[dict]:
+        return self.net._applied_objects()
+
+    def _statefulsets(self, kinds: tuple[str, ...], objects: list[dict] | None = None) -> list[dict]:
+        objs = objects if objects is not None else self._objects()
+        return [
+            o
+            for o in objs
+            if o["kind"] == "StatefulSet" and o["metadata"]["labels"].get("app.kubernetes.io/component") in kinds
+        ]
+
+    def _scale_to_zero(self, sets: list[dict]) -> list[str]:
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.net.cluster.api)
+        from kubernetes.client.exceptions import ApiException
+
+        scaled = []
+        for sts in sets:
+            m = sts["metadata"]
+            try:
+                apps.patch_namespaced_stateful_set_scale(m["name"], m["namespace"], {"spec": {"replicas": 0}})
+                scaled.append(m["name"])
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise RuntimeFailure(f"scaling {m['namespace']}/{m['name']} to 0 failed: {exc.reason}") from None
+        for sts in sets:
+            m = sts["metadata"]
+            sel = ",".join(f"{k}={v}" for k, v in sts["spec"]["selector"]["matchLabels"].items())
+            wait_until(lambda ns=m["namespace"], s=sel: not self.net.cluster.pods(ns, s), 180.0,
+                       f"the pods of {m['namespace']}/{m['name']} to stop", interval=2.0)  # fmt: skip
+        return scaled
+
+    def _apply_and_wait(self, kinds: tuple[str, ...]) -> None:
+        """Apply the recorded type's manifests (no Job) and wait for the workloads of `kinds`."""
+        net = self.net
+        net._rendered = None
+        objects = net.rendered().objects()
+        keep = [o for o in objects if o["kind"] != "Job"]
+        previous = self._objects()
+        # Kafka's namespace stays recorded (its volumes are kept until `down --purge`).
+        names = {(o["kind"], o["metadata"]["name"]) for o in keep}
+        extra = [o for o in previous if o["kind"] == "Namespace" and (o["kind"], o["metadata"]["name"]) not in names]
+        net._record_applied([*extra, *objects])
+        net.cluster.apply(keep)
+        net.cluster.wait_rollout(self._statefulsets(kinds, objects), 600.0, self.report.info)
+
+    def ensure_running(self) -> None:
+        kinds = ("orderer", *SERVICE_KINDS) if self.recorded_type == "kafka" else ("orderer",)
+        self.report.info(f"applying {self.recorded_type}'s manifests; waiting for {', '.join(kinds)}")
+        self._apply_and_wait(kinds)
+
+    def stop_orderers(self) -> None:
+        self._scale_to_zero(self._statefulsets(("orderer",)))
+
+    def stop_services(self) -> list[str]:
+        stopped = []
+        for kind in SERVICE_KINDS:
+            stopped += self._scale_to_zero(self._statefulsets((kind,), self._kafka_objects()))
+        return stopped
+
+    def start_kafka(self) -> None:
+        self._apply_and_wait(("orderer", *SERVICE_KINDS))
+
+    def start_raft_orderers(self, channels: list[str]) -> None:
+        self._apply_and_wait(("orderer",))
+
+    def _kafka_objects(self) -> list[dict]:
+        saved = self.layout.root / "applied-kafka.json"
+        return json.loads(saved.read_text()) if saved.is_file() else self._objects()
+
+    def record_type(self, type_name: str, spec_text: str) -> None:
+        loaded = parse_spec(spec_text)
+        assert loaded.spec.ordering.type == type_name
+        saved = self.layout.root / "applied-kafka.json"
+        if type_name == "raft" and not saved.is_file():
+            saved.write_text(json.dumps(self._objects()))
+        copy = self.layout.spec_copy
+        tmp = copy.with_suffix(".tmp")
+        tmp.write_text(spec_text)
+        tmp.replace(copy)
+        self._use(K8sNetwork(loaded, self.net.workdir, self.net.context, self.net.kubeconfig))
+
+    def remove_services(self) -> str:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        cluster = self.net.cluster
+        gone = []
+        for obj in self._kafka_objects():
+            component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+            if component not in SERVICE_KINDS or obj["kind"] in ("Namespace", "PersistentVolumeClaim"):
+                continue
+            with contextlib.suppress(NotFoundError):
+                cluster._resource(obj).delete(name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"))
+                gone.append(obj["kind"])
+        return f"Kafka's and ZooKeeper's {len(gone)} objects deleted; their volumes stay until `down --purge`"
+
+    # ------------------------------------------------------------ backup and restore: one Job per volume
+    def _volumes(self) -> list[tuple[dict, str]]:
+        """(StatefulSet, claim name) for every data volume of the orderers, brokers and ZooKeeper."""
+        out = []
+        for sts in self._statefulsets(("orderer", *SERVICE_KINDS), self._kafka_objects()):
+            for tmpl in sts["spec"].get("volumeClaimTemplates", []):
+                for i in range(sts["spec"].get("replicas", 1)):
+                    out.append((sts, f"{tmpl['metadata']['name']}-{sts['metadata']['name']}-{i}"))
+        return out
+
+    def _copy_jobs(self, tag: str, restore: bool) -> list[str]:
+        spec = self.net.loaded.spec
+        cluster = self.net.cluster
+        jobs = []
+        for sts, claim in self._volumes():
+            ns = sts["metadata"]["namespace"]
+            backup_claim = f"backup-{tag}-{claim}"[:63].rstrip("-")
+            if not restore:
+                size = sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+                pvc = {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {
+                        "name": backup_claim,
+                        "namespace": ns,
+                        "labels": labels(spec, "backup", "backup"),
+                    },
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+                }
+                if spec.kubernetes.storageClass:
+                    pvc["spec"]["storageClassName"] = spec.kubernetes.storageClass
+                cluster.apply([pvc], ("PersistentVolumeClaim",))
+            src, dst = ("/backup", "/data") if restore else ("/data", "/backup")
+            script = f"set -e; find {dst} -mindepth 1 -delete; cp -a {src}/. {dst}/; sync; ls -la {dst}"
+            pod_spec = sts["spec"]["template"]["spec"]
+            job_name = f"{'restore' if restore else 'backup'}-{claim}"[:63].rstrip("-")
+            job = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": job_name, "namespace": ns, "labels": labels(spec, "backup", "backup")},
+                "spec": {
+                    "backoffLimit": 1,
+                    "template": {
+                        "metadata": {"labels": labels(spec, "backup", "backup")},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            # Where the volume's own pod ran (a local volume is bound to its node).
+                            **{k: pod_spec[k] for k in ("nodeSelector", "tolerations") if k in pod_spec},
+                            "containers": [
+                                {
+                                    "name": "copy",
+                                    "image": image(spec, "tools"),
+                                    "command": ["sh", "-c", script],
+                                    # Root, to read and keep every owner's files: no more than that.
+                                    "securityContext": {
+                                        "runAsUser": 0,
+                                        "allowPrivilegeEscalation": False,
+                                        "capabilities": {
+                                            "drop": ["ALL"],
+                                            "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"],
+                                        },
+                                    },
+                                    "volumeMounts": [
+                                        {"name": "data", "mountPath": "/data"},
+                                        {"name": "backup", "mountPath": "/backup"},
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {"name": "data", "persistentVolumeClaim": {"claimName": claim}},
+                                {"name": "backup", "persistentVolumeClaim": {"claimName": backup_claim}},
+                            ],
+                        },
+                    },
+                },
+            }
+            res = cluster._resource(job)
+            if cluster._get(res, job["metadata"]) is not None:
+                cluster._replace(res, job["metadata"])
+            cluster.apply([job], ("Job",))
+            jobs.append(job)
+        deadline = time.monotonic() + JOB_WAIT
+        for job in jobs:
+            while (state := cluster.job_state(job)) not in ("succeeded", "failed"):
+                if time.monotonic() > deadline:
+                    raise RuntimeFailure(f"Job {job['metadata']['name']} did not finish in {JOB_WAIT:.0f}s")
+                time.sleep(2)
+            if state == "failed":
+                raise RuntimeFailure(
+                    f"Job {job['metadata']['namespace']}/{job['metadata']['name']} failed: "
+                    f"kubectl logs -n {job['metadata']['namespace']} job/{job['metadata']['name']}"
+                )
+        for job in jobs:
+            cluster._replace(cluster._resource(job), job["metadata"])
+        return [f"{j['metadata']['namespace']}/{c}" for j, (_s, c) in zip(jobs, self._volumes(), strict=True)]
+
+    def backup(self, dest: Path) -> list[str]:
+        dest.mkdir(parents=True, exist_ok=True)
+        return self._copy_jobs(dest.name, restore=False)
+
+    def restore(self, src: Path) -> None:
+        self._copy_jobs(src.name, restore=True)
+
+    @property
+    def backups(self) -> Path:
+        return self.layout.root / "backups"

@@ -1,0 +1,286 @@
+"""Kafka to Raft, as a user runs it, on real orderers, brokers and ZooKeeper.
+
+The seed: a client submits through the whole `migrate --to raft`; everything it saw committed is on
+both peers, everything written before reads the same after, new transactions commit, and no
+ZooKeeper or Kafka process is left. Then it grows to three consenters with `up` and survives a
+leader kill under load.
+
+The ha shape with two channels: a channel below the needed capability is refused before anything
+changes; `--abort` from maintenance (before and after the switch) brings Kafka back; the migrate
+process is SIGKILLed at each phase boundary in turn and run again until it finishes; then one
+orderer is killed under load and Raft carries on.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import EXAMPLES, live_processes, run_cli
+from load import SubmitLoad
+
+from fabkube.backends import open_network
+from fabkube.channel.config import orderer_admin_configs
+
+pytestmark = pytest.mark.e2e
+
+BASIC = '  - {name: basic, path: "builtin:asset-transfer-basic", channel: mychannel}\n'
+
+
+def java_processes(workdir) -> list[str]:
+    return [p for p in live_processes(workdir) if "java" in p]
+
+
+def status(home) -> dict:
+    return json.loads(run_cli("status", "--json", home=home).stdout)
+
+
+def wait_for(what, check, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def leader(home, channel="mychannel") -> str:
+    found = [o for o, by in status(home)["orderers"].items() if (by.get(channel) or {}).get("leader")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def all_on_every_peer(net, load, channel, chaincode, peers) -> None:
+    for org, peer in peers:
+        with net.gateway(org, peer) as gw:
+            missing = load.missing_on(gw.contract(channel, chaincode))
+        assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
+
+
+# ---------------------------------------------------------------- the seed
+
+
+@pytest.fixture(scope="module")
+def seed(tools, tmp_path_factory):
+    home = tmp_path_factory.mktemp("migseed") / "home"
+    text = (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: migseed")
+    text = text.replace("chaincodes:\n", "chaincodes:\n" + BASIC) + "local: {basePort: 16000}\n"
+    spec = home.parent / "seed.yaml"
+    spec.write_text(text)
+    run_cli("up", str(spec), home=home)
+    try:
+        yield home, spec
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+        assert live_processes(home / "networks" / "migseed") == []
+
+
+def test_seed_migrates_under_load_losing_nothing(seed):
+    home, spec = seed
+    workdir = home / "networks" / "migseed"
+    net = open_network(workdir)
+    for _ in range(3):
+        run_cli("invoke", "mycc", "move", "a", "b", "10", home=home)
+    with net.gateway("Org1") as gw:
+        gw.contract("mychannel", "basic").submit("CreateAsset", "before", "red", "1", "ann", "7")
+    assert java_processes(workdir), "the Kafka network runs no JVM?"
+
+    with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "mig", workers=4, timeout=20) as load:
+        time.sleep(3)
+        start = time.monotonic()
+        migrate = run_cli("migrate", "--to", "raft", home=home, timeout=900)
+        end = time.monotonic()
+        time.sleep(10)
+        tail_start = load.count()
+        time.sleep(5)
+        tail_end = load.count()
+    gap = load.longest_gap(start, end + 10)
+    print(f"migrate took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; {load.summary()}")
+    print(migrate.stdout)
+    assert tail_end > tail_start, "nothing commits after the migration"
+    assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+    assert re.search(r"maintenance window \(no commits\): [\d.]+s", migrate.stdout), migrate.stdout
+    for n in range(1, 8):
+        assert f"✓ {n}/7 " in migrate.stderr, migrate.stderr
+    all_on_every_peer(net, load, "mychannel", "basic", [("Org1", "peer0.org1"), ("Org1", "peer1.org1")])
+
+    # what was written before reads the same after: a 100 - 30 = 70, the asset as created
+    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == "70"
+    net = open_network(workdir)
+    with net.gateway("Org1") as gw:
+        asset = json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))
+    assert asset["Owner"] == "ann" and asset["AppraisedValue"] == 7
+    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+
+    # Kafka and ZooKeeper are gone, their data kept; the work dir's spec says raft; up of it changes nothing
+    assert java_processes(workdir) == []
+    assert (workdir / "nodes" / "kafka-0" / "data").is_dir()
+    st = status(home)
+    assert {c["kind"] for c in st["components"]} == {"orderer", "peer", "chaincode"}
+    assert st["orderers"]["orderer0"]["mychannel"]["leader"] is True
+    assert "type: raft" in (workdir / "spec.yaml").read_text()
+    old = run_cli("up", str(spec), home=home, check=False)
+    assert old.returncode == 2 and "was migrated to raft" in old.stderr and "set ordering.type: raft" in old.stderr
+    raft_spec = spec.with_name("seed-raft.yaml")
+    raft_spec.write_text(spec.read_text().replace("type: kafka", "type: raft"))
+    again = run_cli("up", str(raft_spec), home=home)
+    assert "1 running, already up" in again.stderr and "0 steps run" in again.stderr, again.stderr
+    assert "already runs Raft" in run_cli("migrate", "--to", "raft", home=home).stdout
+
+
+def test_migrated_seed_grows_to_three_consenters_and_survives_a_leader_kill(seed):
+    home, spec = seed
+    raft_spec = spec.with_name("seed-raft.yaml")
+    raft_spec.write_text(raft_spec.read_text().replace("orderers: 1", "orderers: 3"))
+    grown = run_cli("up", str(raft_spec), home=home)
+    assert "add orderer1 as a consenter (1 -> 2)" in grown.stderr and "(2 -> 3)" in grown.stderr, grown.stderr
+    st = status(home)["orderers"]
+    assert sorted(st) == ["orderer0", "orderer1", "orderer2"]
+    assert len({by["mychannel"]["height"] for by in st.values()}) == 1
+    assert "no running channel lacks an orderer" in run_cli("up", str(raft_spec), home=home).stderr
+
+    net = open_network(home / "networks" / "migseed")
+    old = leader(home)
+    pid = next(c["pid"] for c in status(home)["components"] if c["name"] == old)
+    with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "grown") as load:
+        time.sleep(4)
+        before = load.count()
+        os.kill(pid, signal.SIGKILL)
+        wait_for("a new leader", lambda: any(by["mychannel"]["leader"]
+                                              for o, by in status(home)["orderers"].items() if o != old))  # fmt: skip
+        time.sleep(8)
+        after = load.count()
+    print(f"leader {old} killed; {load.summary()}")
+    assert after > before, "nothing committed after the leader was killed"
+    all_on_every_peer(net, load, "mychannel", "basic", [("Org1", "peer0.org1"), ("Org1", "peer1.org1")])
+    run_cli("start", old, home=home)
+
+
+# ---------------------------------------------------------------- ha, two channels: refusals, abort, interruptions
+
+
+@pytest.fixture(scope="module")
+def ha(tools, tmp_path_factory):
+    home = tmp_path_factory.mktemp("migha") / "home"
+    text = (EXAMPLES / "ha.yaml").read_text().replace("name: ha\n", "name: migha\n")
+    text = text.replace("basePort: 17200", "basePort: 16100")
+    text = text.replace(
+        "  - {name: hachannel, organizations: [Org1, Org2]}\n",
+        "  - {name: hachannel, organizations: [Org1, Org2]}\n  - {name: second, organizations: [Org1]}\n",
+    )
+    text += '  - {name: basic, path: "builtin:asset-transfer-basic", channel: second}\n'
+    spec = home.parent / "ha.yaml"
+    spec.write_text(text)
+    run_cli("up", str(spec), home=home)
+    try:
+        yield home, spec
+    finally:
+        run_cli("down", "--purge", home=home, check=False)
+        assert live_processes(home / "networks" / "migha") == []
+
+
+def consensus(home, channel: str) -> tuple[str, str]:
+    net = open_network(home / "networks" / "migha")
+    configs = orderer_admin_configs(net.layout, net.tools, net.layout.log("test"))
+    c = configs.fetch(channel, str(net.topo.orderers[0].address)).consensus
+    return c.type, c.state
+
+
+def set_orderer_capability(home, channel: str, capability: str) -> None:
+    net = open_network(home / "networks" / "migha")
+    configs = orderer_admin_configs(net.layout, net.tools, net.layout.log("test"))
+    address = str(net.topo.orderers[0].address)
+    fetched = configs.fetch(channel, address)
+    new = json.loads(json.dumps(fetched.config))
+    new["channel_group"]["groups"]["Orderer"]["values"]["Capabilities"]["value"]["capabilities"] = {capability: {}}
+    configs.update(fetched, new, address)
+    wait_for(
+        f"{capability} on {channel}", lambda: configs.fetch(channel, address).capabilities("Orderer") == [capability]
+    )
+
+
+def commits(home) -> bool:
+    return "committed" in run_cli("invoke", "abcc", "move", "a", "b", "1", home=home).stdout
+
+
+def migrate_until(home, boundary: int) -> subprocess.CompletedProcess | str:
+    """Run `migrate --to raft` and SIGKILL it as soon as phase `boundary` of 7 has finished."""
+    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
+    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "migrate", "--to", "raft"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(f"✓ {boundary}/7 "):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return "".join(seen)
+    proc.wait()
+    raise AssertionError(f"migrate ended before phase {boundary} finished (exit {proc.returncode}):\n{''.join(seen)}")
+
+
+def test_channel_below_the_capability_is_refused_before_anything_changes(ha):
+    home = ha[0]
+    set_orderer_capability(home, "second", "V1_1")
+    refused = run_cli("migrate", "--to", "raft", home=home, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "channel second: Orderer capabilities ['V1_1']; the migration needs V1_4_2 or V2_0" in refused.stderr
+    assert consensus(home, "second") == ("kafka", "STATE_NORMAL")
+    assert consensus(home, "system-channel") == ("kafka", "STATE_NORMAL")
+    set_orderer_capability(home, "second", "V2_0")
+    assert commits(home)
+
+
+def test_abort_from_maintenance_brings_kafka_back(ha):
+    home = ha[0]
+    migrate_until(home, 2)  # every channel in maintenance, not switched: no restore needed
+    assert consensus(home, "hachannel") == ("kafka", "STATE_MAINTENANCE")
+    aborted = run_cli("migrate", "--abort", home=home)
+    assert "back on Kafka without a restore" in aborted.stdout
+    assert consensus(home, "hachannel") == ("kafka", "STATE_NORMAL") and commits(home)
+
+    migrate_until(home, 4)  # switched to etcdraft in maintenance: back from the backup
+    assert consensus(home, "hachannel") == ("etcdraft", "STATE_MAINTENANCE")
+    aborted = run_cli("migrate", "--abort", home=home, timeout=900)
+    assert "back on Kafka from" in aborted.stdout, aborted.stdout
+    assert consensus(home, "hachannel") == ("kafka", "STATE_NORMAL")
+    assert consensus(home, "second") == ("kafka", "STATE_NORMAL")
+    assert commits(home)
+    assert {c["name"] for c in status(home)["components"] if c["kind"] == "kafka"} == {f"kafka-{i}" for i in range(4)}
+
+
+def test_migrate_killed_at_every_phase_boundary_finishes_when_run_again(ha):
+    home = ha[0]
+    before = run_cli("query", "abcc", "a", home=home).stdout.strip()
+    for boundary in range(1, 7):
+        migrate_until(home, boundary)
+    done = run_cli("migrate", "--to", "raft", home=home, timeout=900)
+    assert "7/7" in done.stderr and "runs Raft" in done.stdout
+    for ch in ("hachannel", "second"):
+        assert consensus(home, ch) == ("etcdraft", "STATE_NORMAL")
+    assert run_cli("query", "abcc", "a", home=home).stdout.strip() == before
+    assert commits(home)
+    assert java_processes(home / "networks" / "migha") == []
+
+
+def test_migrated_ha_survives_an_orderer_killed_under_load(ha):
+    home = ha[0]
+    net = open_network(home / "networks" / "migha")
+    victim = leader(home, "second")
+    pid = next(c["pid"] for c in status(home)["components"] if c["name"] == victim)
+    with net.gateway("Org1") as gw, SubmitLoad(gw.contract("second", "basic"), "ha") as load:
+        time.sleep(4)
+        before = load.count()
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(15)
+        after = load.count()
+    print(f"{victim} killed; {load.summary()}")
+    assert after > before, "nothing committed after an orderer was killed"
+    all_on_every_peer(net, load, "second", "basic", [("Org1", "peer0.org1"), ("Org1", "peer1.org1")])
+    assert commits(home)
+    run_cli("start", victim, home=home)
