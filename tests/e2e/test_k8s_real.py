@@ -9,6 +9,7 @@ from examples/seed.yaml, and every claim is checked against the running pods.
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,23 @@ def cluster(tools):
     yield from RealCluster(tools=tools).for_tests(2)
 
 
-def cli(cluster, *args, home, check=True):
+@contextmanager
+def kubeconfig(cluster):
+    """KUBECONFIG set to the test cluster's while the block runs (what was set before is kept)."""
+    previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
     try:
-        return run_cli(*args, home=home, check=check, timeout=900)
+        yield
     finally:
-        del os.environ["KUBECONFIG"]
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+
+
+def cli(cluster, *args, home, check=True):
+    with kubeconfig(cluster):
+        return run_cli(*args, home=home, check=check, timeout=900)
 
 
 def api(cluster):
@@ -183,8 +195,7 @@ def migrate_in_pods(cluster, home, spec):
     from fabkube.backends import open_network
 
     before = cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip()
-    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
-    try:
+    with kubeconfig(cluster):
         net = open_network(home / "networks" / "seed-k8s")
         with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "k8smig", 4, 30) as load:
             time.sleep(3)
@@ -202,8 +213,6 @@ def migrate_in_pods(cluster, home, spec):
             with net.gateway("Org1", peer) as pgw:
                 missing = load.missing_on(pgw.contract("mychannel", "basic"))
             assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
-    finally:
-        del os.environ["KUBECONFIG"]
     assert cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip() == before
     assert "committed (VALID)" in cli(cluster, "invoke", "mycc", "move", "a", "b", "1", "--network", "seed-k8s",
                                       home=home).stdout  # fmt: skip

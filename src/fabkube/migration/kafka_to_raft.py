@@ -140,8 +140,10 @@ class MigrationLock:
 
 
 class KafkaToRaft:
-    def __init__(self, host: MigrationHost):
+    def __init__(self, host: MigrationHost, backup: bool = True):
+        """backup False: no copy in phase 3 (the operator has their own), so no `--abort` after the switch."""
         self.host = host
+        self.take_backup = backup
         self.layout = host.layout
         self.log = self.layout.log("migrate")
         self.configs = orderer_admin_configs(self.layout, host.tools, self.log)
@@ -191,6 +193,7 @@ class KafkaToRaft:
         started = time.monotonic()
         host = self.host
         if host.recorded_type == "raft" and self._finished():
+            host.remove_services()  # what an interruption may have left
             return {"already": True}
         host.ensure_running()
         with self._reach() as reach:
@@ -329,6 +332,8 @@ class KafkaToRaft:
             return latest, "past it (every channel switched)" + (f"; backup {latest}" if latest else "")
         if not obs.everywhere(lambda v: v.state == MAINTENANCE):
             raise RuntimeFailure("backup: some channels are not in maintenance mode; run migrate again", self.log)
+        if not self.take_backup:
+            return None, "skipped (--no-backup): after the switch there is no way back to Kafka"
         heights = obs.heights()
         if (found := self._matching_backup(heights)) is not None:
             return found, f"already taken: {found}"
@@ -366,6 +371,10 @@ class KafkaToRaft:
         return found[-1][0] if found else None
 
     # ------------------------------------------------------------ 4 switch
+    @staticmethod
+    def _any_switched(obs: Observed) -> bool:
+        return any(obs.first(ch).type == "etcdraft" for ch in obs.channels)
+
     def _metadata(self) -> dict:
         spec = parse_spec(raft_spec_text(self._spec_text())).spec
         topo = build_topology(spec, self.layout.topo.target)
@@ -377,7 +386,7 @@ class KafkaToRaft:
             return f"{len(obs.channels)} channels already on etcdraft"
         if not obs.everywhere(lambda v: v.state == MAINTENANCE):
             raise RuntimeFailure("switch: some channels left maintenance mode; run migrate again", self.log)
-        if self._latest_backup() is None and not obs.everywhere(lambda v: v.type == "etcdraft"):
+        if self.take_backup and self._matching_backup(obs.heights()) is None and not self._any_switched(obs):
             raise RuntimeFailure("switch: no backup was taken; run migrate again", self.log)
         metadata = self._metadata()
         changed = 0

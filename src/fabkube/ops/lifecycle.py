@@ -272,17 +272,18 @@ def plan(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[Step]:
 
 SCRIPT_HELPERS = r"""
 # run EXPECT ALREADY CMD...: retry CMD until it succeeds and prints EXPECT; output printing
-# ALREADY means it was done before. done_if EXPECT CMD...: CMD succeeds and prints EXPECT.
+# ALREADY means it was done before ($ran: 1 when CMD did it now, 0 when done before).
+# done_if EXPECT CMD...: CMD succeeds and prints EXPECT.
 run() {
   expect=$1; already=$2; shift 2; n=0
   while :; do
     if out=$("$@" 2>&1); then ok=1; else ok=0; fi
     if [ "$ok" = 1 ] && { [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; }; then
-      [ -z "$out" ] || printf '%s\n' "$out"; return 0
+      [ -z "$out" ] || printf '%s\n' "$out"; ran=1; return 0
     fi
     # ALREADY may come with a failure or, as osnadmin answers HTTP errors, with exit status 0.
     if [ -n "$already" ] && printf '%s' "$out" | grep -qF -- "$already"; then
-      echo "   already done"; return 0
+      echo "   already done"; ran=0; return 0
     fi
     n=$((n+1))
     if [ "$n" -ge 40 ]; then printf '%s\n' "$out" >&2; return 1; fi
@@ -310,10 +311,21 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in admin_env(layout, org, peer).items())
         return f"env {env} peer {args}"
 
+    def expect(step: Step, c: PeerCommand) -> str:
+        # A smoke query expects the initial value only when this run called Init (as the local
+        # backend does): a later run, a new Job after transactions, reads whatever the value is now.
+        if step.id.startswith("smoke:") and c.expect:
+            quoted = "".join("\\" + ch if ch in '\\"$`' else ch for ch in c.expect)
+            return f'"${{{_smoke_var(step.id)}:+{quoted}}}"'
+        return shlex.quote(c.expect or "")
+
     lines = ["#!/bin/sh", "set -eu", f"export FABRIC_CFG_PATH={shlex.quote(config_path)}", SCRIPT_HELPERS]
+    lines += [f"{_smoke_var(s.id)}=''" for s in steps if s.id.startswith("smoke:")]
     for step in steps:
         lines.append(f"echo {shlex.quote('== ' + step.title)}")
-        body = [f"run {shlex.quote(c.expect or '')} {shlex.quote(c.already or '')} {call(c)}" for c in step.commands]
+        body = [f"run {expect(step, c)} {shlex.quote(c.already or '')} {call(c)}" for c in step.commands]
+        if step.id.startswith("cc-init:"):
+            body.append(f'if [ "$ran" = 1 ]; then {_smoke_var("smoke:" + step.id.split(":")[1])}=1; fi')
         if step.done_if is not None:
             check = f"done_if {shlex.quote(step.done_if.expect or '')} {call(step.done_if)}"
             lines.append(f"if {check}; then echo '   already done'; else")
@@ -322,3 +334,8 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
         else:
             lines += body
     return "\n".join(lines) + "\n"
+
+
+def _smoke_var(step_id: str) -> str:
+    """The script variable saying the Init of a smoke step's chaincode ran in this run."""
+    return "init_ran_" + "".join(ch if ch.isalnum() else "_" for ch in step_id.split(":", 1)[1])

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fabkube.backends.k8s.network import K8sNetwork, _endpoint
+from fabkube.backends.k8s.network import K8sNetwork, _endpoint, _ref_meta
 from fabkube.backends.k8s.objects import image, labels
 from fabkube.errors import RuntimeFailure
 from fabkube.generate import network_toolchain
@@ -57,15 +57,12 @@ class K8sMigrationHost(MigrationHost):
 
     # ------------------------------------------------------------ workloads
     def _objects(self) -> list[dict]:
-        return self.net._applied_objects()
+        """The recorded type's objects in full, as `up` renders them (applied.json keeps names only)."""
+        return self.net.rendered().objects()
 
     def _statefulsets(self, kinds: tuple[str, ...], objects: list[dict] | None = None) -> list[dict]:
         objs = objects if objects is not None else self._objects()
-        return [
-            o
-            for o in objs
-            if o["kind"] == "StatefulSet" and o["metadata"]["labels"].get("app.kubernetes.io/component") in kinds
-        ]
+        return [o for o in objs if o["kind"] == "StatefulSet" and _component(o) in kinds]
 
     def _scale_to_zero(self, sets: list[dict]) -> list[str]:
         from kubernetes import client
@@ -91,17 +88,10 @@ class K8sMigrationHost(MigrationHost):
 
     def _apply_and_wait(self, kinds: tuple[str, ...]) -> None:
         """Apply the recorded type's manifests (no Job) and wait for the workloads of `kinds`."""
-        net = self.net
-        net._rendered = None
-        objects = net.rendered().objects()
-        keep = [o for o in objects if o["kind"] != "Job"]
-        previous = self._objects()
-        # Kafka's namespace stays recorded (its volumes are kept until `down --purge`).
-        names = {(o["kind"], o["metadata"]["name"]) for o in keep}
-        extra = [o for o in previous if o["kind"] == "Namespace" and (o["kind"], o["metadata"]["name"]) not in names]
-        net._record_applied([*extra, *objects])
-        net.cluster.apply(keep)
-        net.cluster.wait_rollout(self._statefulsets(kinds, objects), 600.0, self.report.info)
+        objects = self._objects()
+        self.net._record_applied(objects)  # merged with what was there: `down --purge` still finds Kafka's
+        self.net.cluster.apply([o for o in objects if o["kind"] != "Job"])
+        self.net.cluster.wait_rollout(self._statefulsets(kinds, objects), 600.0, self.report.info)
 
     def ensure_running(self) -> None:
         kinds = ("orderer", *SERVICE_KINDS) if self.recorded_type == "kafka" else ("orderer",)
@@ -123,16 +113,25 @@ class K8sMigrationHost(MigrationHost):
     def start_raft_orderers(self, channels: list[str]) -> None:
         self._apply_and_wait(("orderer",))
 
-    def _kafka_objects(self) -> list[dict]:
+    def _kafka_saved(self) -> dict:
+        """The Kafka network's objects (workloads in full, the rest by name) and Kafka's namespaces:
+        rendered while the network is recorded as Kafka, and kept in the work dir from the switch on
+        (no Secret's data)."""
+        if self.recorded_type == "kafka":
+            objects = [o if o["kind"] == "StatefulSet" else {"apiVersion": o["apiVersion"], "kind": o["kind"],
+                       "metadata": _ref_meta(o["metadata"])} for o in self._objects()]  # fmt: skip
+            return {"namespaces": self.net.topo.ordering.namespaces, "objects": objects}
         saved = self.layout.root / "applied-kafka.json"
-        return json.loads(saved.read_text()) if saved.is_file() else self._objects()
+        return json.loads(saved.read_text()) if saved.is_file() else {"namespaces": [], "objects": []}
+
+    def _kafka_objects(self) -> list[dict]:
+        return self._kafka_saved()["objects"]
 
     def record_type(self, type_name: str, spec_text: str) -> None:
         loaded = parse_spec(spec_text)
         assert loaded.spec.ordering.type == type_name
-        saved = self.layout.root / "applied-kafka.json"
-        if type_name == "raft" and not saved.is_file():
-            saved.write_text(json.dumps(self._objects()))
+        if self.recorded_type == "kafka":
+            (self.layout.root / "applied-kafka.json").write_text(json.dumps(self._kafka_saved()))
         copy = self.layout.spec_copy
         tmp = copy.with_suffix(".tmp")
         tmp.write_text(spec_text)
@@ -140,18 +139,25 @@ class K8sMigrationHost(MigrationHost):
         self._use(K8sNetwork(loaded, self.net.workdir, self.net.context, self.net.kubeconfig))
 
     def remove_services(self) -> str:
+        """Every object fabkube rendered in Kafka's namespaces but the volumes and the namespaces."""
         from kubernetes.dynamic.exceptions import NotFoundError
 
+        if self.recorded_type == "kafka":
+            return "Kafka is still the network's ordering: nothing removed"
         cluster = self.net.cluster
+        saved = self._kafka_saved()
         gone = []
-        for obj in self._kafka_objects():
-            component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-            if component not in SERVICE_KINDS or obj["kind"] in ("Namespace", "PersistentVolumeClaim"):
+        for obj in saved["objects"]:
+            if obj["metadata"].get("namespace") not in saved["namespaces"]:
+                continue
+            if obj["kind"] in ("Namespace", "PersistentVolumeClaim"):
                 continue
             with contextlib.suppress(NotFoundError):
                 cluster._resource(obj).delete(name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace"))
-                gone.append(obj["kind"])
-        return f"Kafka's and ZooKeeper's {len(gone)} objects deleted; their volumes stay until `down --purge`"
+                gone.append(f"{obj['kind']} {obj['metadata']['name']}")
+        if not gone:
+            return "Kafka and ZooKeeper were removed before"
+        return f"deleted {', '.join(gone)}; their volumes stay until `down --purge`"
 
     # ------------------------------------------------------------ backup and restore: one Job per volume
     def _volumes(self) -> list[tuple[dict, str]]:
@@ -169,7 +175,7 @@ class K8sMigrationHost(MigrationHost):
         jobs = []
         for sts, claim in self._volumes():
             ns = sts["metadata"]["namespace"]
-            backup_claim = f"backup-{tag}-{claim}"[:63].rstrip("-")
+            backup_claim = f"backup-{tag.lower()}-{claim}"[:63].rstrip("-")
             if not restore:
                 size = sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
                 pvc = {
@@ -259,3 +265,11 @@ class K8sMigrationHost(MigrationHost):
     @property
     def backups(self) -> Path:
         return self.layout.root / "backups"
+
+
+def _component(obj: dict) -> str | None:
+    """What a workload runs: its own label, else its pods' (a StatefulSet may label only its pods)."""
+    own = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+    if own or obj["kind"] != "StatefulSet":
+        return own
+    return (obj["spec"]["template"]["metadata"].get("labels") or {}).get("app.kubernetes.io/component")

@@ -129,6 +129,7 @@ class K8sNetwork(Network):
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
         self.check_ordering_type()
+        self._check_no_new_consenters()
         self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written
         run(self.actions(), ctx, ctx.report)
         summary = (
@@ -287,6 +288,24 @@ class K8sNetwork(Network):
         if self.applied_file.is_file():
             return json.loads(self.applied_file.read_text())
         return self.rendered().objects()  # a work dir from before applied.json was kept
+
+    def _check_no_new_consenters(self) -> None:
+        """New orderers on a running Raft network must each be added to every channel's consenters
+        from its newest config block (the local backend does); the Job would join them from the
+        genesis block instead. Refused until the Job can do it."""
+        from fabkube.spec import load_spec
+
+        copy = self.workdir / "spec.yaml"
+        if not (copy.is_file() and self.applied_file.is_file()) or self.topo.ordering.system_channel:
+            return
+        before = load_spec(copy).spec.ordering.orderer_count
+        now = self.loaded.spec.ordering.orderer_count
+        if now > before:
+            raise NotApplicable(
+                f"ordering.orderers: {before} -> {now} on a running Raft network: adding consenters on "
+                "Kubernetes is not supported yet (locally `up` adds them one at a time); keep it at "
+                f"{before}"
+            )
 
     def migration_host(self, report: Reporter):
         from fabkube.backends.k8s.migration import K8sMigrationHost

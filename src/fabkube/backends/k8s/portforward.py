@@ -17,6 +17,19 @@ from fabkube.errors import RuntimeFailure
 CHUNK = 64 * 1024
 
 
+def _quiet_resets(args: threading.ExceptHookArgs, _default=threading.excepthook) -> None:
+    """The client library's own proxy thread dies with a traceback on stderr when the pod end of a
+    stream resets (an orderer restarting, a client hanging up): that ends one stream, and the
+    next connection gets a new one. Say nothing then; anything else as before."""
+    name = getattr(args.thread, "name", "") or ""
+    if name.startswith("Kubernetes port forward proxy") and issubclass(args.exc_type, ConnectionError | OSError):
+        return
+    _default(args)
+
+
+threading.excepthook = _quiet_resets
+
+
 @contextmanager
 def port_forward(core, namespace: str, pod: str, port: int) -> Iterator[str]:
     """Yield "127.0.0.1:PORT" forwarding to `port` of `pod` while the context is open."""
