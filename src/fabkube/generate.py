@@ -9,7 +9,7 @@ from pathlib import Path
 from fabkube.channel.configtx import generate_channel_artifacts, write_configtx
 from fabkube.consensus.model import ordering_model
 from fabkube.crypto.msp import generate_crypto
-from fabkube.layout import Layout
+from fabkube.layout import Layout, claim_workdir
 from fabkube.spec import LoadedSpec, NetworkSpec
 from fabkube.toolchain import Progress, Toolchain
 from fabkube.topology import Target, build_topology
@@ -31,9 +31,9 @@ def generate(
     loaded: LoadedSpec, target: Target, out: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
 ) -> Generated:
     spec = loaded.spec
+    claim_workdir(out.resolve(), spec.name)  # before anything is built or written
     tools = (tools or network_toolchain(spec)).ensure(progress)
     layout = Layout(out.resolve(), build_topology(spec, target))
-    layout.root.mkdir(parents=True, exist_ok=True)
     layout.spec_copy.write_text(loaded.text)
     created = generate_crypto(layout.topo, layout.crypto)
     progress(f"crypto material: {created} new identities" if created else "crypto material: reused")

@@ -19,6 +19,57 @@ def default_workdir(name: str) -> Path:
     return fabkube_home() / "networks" / name
 
 
+MARKER = ".fabkube"  # in every work dir fabkube made: what `down --purge` may delete whole
+# What fabkube writes in a work dir: all `down --purge` deletes from a directory it did not make.
+WORKDIR_ENTRIES = (
+    "crypto", "artifacts", "config", "nodes", "logs", "builders", "backups", "configtx.yaml", "spec.yaml",
+    "state.json", "target.json", "applied.json", "applied-kafka.json", "migrate.lock", "manifests", MARKER,
+)  # fmt: skip
+
+
+def is_workdir(path: Path) -> bool:
+    """Made by fabkube: its marker, or (a work dir from before the marker) a spec copy beside
+    fabkube's state."""
+    if (path / MARKER).is_file():
+        return True
+    return (path / "spec.yaml").is_file() and any((path / n).exists() for n in ("state.json", "target.json", "crypto"))
+
+
+def claim_workdir(path: Path, name: str) -> None:
+    """Make `path` a work dir: new, empty or fabkube's already; anything else is refused before a
+    file is written (`up -w .` in a project would otherwise mix with it, and `down --purge` delete it)."""
+    from fabkube.errors import UserError
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: not a directory; give a new or empty directory for the work dir")
+    if path.is_dir() and any(path.iterdir()) and not is_workdir(path):
+        raise UserError(f"{path}: not empty and not a fabkube work dir; give a new or empty directory")
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path / MARKER
+    if not marker.is_file():
+        marker.write_text(f"fabkube work dir of network {name}\n")
+
+
+def purge_workdir(path: Path) -> list[str]:
+    """Delete a work dir fabkube made; from any other directory only what fabkube wrote there.
+    Returns what is left behind (not fabkube's)."""
+    import shutil
+
+    if (path / MARKER).is_file():
+        shutil.rmtree(path, ignore_errors=True)
+        return []
+    for name in WORKDIR_ENTRIES:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+    left = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if not left and path.is_dir():
+        path.rmdir()
+    return left
+
+
 @dataclass
 class Layout:
     root: Path

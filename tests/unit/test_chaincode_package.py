@@ -65,3 +65,27 @@ def test_local_orgs_share_one_package_k8s_orgs_do_not(tools, tmp_path):
         gen = generate(loaded, target, tmp_path / target, tools)
         ids = package_chaincode(gen.layout, gen.layout.topo.chaincodes[0])
         assert (ids["Org1"] == ids["Org2"]) is same, (target, ids)
+
+
+def test_builder_copies_of_the_client_key_are_owner_only(tmp_path):
+    """connection.json carries the peer's client key for the chaincode server: the builder's copies
+    (build output, release dir) are 0600 whatever the umask, even over an older 0644 copy."""
+    import os
+    import stat
+
+    from fabkube.chaincode.ccaas_builder import build, release
+
+    src, out, rel = tmp_path / "src", tmp_path / "out", tmp_path / "rel"
+    src.mkdir()
+    (src / "connection.json").write_text('{"address": "127.0.0.1:9999", "client_key": "KEY"}')
+    old = os.umask(0o022)
+    try:
+        out.mkdir()
+        (out / "connection.json").write_text("{}")
+        os.chmod(out / "connection.json", 0o644)
+        assert build(src, tmp_path, out) == 0 and release(out, rel) == 0
+    finally:
+        os.umask(old)
+    for copy in (out / "connection.json", rel / "chaincode" / "server" / "connection.json"):
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600, copy
+        assert "KEY" in copy.read_text()

@@ -296,3 +296,22 @@ def test_render_notes_what_apply_k_does_not_check(tmp_path, home):
 
     res = run_cli("render", str(EXAMPLES / "seed.yaml"), "-o", str(tmp_path / "out"), home=home)
     assert "default StorageClass" in res.stderr and "published nowhere" in res.stderr, res.stderr
+
+
+def test_no_pod_mounts_a_service_account_token(rendered):
+    """No component talks to the Kubernetes API: a token in every pod is only something to steal."""
+    _, r = rendered
+    pods = [(o["metadata"]["name"], pod_spec(o)) for o in r.objects() if pod_spec(o)]
+    assert pods and all(p.get("automountServiceAccountToken") is False for _, p in pods), [
+        n for n, p in pods if p.get("automountServiceAccountToken") is not False
+    ]
+
+
+def test_volumes_are_kept_explicitly_and_brokers_leave_one_at_a_time(rendered):
+    _, r = rendered
+    with_volumes = [o for o in r.objects() if o["kind"] == "StatefulSet" and o["spec"].get("volumeClaimTemplates")]
+    assert with_volumes
+    for sts in with_volumes:
+        assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    budgets = {o["metadata"]["name"]: o["spec"] for o in r.objects() if o["kind"] == "PodDisruptionBudget"}
+    assert budgets["kafka"]["maxUnavailable"] == 1 and budgets["zookeeper"]["maxUnavailable"] == 1

@@ -105,3 +105,21 @@ def test_dns_cni_storage_and_readiness(seed_objects):
     assert [str(f) for f in blockers(check(seed_objects, cluster(nodes=nodes), None))] == [
         "[block] nodes: no node is Ready"
     ]
+
+
+def test_every_broker_and_zookeeper_node_on_one_node_is_warned(tolerant_objects):
+    """The seed pins ZooKeeper and Kafka to hw1 (the user's layout): preflight names the node whose
+    loss stops every channel. Without the pin, nothing to say."""
+    warned = {f.what: f.message for f in check(tolerant_objects, cluster(), None) if f.level == "warn"}
+    assert warned["spread kafka"] == (
+        "all 3 brokers can only run on node hw1: losing hw1 stops every channel and can lose blocks "
+        "already cut; let kubernetes.placement.kafka match more nodes"
+    )
+    assert "all 3 ZooKeeper nodes can only run on node hw1" in warned["spread zookeeper"]
+    assert "spread orderer" not in warned  # the seed has one orderer: nothing to spread
+
+
+def test_spread_replicas_are_not_warned(tools, tmp_path):
+    text = (EXAMPLES / "seed.yaml").read_text().replace("nodeSelector: {type: hw1}", "nodeSelector: {}")
+    objects = render(parse_spec(text), tmp_path, tools).objects()
+    assert not [f for f in check(objects, cluster(), None) if f.what.startswith("spread")]

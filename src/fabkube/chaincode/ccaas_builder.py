@@ -40,16 +40,24 @@ def build(source: Path, _metadata: Path, output: Path) -> int:
         print(f"{conn} is not JSON with an 'address'", file=sys.stderr)
         return 1
     output.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(conn, output / "connection.json")
+    _copy_private(conn, output / "connection.json")
     if (source / "META-INF").is_dir():
         shutil.copytree(source / "META-INF", output / "META-INF", dirs_exist_ok=True)
     return 0
 
 
+def _copy_private(src: Path, dst: Path) -> None:
+    """connection.json holds the peer's client key for the chaincode server: owner-only copies."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(src.read_bytes())
+    os.chmod(dst, 0o600)  # an existing file keeps its mode through O_CREAT
+
+
 def release(build_dir: Path, release_dir: Path) -> int:
     server = release_dir / "chaincode" / "server"
     server.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(build_dir / "connection.json", server / "connection.json")
+    _copy_private(build_dir / "connection.json", server / "connection.json")
     if (build_dir / "META-INF").is_dir():
         shutil.copytree(build_dir / "META-INF", release_dir, dirs_exist_ok=True)
     return 0

@@ -27,7 +27,7 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
-from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
+from fabkube.backends.k8s.workloads import make_container, no_token, service, statefulset, tcp_probe
 from fabkube.chaincode.contract import server_env, tls_at
 from fabkube.components import (
     orderer_env,
@@ -230,7 +230,7 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": selector(spec, name)},
-                    "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": pod},
+                    "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": no_token(pod)},
                 },
             }
             out += [*objects, deploy, service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
@@ -356,7 +356,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
                     # template makes a changed lifecycle (a new chaincode version) a new Job.
                     "annotations": {LIFECYCLE_DIGEST: _digest(config, secret)},
                 },
-                "spec": pod,
+                "spec": no_token(pod),
             },
         },
     }

@@ -205,6 +205,7 @@ class K8sMigrationHost(MigrationHost):
                         "metadata": {"labels": labels(spec, "backup", "backup")},
                         "spec": {
                             "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
                             # Where the volume's own pod ran (a local volume is bound to its node).
                             **{k: pod_spec[k] for k in ("nodeSelector", "tolerations") if k in pod_spec},
                             "containers": [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.layout import Layout
+from fabkube.layout import Layout, purge_workdir
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
@@ -282,7 +281,9 @@ class K8sNetwork(Network):
             s.detail = f"{len(removed)} objects"
         if purge:
             with report.step(f"remove {self.workdir}"):
-                shutil.rmtree(self.workdir, ignore_errors=True)
+                left = purge_workdir(self.workdir)
+                if left:
+                    report.info(f"kept {', '.join(left[:5])} in {self.workdir}: not fabkube's")
 
     def _applied_objects(self) -> list[dict]:
         if self.applied_file.is_file():

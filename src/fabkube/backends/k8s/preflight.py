@@ -274,6 +274,8 @@ def check(
         if eligible:
             placed.append((group, frozenset(n["metadata"]["name"] for n in eligible)))
 
+    out += _single_node_replicas(objects, ready)
+
     # Capacity per set of eligible nodes: every group that can only use nodes of that set must
     # fit there together (zk+kafka and orderer+peers may share hw1 on a single-node cluster).
     by_name = {n["metadata"]["name"]: n for n in ready}
@@ -298,6 +300,45 @@ def check(
         if not fits:
             detail += ": lower resources.<kind>.requests, add nodes, or change kubernetes.placement"
         out.append(Finding("ok" if fits else "block", f"capacity {nodes}", detail))
+    return out
+
+
+# Replicas that keep a channel alive together: Kafka's brokers (a topic's copies), ZooKeeper's
+# ensemble (its quorum), Raft's consenters (one StatefulSet each, labelled orderer).
+REPLICATED = {"kafka": "brokers", "zookeeper": "ZooKeeper nodes", "orderer": "orderers"}
+
+
+def _single_node_replicas(objects: list[dict], ready: list[dict]) -> list[Finding]:
+    """Warn when placement lets every replica of a kind run on one node only: that node's loss
+    stops every channel (and with Kafka can lose blocks already cut)."""
+    out = []
+    for kind, noun in REPLICATED.items():
+        sets = [o for o in objects if o["kind"] == "StatefulSet"
+                and o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == kind]  # fmt: skip
+        replicas = sum(o["spec"].get("replicas", 1) for o in sets)
+        if replicas < 2:
+            continue
+        nodes: set[str] = set()
+        for o in sets:
+            pod = o["spec"]["template"]["spec"]
+            selector, tolerations = pod.get("nodeSelector", {}), pod.get("tolerations", [])
+            nodes |= {
+                n["metadata"]["name"]
+                for n in ready
+                if all(_labels(n).get(k) == v for k, v in selector.items())
+                and not [t for t in (n.get("spec", {}).get("taints") or []) if not tolerated(t, tolerations)]
+            }
+        if len(nodes) == 1:
+            node = next(iter(nodes))
+            out.append(
+                Finding(
+                    "warn",
+                    f"spread {kind}",
+                    f"all {replicas} {noun} can only run on node {node}: losing {node} stops every channel"
+                    + (" and can lose blocks already cut" if kind == "kafka" else "")
+                    + f"; let kubernetes.placement.{kind} match more nodes",
+                )
+            )
     return out
 
 

@@ -35,12 +35,20 @@ def statefulset(
             "replicas": replicas,
             "podManagementPolicy": "OrderedReady",
             "selector": {"matchLabels": selector(spec, component)},
-            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": pod},
+            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": no_token(pod)},
         },
     }
     if pvc_size:
         sts["spec"]["volumeClaimTemplates"] = [pvc(data_mount, pvc_size, spec.kubernetes.storageClass)]
+        # Ledgers, WALs and Kafka logs outlive their pods: scaling to zero (a migration) or deleting
+        # the StatefulSet (`down`) keeps the volumes; only `down --purge` deletes them.
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Retain", "whenScaled": "Retain"}
     return sts
+
+
+def no_token(pod: dict) -> dict:
+    """No pod of a network talks to the Kubernetes API: no service-account token is mounted."""
+    return {"automountServiceAccountToken": False, **pod}
 
 
 def service(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import shutil
 import signal
 import threading
 import time
@@ -37,7 +36,7 @@ from fabkube.components import Component, local_components
 from fabkube.consensus.local import Stage, local_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate, network_toolchain
-from fabkube.layout import Layout
+from fabkube.layout import Layout, purge_workdir
 from fabkube.ops.commands import OsnChannelJoin
 from fabkube.ops.executor import LocalExecutor
 from fabkube.ops.lifecycle import PeerCommand, Step, admin_target, invoke_args, package_chaincode, smoke_step
@@ -317,7 +316,9 @@ class LocalNetwork(Network):
             self.supervisor.stop_many(list(self.state.processes))
         if purge:
             with report.step(f"remove {self.workdir}"):
-                shutil.rmtree(self.workdir, ignore_errors=True)
+                left = purge_workdir(self.workdir)
+                if left:
+                    report.info(f"kept {', '.join(left[:5])} in {self.workdir}: not fabkube's")
 
     def _stop_ordered(self, names: list[str]) -> None:
         """Reverse start order, one kind at a time: brokers deregister while ZooKeeper still runs."""

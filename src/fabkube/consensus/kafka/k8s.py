@@ -156,10 +156,19 @@ def kafka_objects(layout: Layout) -> list[dict]:
         "volumes": volumes,
         **scheduling(spec, spec.kubernetes.placement.kafka, selector(spec, "kafka")),
     }
+    # A drain takes one broker at a time: with minInsyncReplicas below the replication factor,
+    # writes go on while it is away.
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(spec, "kafka", ns, "kafka", "kafka"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec, "kafka")}},
+    }
     return [
         config,
         *objects,
         service(topo, "kafka-headless", ns, "kafka", "kafka", {"kafka": k0.address.port}, headless=True),
+        pdb,
         statefulset(
             "kafka",
             ns,
