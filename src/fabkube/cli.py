@@ -453,13 +453,14 @@ def migrate(
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
     """Move a running Kafka network to Raft, every channel, live; run it again after an interruption to finish."""
+    from fabkube.backends import migration_host
     from fabkube.migration.kafka_to_raft import KafkaToRaft
 
     if (to is None) == (not abort):
         raise UserError("migrate: give --to raft, or --abort")
     net = _open_network(network, workdir)
     reporter = RichReporter(err)
-    procedure = KafkaToRaft(net.migration_host(reporter), backup=not no_backup)
+    procedure = KafkaToRaft(migration_host(net, reporter), backup=not no_backup)
     if abort:
         out.print(procedure.abort(), highlight=False, soft_wrap=True)
         return

@@ -42,3 +42,14 @@ def open_network(workdir: Path) -> Network:
         kubeconfig = Path(info["kubeconfig"]) if info.get("kubeconfig") else None
         return new_network(loaded, "k8s", workdir, context=info.get("context"), kubeconfig=kubeconfig)
     return new_network(loaded, "local", workdir)
+
+
+def migration_host(net: Network, report):
+    """The network as a migration of its ordering type drives it (fabkube.migration.host), on its target."""
+    if net.target == "k8s":
+        from fabkube.backends.k8s.migration import K8sMigrationHost
+
+        return K8sMigrationHost(net, report)  # type: ignore[arg-type]
+    from fabkube.backends.local.migration import LocalMigrationHost
+
+    return LocalMigrationHost(net, report)  # type: ignore[arg-type]

@@ -199,10 +199,6 @@ class Network(ABC):
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
         return outcome + (f": {result}" if result else "")
 
-    def migration_host(self, report: Reporter):
-        """This network as a migration of its ordering type drives it (fabkube.migration.host)."""
-        raise NotApplicable(f"migrate is not available on {self.target} yet")
-
     def check_ordering_type(self) -> None:
         """`up` never changes the ordering type of a network that exists: `migrate` does."""
         copy = self.workdir / "spec.yaml"

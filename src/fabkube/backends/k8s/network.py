@@ -308,11 +308,6 @@ class K8sNetwork(Network):
                 f"{before}"
             )
 
-    def migration_host(self, report: Reporter):
-        from fabkube.backends.k8s.migration import K8sMigrationHost
-
-        return K8sMigrationHost(self, report)
-
     def stop_components(self, names: list[str]) -> None:
         raise NotApplicable(
             "stop: on Kubernetes the controllers restart what stops; to see the network tolerate a loss, "

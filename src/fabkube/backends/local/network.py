@@ -148,11 +148,6 @@ class LocalNetwork(Network):
             return lambda: health.tcp_open(h.endpoint) and health.http_ok(h.operations, "/healthz")
         return lambda: health.tcp_open(h.endpoint)
 
-    def migration_host(self, report: Reporter):
-        from fabkube.backends.local.migration import LocalMigrationHost
-
-        return LocalMigrationHost(self, report)
-
     def ordering_hint(self) -> str:
         names = [o.name for o in self.topo.orderers]
         stopped = [n for n in names if not self.supervisor.running(n)]
