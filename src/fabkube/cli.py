@@ -461,10 +461,15 @@ def migrate(
     net = _open_network(network, workdir)
     reporter = RichReporter(err)
     procedure = KafkaToRaft(migration_host(net, reporter), backup=not no_backup)
-    if abort:
-        out.print(procedure.abort(), highlight=False, soft_wrap=True)
-        return
-    result = procedure.run()
+    again = "fabkube migrate --abort" if abort else "fabkube migrate --to raft"
+    try:
+        if abort:
+            out.print(procedure.abort(), highlight=False, soft_wrap=True)
+            return
+        result = procedure.run()
+    except KeyboardInterrupt:
+        err.print(f"[red]interrupted[/]: run `{again}` again to finish: it reads where the network is")
+        raise typer.Exit(130) from None
     if result["already"]:
         out.print(f"network {net.name} already runs Raft: nothing to do", highlight=False)
         return

@@ -1,6 +1,8 @@
 """The user's network end to end, as a user runs it: real ZooKeeper, Kafka, orderer, peers, chaincode."""
 
 import json
+import subprocess
+import time
 
 import pytest
 from conftest import EXAMPLES, live_processes, run_cli
@@ -10,6 +12,15 @@ from fabkube.consensus.kafka.probes import kafka_brokers
 from fabkube.nodes import Endpoint
 
 pytestmark = pytest.mark.e2e
+
+
+def run_zookeeper_cli(tools, jaas, server: str, *command: str) -> subprocess.CompletedProcess:
+    """ZooKeeper's own shell from the toolchain's jars: as anyone on the network could run it (no
+    JAAS file), or logged in as the brokers are."""
+    login = [f"-Djava.security.auth.login.config={jaas}"] if jaas else []
+    main = "org.apache.zookeeper.ZooKeeperMain"
+    argv = ["java", *login, "-cp", tools.kafka_classpath, main, "-server", server, *command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
 def test_seed_lifecycle(tools, home):
@@ -45,6 +56,19 @@ def test_seed_lifecycle(tools, home):
         # peers and the chaincode server authenticate each other (mutual TLS, the org's TLS CA)
         cc_log = run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout
         assert "TLS on, client certificates required" in cc_log
+
+        # FIELD-NOTES: one unauthenticated ZooKeeper write used to make the brokers delete the
+        # channel's topic (its whole ordering history). Now ZooKeeper gives such a client no session,
+        # the brokers (logged in with the network's JAAS) see no marker, and the channel orders.
+        zk = run_zookeeper_cli(tools, None, "127.0.0.1:17027", "create", "/admin/delete_topics/mychannel")
+        assert "Created" not in zk.stdout + zk.stderr, zk.stdout + zk.stderr
+        jaas = next(workdir.glob("crypto/ordererOrganizations/*/kafka/sasl/kafka.jaas"))
+        brokers = run_zookeeper_cli(tools, jaas, "127.0.0.1:17027", "ls", "/admin/delete_topics")
+        assert "[]" in brokers.stdout, brokers.stdout + brokers.stderr
+        time.sleep(5)
+        segments = list((workdir / "nodes" / "kafka-0" / "data").glob("mychannel-0/*.log"))
+        assert segments and any(s.stat().st_size > 0 for s in segments)
+        assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "0", home=home).stdout
 
         again = run_cli("up", spec, home=home)  # idempotent: nothing to start, nothing to run
         assert "already up" in again.stderr and "0 steps run" in again.stderr

@@ -60,6 +60,16 @@ class State:
             self.save()
 
 
+# What a component may take from the user's environment: where programs and the home are, the
+# locale and time zone, and Java's home. Nothing else (tokens, cloud credentials, the user's own
+# CORE_* or CHAINCODE_* settings) reaches a node; each component's own settings come from it.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "JAVA_HOME")
+
+
+def base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+
+
 class Supervisor:
     def __init__(self, layout: Layout):
         self.layout = layout
@@ -87,10 +97,7 @@ class Supervisor:
         self.layout.data_dir(comp.name).mkdir(parents=True, exist_ok=True)
         log = self.layout.log(comp.name)
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if comp.kind == "chaincode":  # only the contract's names: none stray in from the user's shell
-            env = {k: v for k, v in env.items() if not k.startswith(("CORE_", "CHAINCODE_"))}
-        env.update(comp.env)
+        env = {**base_env(), **comp.env}
         with log.open("ab") as out:
             offset = out.tell()
             out.write(f"\n==== fabkube starts {comp.name}: {' '.join(comp.command)}\n".encode())

@@ -19,16 +19,20 @@ from fabkube.backends.k8s.workloads import make_container, service, statefulset,
 from fabkube.components import properties_text
 from fabkube.consensus.k8s import K8sOrdering, register_k8s
 from fabkube.consensus.kafka.model import kafka_model
+from fabkube.consensus.kafka.sasl import jaas_files, jaas_option, sasl_dir
 from fabkube.consensus.kafka.settings import kafka_properties, kafka_protocol, zookeeper_properties
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
-from fabkube.topology import Topology
 
 ZK_CONFIG = "/fabkube/zookeeper"
 KAFKA_VOLUME = "/var/lib/kafka/data"
 
 
-def zookeeper_objects(topo: Topology) -> list[dict]:
+SASL = "/sasl"  # where the JAAS file of ZooKeeper or of the brokers is mounted
+
+
+def zookeeper_objects(layout: Layout) -> list[dict]:
+    topo = layout.topo
     kafka = kafka_model(topo.ordering)
     spec, ns = topo.spec, kafka.namespace
     res = spec.resources.zookeeper
@@ -47,20 +51,32 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
     start = (
         f"set -e; echo $(( ${{HOSTNAME##*-}} + 1 )) > /data/myid; exec zkServer.sh start-foreground {ZK_CONFIG}/zoo.cfg"
     )
+    zookeeper_jaas, _ = jaas_files(sasl_dir(layout))
+    secret, items = files_secret(
+        spec, "zookeeper-sasl", ns, "zookeeper", "zookeeper", {"zookeeper.jaas": zookeeper_jaas}
+    )
+    jvm = f"-Xmx{heap_for(res)} -XX:+UseSerialGC {jaas_option(f'{SASL}/zookeeper.jaas')}"
     container = make_container(
         "zookeeper",
         image(spec, "zookeeper"),
         res,
         ["sh", "-c", start],
-        {"SERVER_JVMFLAGS": f"-Xmx{heap_for(res)} -XX:+UseSerialGC", "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
+        {"SERVER_JVMFLAGS": jvm, "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
         ports,
-        [{"name": "data", "mountPath": "/data"}, {"name": "config", "mountPath": ZK_CONFIG}],
+        [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "config", "mountPath": ZK_CONFIG},
+            {"name": "sasl", "mountPath": SASL, "readOnly": True},
+        ],
         tcp_probe(z0.client.port),
         tcp_probe(z0.client.port, 20),
     )
     pod = {
         "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": "zookeeper-config"}}],
+        "volumes": [
+            {"name": "config", "configMap": {"name": "zookeeper-config"}},
+            {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o400}},
+        ],
         **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
     }
     pdb = {
@@ -71,6 +87,7 @@ def zookeeper_objects(topo: Topology) -> list[dict]:
     }
     return [
         config,
+        secret,
         service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
         service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
         statefulset(
@@ -117,9 +134,16 @@ def kafka_objects(layout: Layout) -> list[dict]:
     )
     zk = shlex.quote(kafka.zookeeper_connect)
     wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
-    mounts = [{"name": "data", "mountPath": KAFKA_VOLUME}, {"name": "config", "mountPath": "/config"}]
-    volumes: list[dict] = [{"name": "config", "configMap": {"name": "kafka-config"}}]
-    objects: list[dict] = []
+    _, broker_jaas = jaas_files(sasl_dir(layout))
+    sasl_secret, sasl_items = files_secret(spec, "kafka-sasl", ns, "kafka", "kafka", {"kafka.jaas": broker_jaas})
+    sasl_mount = {"name": "sasl", "mountPath": SASL, "readOnly": True}
+    login = {"KAFKA_OPTS": jaas_option(f"{SASL}/kafka.jaas")}  # the broker's and zookeeper-shell's
+    mounts = [{"name": "data", "mountPath": KAFKA_VOLUME}, {"name": "config", "mountPath": "/config"}, sasl_mount]
+    volumes: list[dict] = [
+        {"name": "config", "configMap": {"name": "kafka-config"}},
+        {"name": "sasl", "secret": {"secretName": "kafka-sasl", "items": sasl_items, "defaultMode": 0o440}},
+    ]
+    objects: list[dict] = [sasl_secret]
     if spec.tls:
         tls = layout.tls_pair(kafka.broker_tls)
         secret, items = files_secret(
@@ -136,6 +160,7 @@ def kafka_objects(layout: Layout) -> list[dict]:
         {
             "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
             "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+            **login,
         },
         {"kafka": k0.address.port},
         mounts,
@@ -146,6 +171,8 @@ def kafka_objects(layout: Layout) -> list[dict]:
         "name": "wait-for-zookeeper",
         "image": image(spec, "kafka"),
         "command": ["sh", "-c", wait_zk],
+        "env": [{"name": k, "value": v} for k, v in login.items()],
+        "volumeMounts": [sasl_mount],
         "resources": resources(res),
         "securityContext": security_context(),
     }
@@ -187,7 +214,7 @@ class KafkaK8s(K8sOrdering):
     type = "kafka"
 
     def files(self, layout: Layout) -> dict[str, list[dict]]:
-        return {"zookeeper.yaml": zookeeper_objects(layout.topo), "kafka.yaml": kafka_objects(layout)}
+        return {"zookeeper.yaml": zookeeper_objects(layout), "kafka.yaml": kafka_objects(layout)}
 
     def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
         """A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the

@@ -10,6 +10,7 @@ from pathlib import Path
 from fabkube.components import Component, Health, properties_text
 from fabkube.consensus.kafka.model import kafka_model
 from fabkube.consensus.kafka.probes import kafka_brokers, kafka_orderer_started, zookeeper_mode
+from fabkube.consensus.kafka.sasl import jaas_files, jaas_option, sasl_dir
 from fabkube.consensus.kafka.settings import (
     JVM_FLAGS,
     KAFKA_ZK_SESSION_S,
@@ -26,13 +27,14 @@ from fabkube.toolchain import Toolchain
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
-def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path) -> list[str]:
+def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path, jaas: Path) -> list[str]:
     return [
         "java",
         "-Xms32m",
         f"-Xmx{heap}",
         *JVM_FLAGS,
         f"-Dlog4j.configuration=file:{log4j}",
+        jaas_option(jaas),
         "-cp",
         tools.kafka_classpath,
         main,
@@ -41,12 +43,21 @@ def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path) -> 
 
 
 def _jvm_component(
-    layout: Layout, tools: Toolchain, name: str, kind: str, main: str, heap: str, config: tuple[str, str], ports: list
+    layout: Layout,
+    tools: Toolchain,
+    name: str,
+    kind: str,
+    main: str,
+    heap: str,
+    config: tuple[str, str],
+    ports: list,
+    jaas: Path,
 ) -> Component:
-    """A Kafka-distribution JVM: its config file and log4j setup under the node's config dir."""
+    """A Kafka-distribution JVM: its config file and log4j setup under the node's config dir, its
+    login to ZooKeeper (JAAS) from the orderer org's crypto."""
     conf = layout.config_dir(name)
     config_file, config_text = conf / config[0], config[1]
-    command = _java(tools, heap, main, config_file, conf / "log4j.properties")
+    command = _java(tools, heap, main, config_file, conf / "log4j.properties", jaas)
     files = {config_file: config_text, conf / "log4j.properties": LOG4J}
     return Component(
         name, kind, command, {}, files, ports, Health(kind, ports[0]), layout.node_dir(name), str(ports[0])
@@ -57,6 +68,7 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
     """The ZooKeeper ensemble, then the brokers, in start order."""
     kafka = kafka_model(layout.topo.ordering)
     spec = kafka.spec
+    zookeeper_jaas, broker_jaas = jaas_files(sasl_dir(layout))
     out: list[Component] = []
     for z in kafka.zookeepers:
         data = layout.data_dir(z.name)
@@ -70,6 +82,7 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
             spec.zookeeper.heap,
             zoo_cfg,
             [z.client, z.peer, z.election],
+            zookeeper_jaas,
         )
         comp.files[data / "myid"] = f"{z.myid}\n"
         out.append(comp)
@@ -77,7 +90,11 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
     for k in kafka.kafkas:
         props = kafka_properties(kafka, k, str(layout.data_dir(k.name)), str(tls_dir))
         server = ("server.properties", properties_text(props))
-        out.append(_jvm_component(layout, tools, k.name, "kafka", "kafka.Kafka", spec.kafka.heap, server, [k.address]))
+        out.append(
+            _jvm_component(
+                layout, tools, k.name, "kafka", "kafka.Kafka", spec.kafka.heap, server, [k.address], broker_jaas
+            )
+        )
     return out
 
 

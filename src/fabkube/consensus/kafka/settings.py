@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fabkube.consensus.kafka.model import KafkaModel, KafkaNode, ZooKeeperNode
+from fabkube.consensus.kafka.sasl import broker_auth_properties, zookeeper_auth_properties
 from fabkube.spec import size_bytes
 
 JVM_FLAGS = [
@@ -37,6 +38,7 @@ def zookeeper_properties(kafka: KafkaModel, node: ZooKeeperNode, data_dir: str) 
         "admin.enableServer": "false",
         "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
         "autopurge.purgeInterval": "1",
+        **zookeeper_auth_properties(len(kafka.zookeepers)),
     }
     if kafka.target == "local":
         props["clientPortAddress"] = node.client.host
@@ -84,6 +86,10 @@ def kafka_properties(kafka: KafkaModel, node: KafkaNode, log_dir: str, tls_dir: 
         "default.replication.factor": str(k.replicationFactor),
         "min.insync.replicas": str(k.minInsyncReplicas),
         "unclean.leader.election.enable": "false",
+        # A channel's topic is its only ordering history: no request, and no marker written into
+        # ZooKeeper (/admin/delete_topics/<channel>), makes the brokers delete it.
+        "delete.topic.enable": "false",
+        **broker_auth_properties(),
         "log.retention.ms": "-1",
         "message.max.bytes": str(max_bytes),
         "replica.fetch.max.bytes": str(max_bytes),
