@@ -14,6 +14,7 @@ orderer is killed under load and Raft carries on.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,13 @@ from fabkube.channel.config import orderer_admin_configs
 pytestmark = pytest.mark.e2e
 
 BASIC = '  - {name: basic, path: "builtin:asset-transfer-basic", channel: mychannel}\n'
+
+
+def keep_logs(workdir) -> None:
+    """Every component's log, kept beside the work dir that `down --purge` removes (a failure that
+    shows now and then is found from them)."""
+    if (workdir / "logs").is_dir():
+        shutil.copytree(workdir / "logs", workdir.parent.parent.parent / "logs-kept", dirs_exist_ok=True)
 
 
 def java_processes(workdir) -> list[str]:
@@ -75,6 +83,7 @@ def seed(tools, tmp_path_factory):
     try:
         yield home, spec
     finally:
+        keep_logs(home / "networks" / "migseed")
         run_cli("down", "--purge", home=home, check=False)
         assert live_processes(home / "networks" / "migseed") == []
 
@@ -179,6 +188,7 @@ def ha(tools, tmp_path_factory):
     try:
         yield home, spec
     finally:
+        keep_logs(home / "networks" / "migha")
         run_cli("down", "--purge", home=home, check=False)
         assert live_processes(home / "networks" / "migha") == []
 

@@ -28,7 +28,8 @@ ZK_CONFIG = "/fabkube/zookeeper"
 KAFKA_VOLUME = "/var/lib/kafka/data"
 
 
-SASL = "/sasl"  # where the JAAS file of ZooKeeper or of the brokers is mounted
+SASL = "/sasl"
+ZOOKEEPER_GID = 1000  # where the JAAS file of ZooKeeper or of the brokers is mounted
 
 
 def zookeeper_objects(layout: Layout) -> list[dict]:
@@ -75,8 +76,10 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         "containers": [container],
         "volumes": [
             {"name": "config", "configMap": {"name": "zookeeper-config"}},
-            {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o400}},
+            {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o440}},
         ],
+        # The image runs as its own user (zookeeper, 1000:1000): the JAAS file is group-readable to it.
+        "securityContext": {"fsGroup": ZOOKEEPER_GID},
         **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
     }
     pdb = {
