@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,13 @@ def live_processes(workdir: Path) -> list[str]:
         if str(workdir) in cmd or cwd.startswith(str(workdir)):
             found.append(f"{proc.name}: {cmd[:120]}")
     return found
+
+
+def wait_for(what: str, check, timeout: float = 60.0) -> None:
+    """Poll `check()` once a second until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -21,7 +21,7 @@ import sys
 import time
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli
+from conftest import EXAMPLES, live_processes, run_cli, wait_for
 from load import SubmitLoad
 
 from fabkube.backends import open_network
@@ -30,6 +30,20 @@ from fabkube.channel.config import orderer_admin_configs
 pytestmark = pytest.mark.e2e
 
 BASIC = '  - {name: basic, path: "builtin:asset-transfer-basic", channel: mychannel}\n'
+
+
+def network_up(home, name: str, text: str):
+    """A module's network from its spec text: up, yielded as (home, spec), then its logs kept and
+    the network purged, leaving no process behind."""
+    spec = home.parent / f"{name}.yaml"
+    spec.write_text(text)
+    run_cli("up", str(spec), home=home)
+    try:
+        yield home, spec
+    finally:
+        keep_logs(home / "networks" / name)
+        run_cli("down", "--purge", home=home, check=False)
+        assert live_processes(home / "networks" / name) == []
 
 
 def keep_logs(workdir) -> None:
@@ -45,15 +59,6 @@ def java_processes(workdir) -> list[str]:
 
 def status(home) -> dict:
     return json.loads(run_cli("status", "--json", home=home).stdout)
-
-
-def wait_for(what, check, timeout=90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def leader(home, channel="mychannel") -> str:
@@ -77,15 +82,7 @@ def seed(tools, tmp_path_factory):
     home = tmp_path_factory.mktemp("migseed") / "home"
     text = (EXAMPLES / "seed.yaml").read_text().replace("name: seed", "name: migseed")
     text = text.replace("chaincodes:\n", "chaincodes:\n" + BASIC) + "local: {basePort: 16000}\n"
-    spec = home.parent / "seed.yaml"
-    spec.write_text(text)
-    run_cli("up", str(spec), home=home)
-    try:
-        yield home, spec
-    finally:
-        keep_logs(home / "networks" / "migseed")
-        run_cli("down", "--purge", home=home, check=False)
-        assert live_processes(home / "networks" / "migseed") == []
+    yield from network_up(home, "migseed", text)
 
 
 def test_seed_migrates_under_load_losing_nothing(seed):
@@ -159,8 +156,8 @@ def test_migrated_seed_grows_to_three_consenters_and_survives_a_leader_kill(seed
         time.sleep(4)
         before = load.count()
         os.kill(pid, signal.SIGKILL)
-        wait_for("a new leader", lambda: any(by["mychannel"]["leader"]
-                                              for o, by in status(home)["orderers"].items() if o != old))  # fmt: skip
+        elected = lambda: any(by["mychannel"]["leader"] for o, by in status(home)["orderers"].items() if o != old)  # noqa: E731
+        wait_for("a new leader", elected, timeout=90)
         time.sleep(8)
         after = load.count()
     print(f"leader {old} killed; {load.summary()}")
@@ -182,15 +179,7 @@ def ha(tools, tmp_path_factory):
         "  - {name: hachannel, organizations: [Org1, Org2]}\n  - {name: second, organizations: [Org1]}\n",
     )
     text += '  - {name: basic, path: "builtin:asset-transfer-basic", channel: second}\n'
-    spec = home.parent / "ha.yaml"
-    spec.write_text(text)
-    run_cli("up", str(spec), home=home)
-    try:
-        yield home, spec
-    finally:
-        keep_logs(home / "networks" / "migha")
-        run_cli("down", "--purge", home=home, check=False)
-        assert live_processes(home / "networks" / "migha") == []
+    yield from network_up(home, "migha", text)
 
 
 def consensus(home, channel: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli
+from conftest import EXAMPLES, live_processes, run_cli, wait_for
 from load import SubmitLoad
 
 from fabkube.backends import open_network
@@ -47,15 +47,6 @@ def leader(home) -> str:
     found = [o for o, by in orderer_status(home).items() if by["mychannel"]["leader"]]
     assert len(found) == 1, found
     return found[0]
-
-
-def wait_for(what, check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_raft_seed_shape_reaches_100_and_up_again_changes_nothing(raft):

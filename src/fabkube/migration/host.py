@@ -73,7 +73,7 @@ class MigrationHost(ABC):
         opens, starts and reports as that type."""
 
     @abstractmethod
-    def start_raft_orderers(self, channels: list[str]) -> None:
+    def start_raft_orderers(self) -> None:
         """Start the stopped orderers as Raft consenters; wait until each channel has a leader."""
 
     @abstractmethod

@@ -27,8 +27,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from fabkube.errors import RuntimeFailure, UserError
 from fabkube.migration.host import MigrationHost, OrdererReach
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
+from fabkube.waiting import wait_until
 
 MAINTENANCE, NORMAL = "STATE_MAINTENANCE", "STATE_NORMAL"
 # ConsensusTypeMigration() in common/capabilities/orderer.go: V1_4_2 or V2_0 on the Orderer group.
@@ -151,11 +151,6 @@ class KafkaToRaft:
         self.maintenance_started: float | None = None
 
     # ------------------------------------------------------------ reading the network
-    @contextmanager
-    def _reach(self) -> Iterator[list[OrdererReach]]:
-        with self.host.reach() as reach:
-            yield reach
-
     def observe(self, reach: list[OrdererReach]) -> Observed:
         channels = self._channels(reach)
         obs = Observed(channels)
@@ -196,7 +191,7 @@ class KafkaToRaft:
             host.remove_services()  # what an interruption may have left
             return {"already": True}
         host.ensure_running()
-        with self._reach() as reach:
+        with self.host.reach() as reach:
             with self.report.step(f"1/7 {TITLES['check']}") as s:
                 obs = self.observe(reach)
                 s.detail = self.check(reach, obs)
@@ -205,11 +200,11 @@ class KafkaToRaft:
             self.maintenance_started = time.monotonic()
         with self.report.step(f"3/7 {TITLES['backup']}") as s:
             backup, s.detail = self._backup()
-        with self._reach() as reach, self.report.step(f"4/7 {TITLES['switch']}") as s:
+        with self.host.reach() as reach, self.report.step(f"4/7 {TITLES['switch']}") as s:
             s.detail = self._switch(reach)
         with self.report.step(f"5/7 {TITLES['restart']}") as s:
             s.detail = self._restart()
-        with self._reach() as reach:
+        with self.host.reach() as reach:
             with self.report.step(f"6/7 {TITLES['normal']}") as s:
                 obs = self.observe(reach)
                 s.detail = self._set_state(reach, obs, NORMAL, only_type="etcdraft")
@@ -228,7 +223,7 @@ class KafkaToRaft:
         """Recorded as Raft, and every orderer runs without a system channel, each channel on
         etcdraft out of maintenance (so nothing is left to do)."""
         try:
-            with self._reach() as reach:
+            with self.host.reach() as reach:
                 if self._system_channel_on(reach):
                     return False
                 obs = self.observe(reach)
@@ -318,14 +313,12 @@ class KafkaToRaft:
                     pending.append(r.name)
             return not pending
 
-        from fabkube.waiting import wait_until
-
         wait_until(done, UPDATE_WAIT, f"the config update of {ch} on every orderer", interval=1.0,
                    log=self.log, pending=lambda: "not yet on " + ", ".join(pending))  # fmt: skip
 
     # ------------------------------------------------------------ 3 backup
     def _backup(self) -> tuple[Path | None, str]:
-        with self._reach() as reach:
+        with self.host.reach() as reach:
             obs = self.observe(reach)
         if obs.everywhere(lambda v: v.type == "etcdraft"):
             latest = self._latest_backup()
@@ -425,8 +418,8 @@ class KafkaToRaft:
         if host.recorded_type == "kafka":
             host.record_type("raft", raft_text)
         self.report.info("starting the orderers as Raft consenters; waiting for a leader on every channel")
-        host.start_raft_orderers(apps)
-        with self._reach() as reach:
+        host.start_raft_orderers()
+        with self.host.reach() as reach:
             _wait_leaders(reach, apps, self.log)
         return f"orderers on Raft, each channel has a leader; stopped {', '.join(stopped) or 'nothing more'}"
 
@@ -434,7 +427,7 @@ class KafkaToRaft:
         """Every orderer is a Raft consenter of every channel (the participation API answers only
         on an orderer started with Raft's settings)."""
         try:
-            with self._reach() as reach:
+            with self.host.reach() as reach:
                 tls = admin_tls(self.layout, self.layout.topo.orderer_org)
                 for r in reach:
                     for ch in self.layout.topo.channels:
@@ -480,7 +473,7 @@ class KafkaToRaft:
         backup = self._latest_backup()
         try:
             host.ensure_running()
-            with self._reach() as reach:
+            with self.host.reach() as reach:
                 obs = self.observe(reach)
         except RuntimeFailure:
             obs = None
@@ -488,7 +481,7 @@ class KafkaToRaft:
             return "nothing to abort: the network runs Kafka and no channel is in maintenance"
         if obs is not None and obs.everywhere(lambda v: v.type == "kafka"):
             # Before the switch nothing needs restoring: leave maintenance on Kafka.
-            with self._reach() as reach:
+            with self.host.reach() as reach:
                 detail = self._set_state(reach, obs, NORMAL, only_type="kafka")
             return f"back on Kafka without a restore: {detail}"
         if obs is not None and any(obs.first(ch).type == "etcdraft" and obs.first(ch).state == NORMAL
@@ -508,7 +501,7 @@ class KafkaToRaft:
             s.detail = "orderers', brokers' and ZooKeeper's data restored"
         with self.report.step("start ZooKeeper, Kafka and the orderers") as s:
             host.start_kafka()
-        with self._reach() as reach:
+        with self.host.reach() as reach:
             obs = self.observe(reach)
             with self.report.step("leave maintenance on Kafka") as s:
                 s.detail = self._set_state(reach, obs, NORMAL, only_type="kafka")
@@ -562,8 +555,6 @@ def _remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
 
 
 def _wait_leaders(reach: list[OrdererReach], channels: list[str], log: Path) -> None:
-    from fabkube.waiting import wait_until
-
     def missing() -> list[str]:
         led = {ch: False for ch in channels}
         for r in reach:

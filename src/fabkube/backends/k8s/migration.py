@@ -110,7 +110,7 @@ class K8sMigrationHost(MigrationHost):
     def start_kafka(self) -> None:
         self._apply_and_wait(("orderer", *SERVICE_KINDS))
 
-    def start_raft_orderers(self, channels: list[str]) -> None:
+    def start_raft_orderers(self) -> None:
         self._apply_and_wait(("orderer",))
 
     def _kafka_saved(self) -> dict:
@@ -173,7 +173,8 @@ class K8sMigrationHost(MigrationHost):
         spec = self.net.loaded.spec
         cluster = self.net.cluster
         jobs = []
-        for sts, claim in self._volumes():
+        volumes = self._volumes()
+        for sts, claim in volumes:
             ns = sts["metadata"]["namespace"]
             backup_claim = f"backup-{tag.lower()}-{claim}"[:63].rstrip("-")
             if not restore:
@@ -254,7 +255,7 @@ class K8sMigrationHost(MigrationHost):
                 )
         for job in jobs:
             cluster._replace(cluster._resource(job), job["metadata"])
-        return [f"{j['metadata']['namespace']}/{c}" for j, (_s, c) in zip(jobs, self._volumes(), strict=True)]
+        return [f"{j['metadata']['namespace']}/{c}" for j, (_s, c) in zip(jobs, volumes, strict=True)]
 
     def backup(self, dest: Path) -> list[str]:
         dest.mkdir(parents=True, exist_ok=True)

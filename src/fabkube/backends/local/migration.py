@@ -100,7 +100,7 @@ class LocalMigrationHost(MigrationHost):
                 for o in self.net.topo.orderers:
                     state.mark_done(f"orderer-join:{ch.name}:{o.name}")
 
-    def start_raft_orderers(self, channels: list[str]) -> None:
+    def start_raft_orderers(self) -> None:
         assert self.recorded_type == "raft"
         self._start(["orderer"])
 
