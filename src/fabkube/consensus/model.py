@@ -93,6 +93,11 @@ class OrderingModel(ABC):
         consenters may ask for a client pair beside each orderer's server pair)."""
         return []
 
+    def write_secrets(self, org_dir: Callable[[Org], Path]) -> int:
+        """Secrets the type keeps with the crypto beside its orgs' (Kafka: ZooKeeper's password),
+        made once when crypto is generated; how many were new."""
+        return 0
+
     @abstractmethod
     def configtx_orderer(self, orderers: list[OrdererNode], tls_dir: Callable[[OrdererNode], Path]) -> dict:
         """The type's keys of configtx.yaml's Orderer section: OrdererType and its own section.

@@ -157,4 +157,4 @@ def generate_crypto(topo: Topology, crypto: Path) -> int:
             created += _chaincode_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
     for pair in topo.ordering.tls_pairs(topo.orderers):
         created += _tls_pair(crypto, pair)
-    return created
+    return created + topo.ordering.write_secrets(lambda org: org_dir(crypto, org))

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from fabkube.consensus.kafka.ports import BROKER_PORTS, ZOOKEEPER_PORTS
+from fabkube.consensus.kafka.sasl import kafka_sasl_dir, write_jaas
 from fabkube.consensus.model import ModelContext, OrderingModel, ServiceNode, TlsPair, register_model
-from fabkube.nodes import CLUSTER_DOMAIN, LOCAL_HOST, Endpoint, OrdererNode
+from fabkube.nodes import CLUSTER_DOMAIN, LOCAL_HOST, Endpoint, OrdererNode, Org
 
 
 @dataclass
@@ -83,6 +84,9 @@ class KafkaModel(OrderingModel):
 
     def tls_pairs(self, orderers: list[OrdererNode]) -> list[TlsPair]:
         return [self.broker_tls]
+
+    def write_secrets(self, org_dir: Callable[[Org], Path]) -> int:
+        return int(write_jaas(kafka_sasl_dir(org_dir(self.orderer_org))))
 
     def configtx_orderer(self, orderers: list[OrdererNode], tls_dir: Callable[[OrdererNode], Path]) -> dict:
         return {"OrdererType": "kafka", "Kafka": {"Brokers": self.broker_addresses}}

@@ -51,13 +51,19 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def jaas_files(directory: Path) -> tuple[Path, Path]:
-    """(ZooKeeper's JAAS file, the brokers' JAAS file) under `directory`, made once with a new
-    password and reused after (a password change would lock the brokers out of a running ensemble)."""
+    """(ZooKeeper's JAAS file, the brokers' JAAS file) under `directory`; written by write_jaas."""
+    return directory / "zookeeper.jaas", directory / "kafka.jaas"
+
+
+def write_jaas(directory: Path) -> bool:
+    """Make the password once (a change would lock the brokers out of a running ensemble) and write
+    both JAAS files from it; part of generating crypto, never of reading a network. True if new."""
     secret = directory / "password"
-    if not secret.is_file():
+    new = not secret.is_file()
+    if new:
         _write_private(secret, secrets.token_urlsafe(32) + "\n")
     password = secret.read_text().strip()
-    zookeeper, broker = directory / "zookeeper.jaas", directory / "kafka.jaas"
+    zookeeper, broker = jaas_files(directory)
     _write_private(
         zookeeper,
         f'Server {{\n  {DIGEST} required\n  user_{BROKER_USER}="{password}";\n}};\n'
@@ -67,11 +73,13 @@ def jaas_files(directory: Path) -> tuple[Path, Path]:
     _write_private(
         broker, f'Client {{\n  {DIGEST} required\n  username="{BROKER_USER}"\n  password="{password}";\n}};\n'
     )
-    return zookeeper, broker
+    return new
 
 
 def sasl_dir(layout) -> Path:
     """Where a network keeps its ZooKeeper password and JAAS files: beside the brokers' TLS pair."""
-    from fabkube.consensus.kafka.model import kafka_model
+    return kafka_sasl_dir(layout.org_dir(layout.topo.ordering.orderer_org))
 
-    return layout.org_dir(kafka_model(layout.topo.ordering).orderer_org) / "kafka" / "sasl"
+
+def kafka_sasl_dir(orderer_org_dir: Path) -> Path:
+    return orderer_org_dir / "kafka" / "sasl"
