@@ -192,7 +192,7 @@ def up(
     context: str | None = typer.Option(None, "--context", help="kubeconfig context (k8s)."),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (k8s; default KUBECONFIG)."),
     rollout_timeout: float = typer.Option(600, "--rollout-timeout", help="Seconds to wait for pods (k8s)."),
-    job_timeout: float = typer.Option(600, "--job-timeout", help="Seconds to follow the lifecycle Job (k8s)."),
+    job_timeout: float = typer.Option(600, "--job-timeout", help="Seconds to follow the lifecycle Jobs (k8s)."),
     no_lifecycle: bool = typer.Option(
         False, "--no-lifecycle", help="Start the components only; no channel or chaincode steps."
     ),

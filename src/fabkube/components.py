@@ -68,10 +68,30 @@ def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str)
         "ORDERER_CONSENSUS_WALDIR": f"{data_dir}/etcdraft/wal",
         "ORDERER_CONSENSUS_SNAPDIR": f"{data_dir}/etcdraft/snapshot",
         "ORDERER_OPERATIONS_LISTENADDRESS": ops,
+        **_operations_tls("ORDERER_OPERATIONS_TLS_", topo, tls, ("CERTIFICATE", "PRIVATEKEY", "CLIENTROOTCAS")),
         "ORDERER_ADMIN_LISTENADDRESS": admin,
         "ORDERER_METRICS_PROVIDER": "prometheus",
         **topo.ordering.orderer_env(node, tls),
         "FABRIC_LOGGING_SPEC": "INFO",
+    }
+
+
+def _operations_tls(prefix: str, topo: Topology, tls: Path, keys: tuple[str, str, str]) -> dict[str, str]:
+    """The operations endpoint over TLS when the network has TLS. Client certificates are optional
+    (Fabric's clientAuthRequired false): /healthz and /version stay open to kubelet probes, and
+    Fabric itself refuses /metrics and /logspec without one from the org's TLS CA (core/operations/
+    system.go at 2.5.9 registers those two as secure). The orderer reads a list as [a, b], the
+    peer as words; one CA is both."""
+    if not topo.spec.tls:
+        return {}
+    cert, key, roots = keys
+    ca = str(tls / "ca.crt")
+    return {
+        f"{prefix}ENABLED": "true",
+        f"{prefix}{cert}": str(tls / "server.crt"),
+        f"{prefix}{key}": str(tls / "server.key"),
+        f"{prefix}CLIENTAUTHREQUIRED": "false",
+        f"{prefix}{roots}": f"[{ca}]" if prefix.startswith("ORDERER") else ca,
     }
 
 
@@ -112,6 +132,7 @@ def peer_env(topo: Topology, node: PeerNode, paths: Layout, data_dir: str) -> di
         "CORE_PEER_FILESYSTEMPATH": data_dir,
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": f"{data_dir}/snapshots",
         "CORE_OPERATIONS_LISTENADDRESS": str(node.operations) if local else f"0.0.0.0:{node.operations.port}",
+        **_operations_tls("CORE_OPERATIONS_TLS_", topo, tls, ("CERT_FILE", "KEY_FILE", "CLIENTROOTCAS_FILES")),
         "CORE_METRICS_PROVIDER": "prometheus",
         "CORE_PEER_PROFILE_ENABLED": "false",
         "CORE_CHAINCODE_EXECUTETIMEOUT": "60s",

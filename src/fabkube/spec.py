@@ -31,6 +31,7 @@ JVM_HEAP = re.compile(r"^[0-9]+[mg]$")
 VERSION_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # the OCI distribution spec's tag
 MAX_ALIASES = 50  # YAML aliases a spec may use: a few are handy, thousands are an attack
+MAX_SPEC_BYTES = 1 << 20  # a spec of a hundred orgs is ~50 KiB: anything near a MiB is not a spec
 CN_MAX = 64  # X.509's upper bound on a common name
 # Fabric's collection-name rule (core/common/privdata: [A-Za-z0-9_-]+, no leading underscore).
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -228,6 +229,11 @@ class KubernetesSpec(Model):
         description="nodeSelector, tolerations, spread per kind", default_factory=PlacementsSpec
     )
     images: ImagesSpec = F(description="Image registry mirror and pull secrets", default_factory=ImagesSpec)
+    networkPolicies: bool = F(True, "NetworkPolicies: the network's pods accept only the connections the network needs")
+    operationsFrom: list[str] = F(
+        description="Namespaces whose pods may reach the operations ports (/metrics), e.g. your Prometheus's",
+        default_factory=list,
+    )
 
 
 class LocalSpec(Model):
@@ -599,6 +605,8 @@ def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
         value = getattr(kube, field)
         if value is not None:
             _check_name(p, ("kubernetes", field), value)
+    for i, ns in enumerate(kube.operationsFrom):
+        _check_name(p, ("kubernetes", "operationsFrom", i), ns)
 
 
 def _check_namespace_lengths(spec: NetworkSpec, p: _Problems) -> None:
@@ -706,6 +714,8 @@ def _check_aliases(text: str, where: str) -> None:
 
 def parse_spec(text: str, source: Path | None = None) -> LoadedSpec:
     where = f"{source}: " if source else ""
+    if len(text) > MAX_SPEC_BYTES:
+        raise UserError(f"{where}{len(text)} characters; a spec may have at most {MAX_SPEC_BYTES} (1 MiB)")
     try:
         _check_aliases(text, where)
         data = yaml.safe_load(text)
@@ -731,6 +741,9 @@ def parse_spec(text: str, source: Path | None = None) -> LoadedSpec:
 def load_spec(path: str | Path) -> LoadedSpec:
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise UserError(f"{path}: {size} bytes; a spec may have at most {MAX_SPEC_BYTES} (1 MiB)")
         text = path.read_text()
     except FileNotFoundError:
         raise UserError(f"spec file {path} does not exist") from None

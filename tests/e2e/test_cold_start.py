@@ -40,7 +40,8 @@ def test_orderer_started_before_the_brokers_survives_readiness_polling(tools, ho
         assert net.supervisor.pid("orderer0") == pid
 
         # Control: the operations /healthz in this very state kills the orderer.
-        health.http_ok(net.topo.orderers[0].operations, "/healthz")
+        node = net.topo.orderers[0]
+        health.operations_get(node.operations, "/healthz", health.operations_tls(net.layout, node.org))
         deadline = time.monotonic() + 15
         while not net.supervisor.exited("orderer0") and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -8,6 +8,7 @@ from examples/seed.yaml, and every claim is checked against the running pods.
 
 import json
 import os
+import ssl
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
     print(f"seed up on real pods in {time.monotonic() - start:.0f}s")
     out = up.stderr.replace("\n", " ")
-    assert "32 objects, 32 changed" in out, up.stderr
+    assert "40 objects, 40 changed" in out, up.stderr
     assert "lifecycle Job succeeded" in out and "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
 
     # Placed as in the user's `kubectl get pods -owide`: ZooKeeper and Kafka on hw1, Fabric on hw2.
@@ -129,7 +130,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
 
     # A second `up` changes nothing and does not run the lifecycle again.
     again = cli(cluster, "up", str(spec), "--target", "k8s", home=home).stderr.replace("\n", " ")
-    assert "32 objects, 0 changed" in again, again
+    assert "40 objects, 0 changed" in again, again
 
     # A new chaincode version: its image, then `up` replaces the Job and the lifecycle runs again.
     spec2 = seed_spec(tmp_path, "1.1", 2)
@@ -173,6 +174,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
     assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
 
+    shared_cluster_checks(cluster, home)
     migrate_in_pods(cluster, home, spec3)
 
     down = cli(cluster, "down", "--network", "seed-k8s", home=home)
@@ -185,6 +187,90 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     while time.monotonic() < deadline and any(n.metadata.name.startswith("seed-") for n in core.list_namespace().items):
         time.sleep(2)
     assert not [n.metadata.name for n in core.list_namespace().items if n.metadata.name.startswith("seed-")]
+
+
+STRANGER_PROBE = """
+for t in "$@"; do
+  if timeout 4 bash -c "exec 3<>/dev/tcp/${t%:*}/${t##*:}" 2>/dev/null; then echo "open $t"; else echo "closed $t"; fi
+done
+"""
+
+
+def shared_cluster_checks(cluster, home):
+    """The seed on a shared cluster: Pod Security "restricted" is enforced on its namespaces (the
+    API server's admission refuses a privileged pod there; every pod of the seed was admitted and
+    runs), kube-router enforces its NetworkPolicies (a pod of another namespace reaches the peer's
+    and orderer's gRPC ports, and nothing else: not ZooKeeper, Kafka, the orderer's admin port or
+    any operations port), and an operations endpoint answers /healthz to anyone but /logspec only
+    to a client certificate of the org."""
+    from fabkube.backends.k8s.portforward import port_forward
+    from fabkube.health import client_tls, operations_get
+
+    core = client.CoreV1Api(api(cluster))
+    image = "docker.io/hyperledger/fabric-tools:2.5.9"
+    privileged = {
+        "metadata": {"name": "privileged"},
+        "spec": {"containers": [{"name": "c", "image": image, "securityContext": {"privileged": True}}]},
+    }
+    with pytest.raises(client.exceptions.ApiException) as refused:
+        core.create_namespaced_pod("seed-org1", privileged)
+    assert refused.value.status == 403 and "violates PodSecurity" in refused.value.body, refused.value.body
+
+    svc = "svc.cluster.local"
+    allowed = [f"peer0.seed-org1.{svc}:7051", f"orderer0.seed-ordererorg.{svc}:7050"]
+    denied = [
+        f"zookeeper.seed-kafka.{svc}:2181",
+        f"kafka-0.kafka-headless.seed-kafka.{svc}:9092",
+        f"orderer0.seed-ordererorg.{svc}:7053",  # admin: channel participation
+        f"orderer0.seed-ordererorg.{svc}:9443",  # operations
+        f"peer0.seed-org1.{svc}:9444",  # operations
+        f"peer0.seed-org1.{svc}:7052",  # chaincode listener
+    ]
+    core.create_namespace({"metadata": {"name": "stranger"}})
+    try:
+        pod = {
+            "metadata": {"name": "probe"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "probe",
+                        "image": image,
+                        "command": ["bash", "-c", STRANGER_PROBE, "probe", *allowed, *denied],
+                    }
+                ],
+            },
+        }
+        core.create_namespaced_pod("stranger", pod)
+        deadline = time.monotonic() + 120
+        while core.read_namespaced_pod("probe", "stranger").status.phase not in ("Succeeded", "Failed"):
+            assert time.monotonic() < deadline, "the probe pod did not finish"
+            time.sleep(2)
+        seen = core.read_namespaced_pod_log("probe", "stranger")
+    finally:
+        core.delete_namespace("stranger")
+    assert sorted(seen.split("\n")[:-1]) == sorted(
+        [*(f"open {t}" for t in allowed), *(f"closed {t}" for t in denied)]
+    ), seen
+
+    from fabkube.backends import open_network
+
+    net = open_network(home / "networks" / "seed-k8s")
+    peer0 = net.topo.peers[0]
+    pod = core.list_namespaced_pod("seed-org1", label_selector="statefulset.kubernetes.io/pod-name=peer0-0").items[0]
+    crypto = net.layout
+    tls = crypto.admin_tls(peer0.org)
+    admin = client_tls(str(crypto.tls_ca(peer0.org)), str(tls / "client.crt"), str(tls / "client.key"))
+    anonymous = ssl.create_default_context(cafile=str(crypto.tls_ca(peer0.org)))
+    with port_forward(core, "seed-org1", pod.metadata.name, peer0.operations.port) as here:
+        from fabkube.nodes import Endpoint
+
+        host, port = here.rsplit(":", 1)
+        ep = Endpoint(host, int(port))
+        assert operations_get(ep, "/healthz", anonymous) is not None
+        assert operations_get(ep, "/logspec", anonymous) is None  # 401 without a client certificate
+        assert '"spec"' in (operations_get(ep, "/logspec", admin) or "")
+        assert operations_get(ep, "/healthz", None) is None  # no plain HTTP at all
 
 
 def migrate_in_pods(cluster, home, spec):

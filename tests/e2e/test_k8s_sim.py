@@ -63,7 +63,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         ), pre.stdout
 
         up = cli("up", spec, "--target", "k8s", "--job-timeout", "5", home=home, sim=sim)
-        assert "32 objects, 32 changed" in up.stderr.replace("\n", " ")
+        assert "40 objects, 40 changed" in up.stderr.replace("\n", " ")
         assert "lifecycle Job still running" in up.stderr.replace("\n", " ")
 
         pods = pods_by_app(core)
@@ -124,7 +124,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         assert not job.status.succeeded
 
         again = cli("up", spec, "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
-        assert "32 objects, 0 changed" in again.stderr.replace("\n", " ")
+        assert "40 objects, 0 changed" in again.stderr.replace("\n", " ")
         assert batch.read_namespaced_job("lifecycle", "seed-org1").metadata.uid == job.metadata.uid
 
         # A new chaincode version: the script changes, and the (immutable) Job is replaced by a new one.
@@ -181,13 +181,26 @@ def test_preflight_on_a_single_small_node_says_what_is_missing(sim_tools, home, 
 
 
 def test_ha_spreads_zookeeper_and_kafka_across_nodes(sim_tools, home, tmp_path):
+    """Also: kafkaNamespace naming a namespace that exists (a shared one) is used as it is: not
+    labelled for Pod Security (other teams' pods live there), and `down --purge` leaves it."""
     sim = start_sim(tmp_path, "ha", 18540, sim_tools)
     try:
-        cli("up", str(EXAMPLES / "ha.yaml"), "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
         api = config.new_client_from_config(config_file=str(sim.kubeconfig))
-        pods = pods_by_app(client.CoreV1Api(api))
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "shared", "labels": {"team": "others"}}})
+        spec = tmp_path / "ha.yaml"
+        spec.write_text((EXAMPLES / "ha.yaml").read_text() + "kubernetes: {kafkaNamespace: shared}\n")
+        up = cli("up", str(spec), "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
+        assert "namespace shared exists and is not this network's" in up.stderr.replace("\n", " ")
+        pods = pods_by_app(core)
         assert len({p.spec.node_name for p in pods["zookeeper"]}) == 3
         assert len({p.spec.node_name for p in pods["kafka"]}) == 3 and len(pods["kafka"]) == 4
         assert len({p.spec.node_name for p in pods["orderer"]}) == 3
+        assert {p.metadata.namespace for p in pods["kafka"]} == {"shared"}
+        assert core.read_namespace("shared").metadata.labels.get("pod-security.kubernetes.io/enforce") is None
+        assert core.read_namespace("ha-org1").metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        cli("down", "--purge", "--network", "ha-k8s", home=home, sim=sim)
+        names = {n.metadata.name for n in core.list_namespace().items if not n.metadata.deletion_timestamp}
+        assert "shared" in names and "ha-org1" not in names
     finally:
         sim.down(purge=True)

@@ -44,7 +44,7 @@ from fabkube.topology import Endpoint
 from tooling.images import ImageSet
 from tooling.k8s_sim import CONTROL_PLANE_TAINT, SimCluster
 from tooling.k8s_sim_build import K8sSimBuild
-from tooling.node_build import CONTAINERD, COREDNS
+from tooling.node_build import CONTAINERD, COREDNS, KUBE_ROUTER, NODE_BUILDS
 from tooling.oci import archive_index, write_archive
 
 BRIDGE = "fkbr0"
@@ -203,6 +203,7 @@ class RealCluster(SimCluster):
         super()._certs()
         self._issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
         self._issue("kube-proxy", "system:kube-proxy")
+        self._issue("kube-router", "system:kube-router")
 
     # ------------------------------------------------------------ host network
     @property
@@ -378,6 +379,7 @@ state = "{d / "containerd" / "state"}"
         self._issue(f"node-{node.name}", f"system:node:{node.name}", "system:nodes")
         kubelet_kc = self.kubeconfig_for(f"node-{node.name}", d / "kubelet.kubeconfig")
         proxy_kc = self.kubeconfig_for("kube-proxy", d / "kube-proxy.kubeconfig")
+        router_kc = self.kubeconfig_for("kube-router", d / "kube-router.kubeconfig")
         labels = f"type={node.name}"
         kubelet = [
             str(b / "kubelet"),
@@ -405,12 +407,33 @@ state = "{d / "containerd" / "state"}"
             "--metrics-bind-address=127.0.0.1:10249",
             "--healthz-bind-address=127.0.0.1:10256",
         ]
+        # NetworkPolicies enforced as on a real cluster: kube-router's firewall only (no routing, no
+        # service proxy), no health or metrics port; NODE_NAME, as every node shares the host's name.
+        router = [
+            str(KUBE_ROUTER.bin(self.tools) / "kube-router"),
+            f"--kubeconfig={router_kc}",
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--health-port=0",
+        ]
         containerd = [str(cbin / "containerd"), f"--config={self._containerd_config(node)}"]
         none = Health("tcp", Endpoint("127.0.0.1", 1))
         return [
             Component(f"{node.name}-containerd", "node", _in_ns(node, *containerd), env, {}, [], none, d),
             Component(f"{node.name}-kubelet", "node", _in_ns(node, *kubelet), env, {}, [], none, d),
             Component(f"{node.name}-kube-proxy", "node", _in_ns(node, *proxy), env, {}, [], none, d),
+            Component(
+                f"{node.name}-kube-router",
+                "node",
+                _in_ns(node, *router),
+                {**env, "NODE_NAME": node.name},
+                {},
+                [],
+                none,
+                d,
+            ),
         ]
 
     def _start_node(self, node: Node, archives: list[Path], progress: Progress) -> None:
@@ -424,9 +447,26 @@ state = "{d / "containerd" / "state"}"
             self._import(node, archive)
         self._mirror_tags(node, archives[-1])
         for comp in rest:
+            if comp.name.endswith("-kube-router"):
+                continue  # started once its node is registered (_start_enforcers)
             if not self.supervisor.running(comp.name):
                 progress(f"{node.name}: starting {comp.name.split('-', 1)[1]}")
                 self.supervisor.start(comp)
+
+    def _start_enforcers(self, nodes: list[Node], progress: Progress) -> None:
+        """kube-router on every node, once the node object exists (it reads the node's address at
+        start); ready when its filter chain is in the node's iptables."""
+        for node in nodes:
+            comp = next(c for c in self.node_components(node) if c.name.endswith("-kube-router"))
+            if not self.supervisor.running(comp.name):
+                progress(f"{node.name}: starting kube-router (NetworkPolicy enforcement)")
+                self.supervisor.start(comp)
+        for node in nodes:
+            comp = next(c for c in self.node_components(node) if c.name.endswith("-kube-router"))
+            self._wait(
+                comp,
+                lambda n=node: _sh(*_in_ns(n, "iptables", "-S", "KUBE-ROUTER-FORWARD"), check=False).returncode == 0,
+            )
 
     def _ctr(self, node: Node, *args: str) -> list[str]:
         return [str(CONTAINERD.bin(self.tools) / "ctr"), "--address", str(self.socket(node)), "-n", "k8s.io", *args]
@@ -498,10 +538,10 @@ state = "{d / "containerd" / "state"}"
     # ------------------------------------------------------------ up
     def require_builds(self) -> None:
         self.build.require()
-        for b in (CONTAINERD, COREDNS):
+        for b in NODE_BUILDS:
             if not b.ready(self.tools):
                 raise RuntimeFailure(f"{b.name} is not built: run `./dev cluster build`")
-        for tool in ("runc", "nsenter", "iptables", "debootstrap"):
+        for tool in ("runc", "nsenter", "iptables", "debootstrap", "ipset"):
             if not shutil.which(tool):
                 raise RuntimeFailure(f"{tool} is not installed: `./dev cluster up` installs it")
         if not Path("/usr/lib/cni/bridge").is_file():
@@ -560,6 +600,7 @@ state = "{d / "containerd" / "state"}"
                 self._start_node(node, archives, progress)
             progress("waiting for nodes and cluster DNS")
             self._wait_ready(nodes)
+            self._start_enforcers(nodes, progress)
         except BaseException:
             if not known:  # a failed first `up` leaves nothing behind; a failed re-`up` leaves the cluster be
                 self.down_real()
@@ -703,7 +744,7 @@ def _apply_all(cluster: RealCluster, objects: list[dict]) -> None:
 
 def _node_processes(node: Node) -> list[str]:
     """Names of a node's processes, in start order (containerd first)."""
-    return [f"{node.name}-{p}" for p in ("containerd", "kubelet", "kube-proxy")]
+    return [f"{node.name}-{p}" for p in ("containerd", "kubelet", "kube-proxy", "kube-router")]
 
 
 def _sysctl(key: str) -> str | None:
@@ -775,7 +816,7 @@ def _remove_cgroup(name: str) -> None:
 def build(progress: Progress) -> dict[str, float]:
     tools = Toolchain()
     times = {"kubernetes": K8sSimBuild(tools).install(progress)}
-    for b in (CONTAINERD, COREDNS):
+    for b in NODE_BUILDS:
         times[b.name] = b.install(tools, progress)
     return times
 

@@ -6,6 +6,10 @@ Debian is end-of-life). `go install ...@v2.1.4` is refused (its go.mod has exclu
 so its commands are built inside a copy of the downloaded module. runc and the CNI plugins come
 from Debian (runc 1.1.5, containernetworking-plugins 1.1.1).
 CoreDNS 1.12.4: the cluster DNS kubeadm installs; built as a dependency of a stub module.
+kube-router 2.1.0: the NetworkPolicy enforcer, run in firewall-only mode (iptables + ipset). It is the
+only version the module proxy serves; its advisories concern the service proxy and BGP router,
+which stay off. kube-network-policies, the other candidate served, needs NFQUEUE, which this
+kernel lacks (`nft add rule ... queue` is refused).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fabkube.toolchain import Toolchain, sha256_file
 
 CONTAINERD_VERSION = "2.1.4"
 COREDNS_VERSION = "1.12.4"
+KUBE_ROUTER_VERSION = "2.1.0"
 
 
 @dataclass(frozen=True)
@@ -108,4 +113,12 @@ COREDNS = GoBuild(
     ("coredns",),
     "-s -w",
 )
-NODE_BUILDS = (CONTAINERD, COREDNS)
+KUBE_ROUTER = GoBuild(
+    "kube-router",
+    "github.com/cloudnativelabs/kube-router/v2",
+    KUBE_ROUTER_VERSION,
+    ("github.com/cloudnativelabs/kube-router/v2/cmd/kube-router",),
+    ("kube-router",),
+    f"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v{KUBE_ROUTER_VERSION}",
+)
+NODE_BUILDS = (CONTAINERD, COREDNS, KUBE_ROUTER)

@@ -45,6 +45,8 @@ def test_tls_package_carries_the_peer_client_pair(tmp_path):
         tarfile.open(fileobj=io.BytesIO(outer.extractfile("code.tar.gz").read())) as code,
     ):
         conn = json.loads(code.extractfile("connection.json").read())
+        member = code.getmember("connection.json")
+    assert member.mode == 0o600  # the peer extracts it with this mode: the key is its owner's only
     assert conn["tls_required"] is True and conn["client_auth_required"] is True
     assert conn["root_cert"].endswith("ca\n") and conn["client_cert"].endswith("c\n")
     assert conn["client_key"] == "-----BEGIN PRIVATE KEY-----"

@@ -55,14 +55,14 @@ class NoServiceLocal(LocalOrdering):
     type = "noservice"
     orderer = Stage("orderer", "orderers (solo)", 60.0, "its gRPC port")
 
-    def orderer_ready(self, node, log, offset, channels):
+    def orderer_ready(self, node, log, offset, channels, ops_tls):
         return tcp_open(node.address)
 
 
 class NoServiceK8s(K8sOrdering):
     type = "noservice"
 
-    def orderer_probes(self, node):
+    def orderer_probes(self, node, tls):
         probe = {"tcpSocket": {"port": node.address.port}, "periodSeconds": 5, "timeoutSeconds": 3}
         return probe, probe, probe
 
@@ -129,6 +129,7 @@ def test_a_type_without_services_runs_through_every_seam(tools, tmp_path):
     rendered = render(loaded, tmp_path / "k8s", tools)  # the real configtxgen makes a solo genesis block
     assert list(rendered.files) == [
         "namespaces.yaml",
+        "network-policies.yaml",
         "orderers.yaml",
         "peers.yaml",
         "chaincode.yaml",
@@ -136,6 +137,9 @@ def test_a_type_without_services_runs_through_every_seam(tools, tmp_path):
     ]
     namespaces = [o["metadata"]["name"] for o in rendered.files["namespaces.yaml"]]
     assert namespaces == ["seed-ordererorg", "seed-org1"]
+    # No services: the namespaces' default deny and the nodes' own policies, nothing of Kafka's.
+    policies = sorted(o["metadata"]["name"] for o in rendered.files["network-policies.yaml"])
+    assert policies == ["seed-chaincode", "seed-default-deny", "seed-default-deny", "seed-orderers", "seed-peers"]
     sts = next(o for o in rendered.files["orderers.yaml"] if o["kind"] == "StatefulSet")
     container = sts["spec"]["template"]["spec"]["containers"][0]
     probe = {"tcpSocket": {"port": 7050}, "periodSeconds": 5, "timeoutSeconds": 3}

@@ -64,5 +64,5 @@ def test_streams_each_line_once(monkeypatch):
 
 
 def test_failure_shows_the_tail(monkeypatch):
-    with pytest.raises(RuntimeFailure, match="the lifecycle Job failed:\n  == install\n  Error: proposal failed"):
+    with pytest.raises(RuntimeFailure, match="the lifecycle Job in ns failed:\n  == install\n  Error: proposal failed"):
         follow(["running", "failed"], ["== install", "== install\nError: proposal failed"], monkeypatch)

@@ -8,7 +8,7 @@ import pytest
 from conftest import EXAMPLES
 
 from fabkube.errors import UserError
-from fabkube.spec import parse_spec
+from fabkube.spec import load_spec, parse_spec
 
 SEED = (EXAMPLES / "seed.yaml").read_text()
 
@@ -45,3 +45,21 @@ def test_version_must_make_an_image_tag_unless_an_image_is_given():
     with pytest.raises(UserError, match=r"chaincodes\[0\].version.*'1.0\+x' is the default image's tag"):
         parse_spec(plus)
     assert parse_spec(plus.replace('version: "1.0+x"', 'image: my/cc:1, version: "1.0+x"'))
+
+
+def test_a_spec_over_a_mebibyte_is_refused_before_parsing(tmp_path):
+    big = SEED + "# " + "x" * (1 << 20) + "\n"
+    start = time.monotonic()
+    with pytest.raises(UserError, match=r"characters; a spec may have at most 1048576 \(1 MiB\)"):
+        parse_spec(big)
+    path = tmp_path / "big.yaml"
+    path.write_text(big)
+    with pytest.raises(UserError, match=r"big.yaml: \d+ bytes; a spec may have at most 1048576"):
+        load_spec(path)
+    assert time.monotonic() - start < 1.0
+
+
+def test_operations_from_names_namespaces():
+    spec = SEED.replace("kubernetes:", "kubernetes:\n  operationsFrom: [monitoring, Bad_NS]")
+    with pytest.raises(UserError, match=r"kubernetes.operationsFrom\[1\].*'Bad_NS' is not a DNS-1123 label"):
+        parse_spec(spec)

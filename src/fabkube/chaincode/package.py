@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
+def _tar_gz(files: dict[str, bytes], private: frozenset[str] = frozenset()) -> bytes:
+    """A deterministic tar.gz; `private` members 0600 (a peer extracting it keeps the mode)."""
     raw = io.BytesIO()
     with (
         gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
@@ -24,7 +25,7 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
     ):
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.size, info.mode, info.mtime = len(data), 0o600 if name in private else 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     return raw.getvalue()
 
@@ -55,7 +56,8 @@ def connection_json(address: str, tls: ClientTLS | None = None) -> dict:
 
 def write_package(path: Path, label: str, address: str, tls: ClientTLS | None = None) -> str:
     """Write the package (0600 when it holds a client key) and return its package ID."""
-    code = _tar_gz({"connection.json": json.dumps(connection_json(address, tls), indent=2).encode()})
+    conn = json.dumps(connection_json(address, tls), indent=2).encode()
+    code = _tar_gz({"connection.json": conn}, frozenset({"connection.json"}) if tls else frozenset())
     meta = json.dumps({"type": "ccaas", "label": label}).encode()
     package = _tar_gz({"metadata.json": meta, "code.tar.gz": code})
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,15 @@ class K8sOrdering(ABC):
         """Manifest file name -> objects of the backing services (in the services' namespaces)."""
         return {}
 
+    def network_policies(self, layout: Layout) -> list[dict]:
+        """NetworkPolicies opening the backing services' ports to their callers only
+        (fabkube.backends.k8s.policies); the namespaces' default deny is the backend's."""
+        return []
+
     @abstractmethod
-    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
-        """Startup, readiness and liveness probes of an orderer container."""
+    def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
+        """Startup, readiness and liveness probes of an orderer container (`tls`: its operations
+        endpoint serves HTTPS)."""
 
     def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
         """What an orderer says of each channel (height, status, leader) for `status`, with node.admin

@@ -5,6 +5,7 @@ the network's type (fabkube.consensus.<type>.local registers it); the topology n
 
 from __future__ import annotations
 
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,8 +45,11 @@ class LocalOrdering(ABC):
         raise NotImplementedError(f"{self.type} has no backing service {comp.kind!r}")
 
     @abstractmethod
-    def orderer_ready(self, node: OrdererNode, log: Path, offset: int, channels: list[str]) -> bool:
-        """Whether a local orderer, whose current run logs from byte `offset` of `log`, serves `channels`."""
+    def orderer_ready(
+        self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
+    ) -> bool:
+        """Whether a local orderer, whose current run logs from byte `offset` of `log`, serves `channels`
+        (`ops_tls`: how its operations endpoint is read, health.operations_tls)."""
 
     def restart_delay(self, comp: Component, recent_log: str) -> float | None:
         """Seconds after which a backing service that exited while starting may start again, if any."""

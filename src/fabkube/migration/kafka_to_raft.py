@@ -20,6 +20,7 @@ phase 4 began). Once Raft has left maintenance there is no way back: Fabric says
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -36,8 +37,9 @@ import yaml
 from fabkube.channel.config import FetchedConfig, orderer_admin_configs
 from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.consensus.raft.model import raft_model
-from fabkube.consensus.raft.probes import admin_tls, channel_info, leaders
+from fabkube.consensus.raft.probes import channel_info, leaders
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.health import operations_get, org_client_tls
 from fabkube.migration.host import MigrationHost, OrdererReach
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
@@ -161,6 +163,11 @@ class KafkaToRaft:
                 obs.views[ch][r.name] = View(fetched, self.configs.height(ch, str(r.address)))
         return obs
 
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext | None:
+        """The orderer org admin's TLS client: the admin endpoints and the operations endpoints take it."""
+        return org_client_tls(self.layout, self.layout.topo.orderer_org)
+
     def _channels(self, reach: list[OrdererReach]) -> list[str]:
         """Every channel of the network, the system channel first while it exists: the spec's that
         the orderers have (their ledger metrics name them) and any other they have (all channels
@@ -168,14 +175,14 @@ class KafkaToRaft:
         known = [ch.name for ch in self.layout.topo.channels]
         found: set[str] = set()
         for r in reach:
-            found |= set(_metric_channels(r))
+            found |= set(_metric_channels(r, self.tls))
         found.discard(SYSTEM_CHANNEL)
         apps = [ch for ch in known if ch in found or not found] + sorted(found - set(known))
         system = self.host.recorded_type == "kafka" or self._system_channel_on(reach)
         return [SYSTEM_CHANNEL] * system + apps
 
     def _system_channel_on(self, reach: list[OrdererReach]) -> bool:
-        tls = admin_tls(self.layout, self.layout.topo.orderer_org)
+        tls = self.tls
         return any(_participation(r, tls).get("systemChannel") for r in reach)
 
     # ------------------------------------------------------------ the procedure
@@ -236,7 +243,7 @@ class KafkaToRaft:
         problems = []
         if not self.layout.topo.spec.tls:
             problems.append("tls: false: Raft consenters authenticate each other by TLS; the network needs tls: true")
-        versions = {r.name: _version(r) for r in reach}
+        versions = {r.name: _version(r, self.tls) for r in reach}
         distinct = set(versions.values())
         if None in distinct:
             down = [n for n, v in versions.items() if v is None]
@@ -420,7 +427,7 @@ class KafkaToRaft:
         self.report.info("starting the orderers as Raft consenters; waiting for a leader on every channel")
         host.start_raft_orderers()
         with self.host.reach() as reach:
-            _wait_leaders(reach, apps, self.log)
+            _wait_leaders(reach, self.tls, apps, self.log)
         return f"orderers on Raft, each channel has a leader; stopped {', '.join(stopped) or 'nothing more'}"
 
     def _raft_serving(self) -> bool:
@@ -428,7 +435,7 @@ class KafkaToRaft:
         on an orderer started with Raft's settings)."""
         try:
             with self.host.reach() as reach:
-                tls = admin_tls(self.layout, self.layout.topo.orderer_org)
+                tls = self.tls
                 for r in reach:
                     for ch in self.layout.topo.channels:
                         info = channel_info(r.admin, tls, ch.name)
@@ -440,7 +447,7 @@ class KafkaToRaft:
 
     # ------------------------------------------------------------ 7 retire
     def _retire(self, reach: list[OrdererReach]) -> str:
-        tls = admin_tls(self.layout, self.layout.topo.orderer_org)
+        tls = self.tls
         removed = []
         if self._system_channel_on(reach):
             sys_view = self.configs.fetch(SYSTEM_CHANNEL, str(reach[0].address))
@@ -456,7 +463,7 @@ class KafkaToRaft:
                 self.report.info(f"{r.name}: remove {SYSTEM_CHANNEL}")
                 _remove_channel(r, tls, SYSTEM_CHANNEL)
                 # The orderer halts and restarts every channel without it: wait for their leaders.
-                _wait_leaders(reach, apps, self.log)
+                _wait_leaders(reach, self.tls, apps, self.log)
                 removed.append(r.name)
         note = self.host.remove_services()
         return (f"system channel removed from {', '.join(removed)}; " if removed else "") + note
@@ -511,20 +518,15 @@ class KafkaToRaft:
 # ---------------------------------------------------------------- orderer endpoints
 
 
-def _metric_channels(r: OrdererReach) -> list[str]:
-    try:
-        with urllib.request.urlopen(f"http://{r.operations}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except (urllib.error.URLError, OSError):
-        return []
+def _metric_channels(r: OrdererReach, tls: ssl.SSLContext) -> list[str]:
+    text = operations_get(r.operations, "/metrics", tls, 5) or ""
     return sorted(set(re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\}', text, re.M)))
 
 
-def _version(r: OrdererReach) -> str | None:
+def _version(r: OrdererReach, tls: ssl.SSLContext) -> str | None:
     try:
-        with urllib.request.urlopen(f"http://{r.operations}/version", timeout=5) as resp:
-            return json.loads(resp.read()).get("Version")
-    except (urllib.error.URLError, OSError, ValueError):
+        return json.loads(operations_get(r.operations, "/version", tls, 5) or "null").get("Version")
+    except (ValueError, AttributeError):
         return None
 
 
@@ -554,11 +556,11 @@ def _remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
         raise RuntimeFailure(f"{r.name}: removing {channel} answered {exc.code}: {exc.read()[:200]!r}") from None
 
 
-def _wait_leaders(reach: list[OrdererReach], channels: list[str], log: Path) -> None:
+def _wait_leaders(reach: list[OrdererReach], tls: ssl.SSLContext, channels: list[str], log: Path) -> None:
     def missing() -> list[str]:
         led = {ch: False for ch in channels}
         for r in reach:
-            for ch, is_leader in leaders(r.operations).items():
+            for ch, is_leader in leaders(r.operations, tls).items():
                 if ch in led and is_leader:
                     led[ch] = True
         return [ch for ch, ok in led.items() if not ok]

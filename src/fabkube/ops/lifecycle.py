@@ -38,6 +38,13 @@ class PeerCommand:
     expect: str | None = None  # text the output must contain
     already: str | None = None  # text in a failure that means "this was done before"
     tool: str = "peer"  # or "osnadmin" (channel participation on an orderer's admin endpoint)
+    # Tries in the Kubernetes Jobs (2 s apart). Each org's Job signs only as that org and runs beside
+    # the others', so a step that waits on another org's (a fetch of a channel another org creates,
+    # an approval before the orderers joined, a commit before every approval) waits longer.
+    patience: int = 40
+
+
+WAITS_ON_OTHERS = 300  # 10 minutes of tries: another org's Job may still be starting
 
 
 @dataclass
@@ -134,6 +141,16 @@ def create_channel_steps(layout: Layout, ch: ChannelInfo) -> list[Step]:
     # Fetching block 0 both tells that the channel exists and lays down the block the joins need.
     exists = PeerCommand(cmds.ChannelFetch("0", block, ch.name, orderer(layout)).args(), first.name)
     steps = [Step(f"channel-create:{ch.name}", f"create channel {ch.name}", [create, exists], done_if=exists)]
+    # Every other org fetches the block itself, as its own admin (on Kubernetes its Job has only its keys).
+    for org in ch.orgs[1:]:
+        fetch = cmds.ChannelFetch("0", block, ch.name, orderer(layout)).args()
+        steps.append(
+            Step(
+                f"channel-block:{ch.name}:{org.name}",
+                f"{org.name} fetches the first block of {ch.name}",
+                [PeerCommand(fetch, org.name, patience=WAITS_ON_OTHERS)],
+            )
+        )
     steps += peer_join_steps(layout, ch)
     for org in ch.orgs:
         update = PeerCommand(
@@ -214,7 +231,7 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
             Step(
                 f"cc-approve:{cc.name}:{cc.sequence}:{org.name}",
                 f"{org.name} approves {cc.label}",
-                [PeerCommand(approve.args(), org.name, peer)],
+                [PeerCommand(approve.args(), org.name, peer, patience=WAITS_ON_OTHERS)],
                 done_if=PeerCommand(approved.args(), org.name, peer, expect=package_ids[org.name]),
             )
         )
@@ -228,7 +245,7 @@ def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, st
         Step(
             f"cc-commit:{cc.name}:{cc.sequence}",
             f"commit {cc.label} on {cc.channel}",
-            [PeerCommand(commit.args(), first.name, peer0)],
+            [PeerCommand(commit.args(), first.name, peer0, patience=WAITS_ON_OTHERS)],
             done_if=committed,
         )
     )
@@ -270,12 +287,23 @@ def plan(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[Step]:
     return steps
 
 
+def org_plans(steps: list[Step]) -> dict[str, list[Step]]:
+    """The steps each org signs, in order: org name -> its steps (a step is one org's)."""
+    out: dict[str, list[Step]] = {}
+    for step in steps:
+        orgs = {c.org for c in step.commands} | ({step.done_if.org} if step.done_if else set())
+        assert len(orgs) == 1, f"{step.id} is signed by {sorted(orgs)}"
+        out.setdefault(orgs.pop(), []).append(step)
+    return out
+
+
 SCRIPT_HELPERS = r"""
-# run EXPECT ALREADY CMD...: retry CMD until it succeeds and prints EXPECT; output printing
-# ALREADY means it was done before ($ran: 1 when CMD did it now, 0 when done before).
+# run TRIES EXPECT ALREADY CMD...: retry CMD (TRIES times, 2 s apart) until it succeeds and prints
+# EXPECT; output printing ALREADY means it was done before ($ran: 1 when CMD did it now, 0 when
+# done before).
 # done_if EXPECT CMD...: CMD succeeds and prints EXPECT.
 run() {
-  expect=$1; already=$2; shift 2; n=0
+  tries=$1; expect=$2; already=$3; shift 3; n=0
   while :; do
     if out=$("$@" 2>&1); then ok=1; else ok=0; fi
     if [ "$ok" = 1 ] && { [ -z "$expect" ] || printf '%s' "$out" | grep -qF -- "$expect"; }; then
@@ -286,7 +314,7 @@ run() {
       echo "   already done"; ran=0; return 0
     fi
     n=$((n+1))
-    if [ "$n" -ge 40 ]; then printf '%s\n' "$out" >&2; return 1; fi
+    if [ "$n" -ge "$tries" ]; then printf '%s\n' "$out" >&2; return 1; fi
     sleep 2
   done
 }
@@ -323,7 +351,7 @@ def shell_script(steps: list[Step], layout: Layout, config_path: str) -> str:
     lines += [f"{_smoke_var(s.id)}=''" for s in steps if s.id.startswith("smoke:")]
     for step in steps:
         lines.append(f"echo {shlex.quote('== ' + step.title)}")
-        body = [f"run {expect(step, c)} {shlex.quote(c.already or '')} {call(c)}" for c in step.commands]
+        body = [f"run {c.patience} {expect(step, c)} {shlex.quote(c.already or '')} {call(c)}" for c in step.commands]
         if step.id.startswith("cc-init:"):
             body.append(f'if [ "$ran" = 1 ]; then {_smoke_var("smoke:" + step.id.split(":")[1])}=1; fi')
         if step.done_if is not None:

@@ -13,13 +13,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabkube.backends.k8s.objects import FIELD_MANAGER
+from fabkube.backends.k8s.objects import FIELD_MANAGER, MANAGED_BY
 from fabkube.backends.k8s.preflight import ClusterSnapshot
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.waiting import wait_until
 
 # Apply order: what others refer to comes first; the Job comes last, after the rollout.
-APPLY_ORDER = ("Namespace", "Secret", "ConfigMap", "Service", "PodDisruptionBudget", "StatefulSet", "Deployment", "Job")
+APPLY_ORDER = (
+    "Namespace",
+    "NetworkPolicy",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "PodDisruptionBudget",
+    "StatefulSet",
+    "Deployment",
+    "Job",
+)
 WORKLOADS = ("StatefulSet", "Deployment")
 
 
@@ -271,12 +281,36 @@ class Cluster:
                     interval=1,
                 )
             for obj in (o for o in objects if o["kind"] == "Namespace"):
+                name = obj["metadata"]["name"]
+                if name not in self.own_namespaces([name], network):
+                    continue  # a namespace fabkube did not create (kafkaNamespace named an existing one) stays
                 try:
-                    self._resource(obj).delete(name=obj["metadata"]["name"])
-                    removed.append(f"Namespace {obj['metadata']['name']}")
+                    self._resource(obj).delete(name=name)
+                    removed.append(f"Namespace {name}")
                 except NotFoundError:
                     continue
         return removed
+
+    def own_namespaces(self, names: list[str], network: str) -> list[str]:
+        """Of `names`, those that do not exist yet or that fabkube created for `network` (its labels):
+        the only namespaces it may label (Pod Security) or delete."""
+        from kubernetes.client.exceptions import ApiException
+
+        out = []
+        for name in names:
+            try:
+                labels = self.core.read_namespace(name).metadata.labels or {}
+            except ApiException as exc:
+                if exc.status == 404:
+                    out.append(name)
+                    continue
+                raise RuntimeFailure(f"reading namespace {name} failed: {_err_text(exc)}") from None
+            if (
+                labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
+                and labels.get("app.kubernetes.io/part-of") == network
+            ):
+                out.append(name)
+        return out
 
 
 def pod_reason(status: dict) -> str:

@@ -16,7 +16,9 @@ import json
 from pathlib import Path, PurePosixPath
 
 from fabkube.backends.k8s.objects import (
+    CHAINCODE_UID,
     DEFAULT_IMAGE,
+    POD_SECURITY_LABELS,
     files_secret,
     files_under,
     image,
@@ -27,7 +29,8 @@ from fabkube.backends.k8s.objects import (
     security_context,
     selector,
 )
-from fabkube.backends.k8s.workloads import make_container, no_token, service, statefulset, tcp_probe
+from fabkube.backends.k8s.policies import anyone, default_deny, operations_rule, pods_of, policy
+from fabkube.backends.k8s.workloads import locked, make_container, service, statefulset, tcp_probe
 from fabkube.chaincode.contract import server_env, tls_at
 from fabkube.components import (
     orderer_env,
@@ -36,28 +39,28 @@ from fabkube.components import (
 from fabkube.consensus.k8s import k8s_part
 from fabkube.generate import artifact_paths
 from fabkube.layout import Layout
-from fabkube.ops.lifecycle import plan, shell_script, smoke_step
-from fabkube.topology import OrdererNode, PeerNode, Topology
+from fabkube.ops.lifecycle import org_plans, plan, shell_script, smoke_step
+from fabkube.topology import OrdererNode, Org, PeerNode, Topology
 
 POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every pod
 DATA = "/var/hyperledger/production"
 TOOLS_CONFIG = "/etc/hyperledger/fabric"  # core.yaml inside the fabric-tools image
 CHAINCODE_PORT = 9999
-CHAINCODE_UID = 65534  # USER in the Dockerfile `fabkube chaincode dockerfile` writes
 
 
-def _http_probe(port: int, delay: int = 5) -> dict:
-    return {"httpGet": {"path": "/healthz", "port": port}, "initialDelaySeconds": delay, "periodSeconds": 10}
+def _http_probe(port: int, delay: int = 5, tls: bool = True) -> dict:
+    get = {"path": "/healthz", "port": port, "scheme": "HTTPS" if tls else "HTTP"}
+    return {"httpGet": get, "initialDelaySeconds": delay, "periodSeconds": 10}
 
 
 def _fabric_probes(node: OrdererNode | PeerNode, topo: Topology) -> tuple[dict, dict, dict]:
     """Startup, readiness and liveness probes of an orderer (its ordering type decides) or a peer (/healthz)."""
     if isinstance(node, OrdererNode):
-        return k8s_part(topo.ordering.type).orderer_probes(node)
-    ops = node.operations.port
-    startup = {**_http_probe(ops, 0), "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
-    ready = {**_http_probe(ops, 0), "timeoutSeconds": 3}
-    live = {**_http_probe(ops, 0), "failureThreshold": 6, "timeoutSeconds": 3}
+        return k8s_part(topo.ordering.type).orderer_probes(node, topo.spec.tls)
+    ops, tls = node.operations.port, topo.spec.tls
+    startup = {**_http_probe(ops, 0, tls), "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
+    ready = {**_http_probe(ops, 0, tls), "timeoutSeconds": 3}
+    live = {**_http_probe(ops, 0, tls), "failureThreshold": 6, "timeoutSeconds": 3}
     return startup, ready, live
 
 
@@ -69,7 +72,7 @@ def _node_crypto(layout: Layout, pod_layout: Layout, node) -> dict[str, Path]:
 
 
 def _crypto_volume(secret_name: str, items: list[dict]) -> dict:
-    return {"name": "crypto", "secret": {"secretName": secret_name, "items": items, "defaultMode": 0o400}}
+    return {"name": "crypto", "secret": {"secretName": secret_name, "items": items, "defaultMode": 0o440}}
 
 
 def _fabric_node_objects(
@@ -212,9 +215,9 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, tcp_probe(CHAINCODE_PORT, 3)
             )
             del container["command"]  # the image's own entrypoint serves the chaincode
-            # The image runs as nobody (see `fabkube chaincode dockerfile`): group-own the TLS secret.
+            # The user's image may write where it likes: only its root filesystem stays writable.
+            container["securityContext"] = security_context(read_only=False)
             pod = {
-                "securityContext": {"fsGroup": CHAINCODE_UID},
                 "containers": [container],
                 "volumes": volumes,
                 **scheduling(spec, spec.kubernetes.placement.chaincode, None),
@@ -230,7 +233,10 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 "spec": {
                     "replicas": 1,
                     "selector": {"matchLabels": selector(spec, name)},
-                    "template": {"metadata": {"labels": labels(spec, name, "chaincode")}, "spec": no_token(pod)},
+                    "template": {
+                        "metadata": {"labels": labels(spec, name, "chaincode")},
+                        "spec": locked(pod, CHAINCODE_UID),
+                    },
                 },
             }
             out += [*objects, deploy, service(topo, name, org.namespace, name, "chaincode", {"grpc": CHAINCODE_PORT})]
@@ -238,34 +244,49 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
 
 
 def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[dict]:
-    """The admin Job: the same lifecycle steps as the local backend, as a script in fabric-tools."""
-    topo, spec = layout.topo, layout.topo.spec
-    ns = topo.orgs[0].namespace
+    """The lifecycle steps as one admin Job per org that signs any (the local backend runs the same
+    steps in one process), each in its org's namespace holding only that org's keys. The Jobs run
+    side by side; where one org's step needs another's done first, it retries until it is
+    (lifecycle.WAITS_ON_OTHERS), so the order of the steps holds without a coordinator."""
+    topo = layout.topo
     steps = plan(pod_layout, package_ids)
     steps += [s for cc in topo.chaincodes if (s := smoke_step(pod_layout, cc))]
+    orgs = {o.name: o for o in [*topo.orderer_orgs, *topo.orgs]}
+    out: list[dict] = []
+    for name, org_steps in org_plans(steps).items():
+        out += _org_lifecycle(layout, pod_layout, orgs[name], org_steps)
+    return out
+
+
+def _pod_crypto_path(pod_layout: Layout, path: Path) -> str:
+    return str(PurePosixPath(str(path.relative_to(POD_ROOT / "crypto"))))
+
+
+def _org_lifecycle(layout: Layout, pod_layout: Layout, org: Org, steps: list) -> list[dict]:
+    """Secret (this org's admin keys, every org's public TLS CA), ConfigMap (script, public
+    artifacts) and Job of one org's lifecycle steps."""
+    topo, spec = layout.topo, layout.topo.spec
+    ns = org.namespace
     script = shell_script(steps, pod_layout, TOOLS_CONFIG)
-    crypto: dict[str, Path] = {}
-    # Peer-org admins sign; of an orderer org only its TLS CA is needed (to trust its orderers),
-    # and without a system channel its admin's TLS pair (osnadmin joins its orderers).
-    for org in topo.orderer_orgs:
-        crypto[str(PurePosixPath(str(pod_layout.tls_ca(org).relative_to(POD_ROOT / "crypto"))))] = layout.tls_ca(org)
-        if not topo.ordering.system_channel:
-            admin_tls = layout.admin_tls(org)
-            pod_tls = PurePosixPath(str(pod_layout.admin_tls(org).relative_to(POD_ROOT / "crypto")))
-            for rel, path in files_under(admin_tls, admin_tls).items():
-                crypto[str(pod_tls / rel)] = path
-    for org in topo.orgs:
+    # Every org's TLS CA (public): to reach other orgs' peers (endorsements) and the orderers.
+    crypto: dict[str, Path] = {
+        _pod_crypto_path(pod_layout, pod_layout.tls_ca(o)): layout.tls_ca(o) for o in [*topo.orderer_orgs, *topo.orgs]
+    }
+    if org.kind == "orderer":
+        # An orderer org signs only channel participation calls: its admin's TLS pair.
+        admin = layout.admin_tls(org)
+        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout, pod_layout.admin_tls(org)))
+    else:
         admin = layout.admin_msp(org).parent
-        pod_admin = PurePosixPath(str(pod_layout.admin_msp(org).parent.relative_to(POD_ROOT / "crypto")))
-        for rel, path in files_under(admin, admin).items():
-            crypto[str(pod_admin / rel)] = path
-        crypto[str(PurePosixPath(str(pod_layout.tls_ca(org).relative_to(POD_ROOT / "crypto"))))] = layout.tls_ca(org)
-    # Packages carry the peers' chaincode client keys (connection.json): they ride in the Secret too.
+        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout, pod_layout.admin_msp(org).parent))
+    for rel, path in files_under(admin, admin).items():
+        crypto[str(pod_admin / rel)] = path
+    # Packages carry this org's peers' chaincode client keys (connection.json): they ride in the Secret.
     packages = {
         f"chaincode/{p.name}": p
         for cc in topo.chaincodes
-        for org in cc.orgs
-        if (p := layout.chaincode_package(cc, org)).exists()
+        for o in cc.orgs
+        if o.name == org.name and (p := layout.chaincode_package(cc, o)).exists()
     }
     secret, all_items = files_secret(spec, "lifecycle-admin-crypto", ns, "lifecycle", "tools", {**crypto, **packages})
     items = [i for i in all_items if i["path"] not in packages]
@@ -325,7 +346,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         volumes.append(
             {
                 "name": "packages-src",
-                "secret": {"secretName": "lifecycle-admin-crypto", "items": package_items, "defaultMode": 0o400},
+                "secret": {"secretName": "lifecycle-admin-crypto", "items": package_items, "defaultMode": 0o440},
             }
         )
     copy = {
@@ -334,7 +355,6 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
         "command": ["sh", "-c", copy_cmd],
         "volumeMounts": copy_mounts,
         "resources": resources(spec.resources.tools),
-        "securityContext": security_context(),
     }
     pod = {
         "restartPolicy": "Never",
@@ -356,7 +376,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
                     # template makes a changed lifecycle (a new chaincode version) a new Job.
                     "annotations": {LIFECYCLE_DIGEST: _digest(config, secret)},
                 },
-                "spec": no_token(pod),
+                "spec": locked(pod),
             },
         },
     }
@@ -370,19 +390,50 @@ def _digest(*objects: dict) -> str:
     return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
 
 
-def namespace_objects(topo: Topology) -> list[dict]:
+def namespaces(topo: Topology) -> list[str]:
     names = [*topo.ordering.namespaces, *(o.namespace for o in topo.orderer_orgs), *(o.namespace for o in topo.orgs)]
+    return list(dict.fromkeys(names))
+
+
+def namespace_objects(topo: Topology) -> list[dict]:
     return [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {
                 "name": n,
-                "labels": {"app.kubernetes.io/part-of": topo.spec.name, "app.kubernetes.io/managed-by": "fabkube"},
+                "labels": {
+                    "app.kubernetes.io/part-of": topo.spec.name,
+                    "app.kubernetes.io/managed-by": "fabkube",
+                    **POD_SECURITY_LABELS,
+                },
             },
         }
-        for n in dict.fromkeys(names)
+        for n in namespaces(topo)
     ]
+
+
+def policy_objects(layout: Layout) -> list[dict]:
+    """The network's NetworkPolicies (see fabkube.backends.k8s.policies); none if the spec turns them off."""
+    topo, spec = layout.topo, layout.topo.spec
+    if not spec.kubernetes.networkPolicies:
+        return []
+    out = [default_deny(spec, ns) for ns in namespaces(topo)]
+    admins = [pods_of(spec, "tools", ns) for ns in dict.fromkeys(o.namespace for o in topo.orgs)]
+    for ns in dict.fromkeys(o.namespace for o in topo.orderer_orgs):
+        o0 = next(o for o in topo.orderers if o.namespace == ns)
+        rules = [([o0.address.port], anyone()), ([o0.admin.port], admins)]
+        out.append(
+            policy(spec, f"{spec.name}-orderers", ns, "orderer", rules + operations_rule(spec, [o0.operations.port]))
+        )
+    for ns in dict.fromkeys(o.namespace for o in topo.orgs):
+        p0 = next(p for p in topo.peers if p.namespace == ns)
+        rules = [([p0.address.port], anyone()), *operations_rule(spec, [p0.operations.port])]
+        out.append(policy(spec, f"{spec.name}-peers", ns, "peer", rules))
+        if any(org.namespace == ns for cc in topo.chaincodes for org in cc.orgs):
+            rules = [([CHAINCODE_PORT], [pods_of(spec, "peer")])]
+            out.append(policy(spec, f"{spec.name}-chaincode", ns, "chaincode", rules))
+    return out + k8s_part(topo.ordering.type).network_policies(layout)
 
 
 def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:
@@ -390,6 +441,7 @@ def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> di
     pod_layout = Layout(POD_ROOT, layout.topo)
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
+        "network-policies.yaml": policy_objects(layout),
         **k8s_part(layout.topo.ordering.type).files(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
         "peers.yaml": peer_objects(layout, pod_layout),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fabkube.backends.k8s.network import K8sNetwork, _endpoint, _ref_meta
 from fabkube.backends.k8s.objects import image, labels
+from fabkube.backends.k8s.workloads import locked
 from fabkube.errors import RuntimeFailure
 from fabkube.generate import network_toolchain
 from fabkube.migration.host import MigrationHost, OrdererReach
@@ -204,36 +205,29 @@ class K8sMigrationHost(MigrationHost):
                     "backoffLimit": 1,
                     "template": {
                         "metadata": {"labels": labels(spec, "backup", "backup")},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "automountServiceAccountToken": False,
-                            # Where the volume's own pod ran (a local volume is bound to its node).
-                            **{k: pod_spec[k] for k in ("nodeSelector", "tolerations") if k in pod_spec},
-                            "containers": [
-                                {
-                                    "name": "copy",
-                                    "image": image(spec, "tools"),
-                                    "command": ["sh", "-c", script],
-                                    # Root, to read and keep every owner's files: no more than that.
-                                    "securityContext": {
-                                        "runAsUser": 0,
-                                        "allowPrivilegeEscalation": False,
-                                        "capabilities": {
-                                            "drop": ["ALL"],
-                                            "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"],
-                                        },
-                                    },
-                                    "volumeMounts": [
-                                        {"name": "data", "mountPath": "/data"},
-                                        {"name": "backup", "mountPath": "/backup"},
-                                    ],
-                                }
-                            ],
-                            "volumes": [
-                                {"name": "data", "persistentVolumeClaim": {"claimName": claim}},
-                                {"name": "backup", "persistentVolumeClaim": {"claimName": backup_claim}},
-                            ],
-                        },
+                        # As every pod of the network (one user owns every volume): restricted.
+                        "spec": locked(
+                            {
+                                "restartPolicy": "Never",
+                                # Where the volume's own pod ran (a local volume is bound to its node).
+                                **{k: pod_spec[k] for k in ("nodeSelector", "tolerations") if k in pod_spec},
+                                "containers": [
+                                    {
+                                        "name": "copy",
+                                        "image": image(spec, "tools"),
+                                        "command": ["sh", "-c", script],
+                                        "volumeMounts": [
+                                            {"name": "data", "mountPath": "/data"},
+                                            {"name": "backup", "mountPath": "/backup"},
+                                        ],
+                                    }
+                                ],
+                                "volumes": [
+                                    {"name": "data", "persistentVolumeClaim": {"claimName": claim}},
+                                    {"name": "backup", "persistentVolumeClaim": {"claimName": backup_claim}},
+                                ],
+                            }
+                        ),
                     },
                 },
             }

@@ -119,7 +119,7 @@ class K8sNetwork(Network):
             Action("server-side apply (field manager fabkube)", _apply),
             Action("wait for rollouts", _wait_rollouts),
             Action(
-                "lifecycle Job (create, join, anchors, chaincode, smoke query)",
+                "lifecycle Jobs, one per org (create, join, anchors, chaincode, smoke query)",
                 _lifecycle_job,
                 lambda ctx: ctx.options.lifecycle,
             ),
@@ -161,9 +161,9 @@ class K8sNetwork(Network):
             time.sleep(2)
             state = self.cluster.job_state(job)
         if state == "failed":
-            raise RuntimeFailure(f"the lifecycle Job failed:{self._job_log_tail(ns)}")
+            raise RuntimeFailure(f"the lifecycle Job in {ns} failed:{self._job_log_tail(ns)}")
         if state != "succeeded":
-            return f"still {state} after {int(timeout)}s: follow it with `fabkube logs lifecycle`"
+            return f"still {state} after {int(timeout)}s: follow it with `fabkube logs {self._lifecycle_name(ns)}`"
         return "succeeded" + self._job_log_tail(ns, 1)
 
     def _stream_job_log(self, ns: str, shown: int, report: Reporter) -> int:
@@ -196,14 +196,25 @@ class K8sNetwork(Network):
         for node in topo.orderers + topo.peers:
             if node.name == name:
                 return node.namespace, f"statefulset.kubernetes.io/pod-name={node.hostname}-0"
-        if name == "lifecycle":
-            return topo.orgs[0].namespace, "app.kubernetes.io/name=lifecycle"
+        for org in [*topo.orgs, *topo.orderer_orgs]:
+            if name == self._lifecycle_name(org.namespace):
+                return org.namespace, "app.kubernetes.io/name=lifecycle"
         for cc in topo.chaincodes:
             if name == f"chaincode-{cc.name}":
                 return cc.orgs[0].namespace, f"app.kubernetes.io/name=cc-{cc.name}"
         known = [c.name for c in [*topo.ordering.services, *topo.orderers, *topo.peers]]
         known += [f"chaincode-{cc.name}" for cc in topo.chaincodes]
-        raise UserError(f"unknown component {name!r}; known: {', '.join([*known, 'lifecycle'])}")
+        known += [self._lifecycle_name(o.namespace) for o in [*topo.orgs, *topo.orderer_orgs]]
+        raise UserError(f"unknown component {name!r}; known: {', '.join(known)}")
+
+    def _lifecycle_name(self, namespace: str) -> str:
+        """`lifecycle` for the first org's Job (the one that creates channels and commits), else
+        lifecycle-<org> (lowercase)."""
+        topo = self.topo
+        if namespace == topo.orgs[0].namespace:
+            return "lifecycle"
+        org = next(o for o in [*topo.orgs, *topo.orderer_orgs] if o.namespace == namespace)
+        return f"lifecycle-{org.name.lower()}"
 
     def _pod_name(self, name: str) -> tuple[str, str]:
         ns, selector = self.pod_of(name)
@@ -369,6 +380,13 @@ def _preflight(ctx: UpContext) -> str:
 
 
 def _apply(ctx: UpContext) -> str:
+    # A namespace that exists and is not this network's (kafkaNamespace may name a shared one) is
+    # used as it is: never labelled (its other pods keep their Pod Security level) nor purged.
+    names = [o["metadata"]["name"] for o in ctx.objects if o["kind"] == "Namespace"]
+    own = set(ctx.net.cluster.own_namespaces(names, ctx.net.name))
+    for name in sorted(set(names) - own):
+        ctx.report.info(f"namespace {name} exists and is not this network's: used as it is, never deleted")
+    ctx.objects = [o for o in ctx.objects if o["kind"] != "Namespace" or o["metadata"]["name"] in own]
     objects = [o for o in ctx.objects if o["kind"] != "Job"]
     ctx.net._record_applied(ctx.objects)  # first, so an interrupted apply can still be taken down
     applied = ctx.net.cluster.apply(objects)
@@ -382,9 +400,22 @@ def _wait_rollouts(ctx: UpContext) -> str:
 
 
 def _lifecycle_job(ctx: UpContext) -> str:
-    job = next(o for o in ctx.objects if o["kind"] == "Job")
-    job_applied = ctx.net.cluster.apply([job], ("Job",))
+    """Every org's lifecycle Job at once (they wait on each other's steps), then followed one by one:
+    the orderer org's, then the peer orgs' in the spec's order."""
+    jobs = [o for o in ctx.objects if o["kind"] == "Job"]
+    job_applied = ctx.net.cluster.apply(jobs, ("Job",))
     ctx.applied += len(job_applied)
     ctx.changed += sum(a.changed for a in job_applied)
-    ctx.job = ctx.net._follow_job(job, ctx.options.job_timeout, ctx.report)
+    deadline = time.monotonic() + ctx.options.job_timeout
+    states = []
+    for job in jobs:
+        ns = job["metadata"]["namespace"]
+        if len(jobs) > 1:
+            ctx.report.info(f"-- lifecycle Job of {ns}")
+        states.append(ctx.net._follow_job(job, max(1.0, deadline - time.monotonic()), ctx.report))
+    by_ns = {j["metadata"]["namespace"]: state for j, state in zip(jobs, states, strict=True)}
+    if all(state.startswith("succeeded") for state in states):
+        ctx.job = by_ns.get(ctx.net.topo.orgs[0].namespace, states[-1])  # its tail: the smoke query
+    else:
+        ctx.job = "; ".join(f"{ns}: {state}" for ns, state in by_ns.items())
     return ctx.job

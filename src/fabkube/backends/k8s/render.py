@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from fabkube.backends.k8s.manifests import CHAINCODE_UID, render_objects
+from fabkube.backends.k8s.manifests import render_objects
+from fabkube.backends.k8s.objects import CHAINCODE_UID
 from fabkube.chaincode import JAVA_MAIN, JAVA_OPTS, ignore_build_outputs, language, source_dir
 from fabkube.components import IMAGE_BUILDER, peer_core_yaml
 from fabkube.generate import generate, network_toolchain

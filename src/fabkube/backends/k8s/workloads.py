@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fabkube.backends.k8s.objects import labels, meta, resources, security_context, selector
+from fabkube.backends.k8s.objects import NETWORK_UID, labels, meta, pod_security, resources, security_context, selector
 from fabkube.topology import Topology
 
 
@@ -35,7 +35,7 @@ def statefulset(
             "replicas": replicas,
             "podManagementPolicy": "OrderedReady",
             "selector": {"matchLabels": selector(spec, component)},
-            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": no_token(pod)},
+            "template": {"metadata": {"labels": labels(spec, component, kind)}, "spec": locked(pod)},
         },
     }
     if pvc_size:
@@ -46,9 +46,28 @@ def statefulset(
     return sts
 
 
-def no_token(pod: dict) -> dict:
-    """No pod of a network talks to the Kubernetes API: no service-account token is mounted."""
-    return {"automountServiceAccountToken": False, **pod}
+TMP = {"name": "tmp", "mountPath": "/tmp"}
+
+
+def locked(pod: dict, uid: int = NETWORK_UID) -> dict:
+    """A pod as Pod Security "restricted" wants it: non-root `uid`, seccomp, every container locked
+    (security_context unless it brings its own), a writable /tmp for read-only roots; and no
+    service-account token, since no pod of a network talks to the Kubernetes API."""
+
+    def lock(c: dict) -> dict:
+        sc = c.get("securityContext") or security_context()
+        return {**c, "securityContext": sc, "volumeMounts": [*c.get("volumeMounts", []), TMP]}
+
+    out = {
+        "automountServiceAccountToken": False,
+        **pod,
+        "securityContext": pod_security(uid),
+        "volumes": [*pod.get("volumes", []), {"name": "tmp", "emptyDir": {}}],
+    }
+    for key in ("initContainers", "containers"):
+        if pod.get(key):
+            out[key] = [lock(c) for c in pod[key]]
+    return out
 
 
 def service(

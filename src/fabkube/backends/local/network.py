@@ -140,12 +140,15 @@ class LocalNetwork(Network):
         if h.kind == "orderer":
             log = self.layout.log(comp.name)
             node = next(o for o in self.topo.orderers if o.name == comp.name)
+            ops_tls = health.operations_tls(self.layout, node.org)
             return lambda: self.ordering.orderer_ready(
-                node, log, self.supervisor.log_offset(comp.name), self._orderer_channels(node.name)
+                node, log, self.supervisor.log_offset(comp.name), self._orderer_channels(node.name), ops_tls
             )
         if h.kind == "peer":
             assert h.operations is not None
-            return lambda: health.tcp_open(h.endpoint) and health.http_ok(h.operations, "/healthz")
+            peer = next(p for p in self.topo.peers if p.name == comp.name)
+            ops_tls = health.operations_tls(self.layout, peer.org)
+            return lambda: health.tcp_open(h.endpoint) and health.operations_ok(h.operations, "/healthz", ops_tls)
         return lambda: health.tcp_open(h.endpoint)
 
     def ordering_hint(self) -> str:
@@ -552,12 +555,13 @@ def _gossip(ctx: UpContext) -> str:
     discovery, which knows only what gossip learned from the anchor peers: a few seconds after
     the joins, and a submit right after `up` would otherwise fail its endorsement policy)."""
     pending = [(p, ch) for ch in ctx.net.topo.channels if len(ch.peers) > 1 for p in ch.peers]
+    tls = {org.name: health.operations_tls(ctx.net.layout, org) for org in ctx.net.topo.orgs}
 
     def missing() -> list[str]:
         return [
             f"{p.name} on {ch.name}"
             for p, ch in pending
-            if health.peers_known(p.operations, ch.name) < len(ch.peers) - 1
+            if health.peers_known(p.operations, tls[p.org.name], ch.name) < len(ch.peers) - 1
         ]
 
     wait_until(lambda: not missing(), 60.0, "peers to learn each other through gossip",

@@ -12,9 +12,9 @@ from fabkube.backends.k8s.objects import (
     meta,
     resources,
     scheduling,
-    security_context,
     selector,
 )
+from fabkube.backends.k8s.policies import pods_of, policy
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import properties_text
 from fabkube.consensus.k8s import K8sOrdering, register_k8s
@@ -29,7 +29,6 @@ KAFKA_VOLUME = "/var/lib/kafka/data"
 
 
 SASL = "/sasl"
-ZOOKEEPER_GID = 1000  # where the JAAS file of ZooKeeper or of the brokers is mounted
 
 
 def zookeeper_objects(layout: Layout) -> list[dict]:
@@ -62,7 +61,8 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         image(spec, "zookeeper"),
         res,
         ["sh", "-c", start],
-        {"SERVER_JVMFLAGS": jvm, "ZOO_LOG4J_PROP": "INFO,CONSOLE"},
+        # The root filesystem is read-only: the scripts' log directory goes to /tmp.
+        {"SERVER_JVMFLAGS": jvm, "ZOO_LOG4J_PROP": "INFO,CONSOLE", "ZOO_LOG_DIR": "/tmp"},
         ports,
         [
             {"name": "data", "mountPath": "/data"},
@@ -78,8 +78,6 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
             {"name": "config", "configMap": {"name": "zookeeper-config"}},
             {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o440}},
         ],
-        # The image runs as its own user (zookeeper, 1000:1000): the JAAS file is group-readable to it.
-        "securityContext": {"fsGroup": ZOOKEEPER_GID},
         **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
     }
     pdb = {
@@ -106,9 +104,6 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         ),
         pdb,
     ]
-
-
-KAFKA_UID = 1000  # the apache/kafka image runs as appuser (1000): group-own its volumes
 
 
 def kafka_objects(layout: Layout) -> list[dict]:
@@ -140,7 +135,8 @@ def kafka_objects(layout: Layout) -> list[dict]:
     _, broker_jaas = jaas_files(sasl_dir(layout))
     sasl_secret, sasl_items = files_secret(spec, "kafka-sasl", ns, "kafka", "kafka", {"kafka.jaas": broker_jaas})
     sasl_mount = {"name": "sasl", "mountPath": SASL, "readOnly": True}
-    login = {"KAFKA_OPTS": jaas_option(f"{SASL}/kafka.jaas")}  # the broker's and zookeeper-shell's
+    # The broker's and zookeeper-shell's login; kafka-run-class.sh makes LOG_DIR (read-only root: /tmp).
+    login = {"KAFKA_OPTS": jaas_option(f"{SASL}/kafka.jaas"), "LOG_DIR": "/tmp/kafka-logs"}
     mounts = [{"name": "data", "mountPath": KAFKA_VOLUME}, {"name": "config", "mountPath": "/config"}, sasl_mount]
     volumes: list[dict] = [
         {"name": "config", "configMap": {"name": "kafka-config"}},
@@ -177,10 +173,8 @@ def kafka_objects(layout: Layout) -> list[dict]:
         "env": [{"name": k, "value": v} for k, v in login.items()],
         "volumeMounts": [sasl_mount],
         "resources": resources(res),
-        "securityContext": security_context(),
     }
     pod = {
-        "securityContext": {"fsGroup": KAFKA_UID},
         "initContainers": [init],
         "containers": [container],
         "volumes": volumes,
@@ -219,7 +213,26 @@ class KafkaK8s(K8sOrdering):
     def files(self, layout: Layout) -> dict[str, list[dict]]:
         return {"zookeeper.yaml": zookeeper_objects(layout), "kafka.yaml": kafka_objects(layout)}
 
-    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
+    def network_policies(self, layout: Layout) -> list[dict]:
+        """Brokers to the orderers and to each other; ZooKeeper's client port to the brokers, its
+        quorum ports to its own nodes. Nobody else reaches either."""
+        topo, spec = layout.topo, layout.topo.spec
+        kafka = kafka_model(topo.ordering)
+        ns, z0, k0 = kafka.namespace, kafka.zookeepers[0], kafka.kafkas[0]
+        orderers = [pods_of(spec, "orderer", o.namespace) for o in topo.orderer_orgs]
+        brokers = [pods_of(spec, "kafka", ns)]
+        return [
+            policy(spec, f"{spec.name}-kafka", ns, "kafka", [([k0.address.port], [*orderers, *brokers])]),
+            policy(
+                spec,
+                f"{spec.name}-zookeeper",
+                ns,
+                "zookeeper",
+                [([z0.client.port], brokers), ([z0.peer.port, z0.election.port], [pods_of(spec, "zookeeper", ns)])],
+            ),
+        ]
+
+    def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
         """A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the
         chain's producer without a nil check, and the producer exists only once the chain has
         connected to Kafka, so one GET during a cold start (Kafka takes tens of seconds on a cluster),

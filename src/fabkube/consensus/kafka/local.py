@@ -140,7 +140,9 @@ class KafkaLocal(LocalOrdering):
             self._tls[key] = client_tls(str(d / "ca.crt"), str(d / "server.crt"), str(d / "server.key"))
         return self._tls[key]
 
-    def orderer_ready(self, node: OrdererNode, log: Path, offset: int, channels: list[str]) -> bool:
+    def orderer_ready(
+        self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
+    ) -> bool:
         # Never /healthz on a Kafka orderer: see probes.kafka_orderer_started.
         return kafka_orderer_started(node.address, log, offset, channels)
 

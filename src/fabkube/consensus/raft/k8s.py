@@ -12,8 +12,9 @@ from fabkube.nodes import OrdererNode
 class RaftK8s(K8sOrdering):
     type = "raft"
 
-    def orderer_probes(self, node: OrdererNode) -> tuple[dict, dict, dict]:
-        get = {"httpGet": {"path": "/healthz", "port": node.operations.port}, "timeoutSeconds": 3}
+    def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
+        scheme = "HTTPS" if tls else "HTTP"
+        get = {"httpGet": {"path": "/healthz", "port": node.operations.port, "scheme": scheme}, "timeoutSeconds": 3}
         startup = {**get, "periodSeconds": 2, "failureThreshold": 150}
         ready = {**get, "periodSeconds": 5}
         live = {**get, "periodSeconds": 10, "failureThreshold": 6}

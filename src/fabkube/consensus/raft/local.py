@@ -4,6 +4,7 @@ operations endpoint says healthy (with no channel it serves none yet, and joins 
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 
 from fabkube import health
@@ -17,10 +18,12 @@ class RaftLocal(LocalOrdering):
     type = "raft"
     orderer = Stage("orderer", "orderers (Raft, channel participation)", 120.0, "/healthz on its operations port")
 
-    def orderer_ready(self, node: OrdererNode, log: Path, offset: int, channels: list[str]) -> bool:
+    def orderer_ready(
+        self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
+    ) -> bool:
         """Healthy, and every channel it joined knows a leader in this run (so a restarted orderer
         is ready once it can order again, not merely once it listens)."""
-        if not (health.tcp_open(node.address) and health.http_ok(node.operations, "/healthz")):
+        if not (health.tcp_open(node.address) and health.operations_ok(node.operations, "/healthz", ops_tls)):
             return False
         if not channels:
             return True

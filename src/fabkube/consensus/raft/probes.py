@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from fabkube.health import operations_get, org_client_tls
 from fabkube.nodes import Endpoint
 
 TIMEOUT = 3.0
@@ -39,19 +40,15 @@ def channel_info(admin: Endpoint, tls: ssl.SSLContext, channel: str) -> dict | N
 LEADER = re.compile(r'^consensus_etcdraft_is_leader\{channel="([^"]+)"\} (\S+)$', re.M)
 
 
-def leaders(operations: Endpoint) -> dict[str, bool]:
+def leaders(operations: Endpoint, tls: ssl.SSLContext | None) -> dict[str, bool]:
     """channel -> whether this orderer leads it, from its metrics."""
-    try:
-        with urllib.request.urlopen(f"http://{operations.host}:{operations.port}/metrics", timeout=TIMEOUT) as resp:
-            text = resp.read().decode()
-    except (urllib.error.URLError, OSError):
-        return {}
+    text = operations_get(operations, "/metrics", tls, TIMEOUT) or ""
     return {ch: float(v) == 1.0 for ch, v in LEADER.findall(text)}
 
 
 def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext, channels: list[str]) -> dict:
     """channel -> ChannelOnOrderer for one orderer."""
-    lead = leaders(operations)
+    lead = leaders(operations, tls)
     out = {}
     for ch in channels:
         info = channel_info(admin, tls, ch)
@@ -62,17 +59,9 @@ def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext,
     return out
 
 
-def admin_tls(layout, org) -> ssl.SSLContext:
-    """An orderer org admin's TLS client, verifying that org's orderers by its TLS CA."""
-    from fabkube.health import client_tls
-
-    pair = layout.admin_tls(org)
-    return client_tls(str(layout.tls_ca(org)), str(pair / "client.crt"), str(pair / "client.key"))
-
-
 def describe(layout, node, channels: list[str]) -> dict[str, dict]:
     """channel -> {"height", "status", "leader"} as one orderer (at node.admin/node.operations) says."""
     return {
         ch: c.as_dict()
-        for ch, c in orderer_channels(node.admin, node.operations, admin_tls(layout, node.org), channels).items()
+        for ch, c in orderer_channels(node.admin, node.operations, org_client_tls(layout, node.org), channels).items()
     }
