@@ -8,16 +8,26 @@ import pytest
 from conftest import EXAMPLES, live_processes, run_cli
 
 from fabkube import health
-from fabkube.consensus.kafka.probes import kafka_brokers
+from fabkube.consensus.kafka.probes import kafka_brokers, zookeeper_mode
 from fabkube.nodes import Endpoint
 
 pytestmark = pytest.mark.e2e
 
 
-def run_zookeeper_cli(tools, jaas, server: str, *command: str) -> subprocess.CompletedProcess:
+def run_zookeeper_cli(tools, jaas, tls_dir, server: str, *command: str) -> subprocess.CompletedProcess:
     """ZooKeeper's own shell from the toolchain's jars: as anyone on the network could run it (no
-    JAAS file), or logged in as the brokers are."""
+    JAAS file, no certificate), with a certificate of the orderer org's TLS CA (`tls_dir`: the
+    brokers' pair) but no login, or logged in as the brokers are."""
     login = [f"-Djava.security.auth.login.config={jaas}"] if jaas else []
+    if tls_dir:
+        login += [
+            "-Dzookeeper.client.secure=true",
+            "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+            f"-Dzookeeper.ssl.keyStore.location={tls_dir}/kafka.pem",
+            "-Dzookeeper.ssl.keyStore.type=PEM",
+            f"-Dzookeeper.ssl.trustStore.location={tls_dir}/ca.crt",
+            "-Dzookeeper.ssl.trustStore.type=PEM",
+        ]
     main = "org.apache.zookeeper.ZooKeeperMain"
     argv = ["java", *login, "-cp", tools.kafka_classpath, main, "-server", server, *command]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -58,12 +68,16 @@ def test_seed_lifecycle(tools, home):
         assert "TLS on, client certificates required" in cc_log
 
         # FIELD-NOTES: one unauthenticated ZooKeeper write used to make the brokers delete the
-        # channel's topic (its whole ordering history). Now ZooKeeper gives such a client no session,
-        # the brokers (logged in with the network's JAAS) see no marker, and the channel orders.
-        zk = run_zookeeper_cli(tools, None, "127.0.0.1:17027", "create", "/admin/delete_topics/mychannel")
+        # channel's topic (its whole ordering history). Now ZooKeeper speaks only TLS with client
+        # certificates, and gives a client that has a certificate but not the brokers' login no
+        # session; the brokers (TLS and the network's JAAS) see no marker, and the channel orders.
+        zk = run_zookeeper_cli(tools, None, None, "127.0.0.1:17027", "create", "/admin/delete_topics/mychannel")
         assert "Created" not in zk.stdout + zk.stderr, zk.stdout + zk.stderr
+        assert zookeeper_mode(Endpoint("127.0.0.1", 17027)) is None  # no plaintext at all
+        zk = run_zookeeper_cli(tools, None, tls_dir, "127.0.0.1:17027", "create", "/admin/delete_topics/mychannel")
+        assert "client failed to authenticate" in zk.stdout + zk.stderr, zk.stdout + zk.stderr
         jaas = next(workdir.glob("crypto/ordererOrganizations/*/kafka/sasl/kafka.jaas"))
-        brokers = run_zookeeper_cli(tools, jaas, "127.0.0.1:17027", "ls", "/admin/delete_topics")
+        brokers = run_zookeeper_cli(tools, jaas, tls_dir, "127.0.0.1:17027", "ls", "/admin/delete_topics")
         assert "[]" in brokers.stdout, brokers.stdout + brokers.stderr
         time.sleep(5)
         segments = list((workdir / "nodes" / "kafka-0" / "data").glob("mychannel-0/*.log"))

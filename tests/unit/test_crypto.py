@@ -22,8 +22,8 @@ def test_layout_chains_modes_and_sans(tmp_path):
     topo = build_topology(load_spec(EXAMPLES / "seed.yaml").spec, "local")
     layout = Layout(tmp_path, topo)
     # orderer + admin, 2 peers + admin + user, mycc's server and peer-client pairs, the Kafka brokers,
-    # ZooKeeper's password
-    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 2 + 1 + 1
+    # ZooKeeper's TLS pair and password
+    assert generate_crypto(topo, layout.crypto) == 1 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1
     sasl = layout.org_dir(topo.orderer_orgs[0]) / "kafka" / "sasl"
     assert sorted(p.name for p in sasl.iterdir()) == ["kafka.jaas", "password", "zookeeper.jaas"]
     assert {oct(p.stat().st_mode & 0o777) for p in sasl.iterdir()} == {"0o600"}

@@ -37,7 +37,7 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
     spec, ns = topo.spec, kafka.namespace
     res = spec.resources.zookeeper
     z0 = kafka.zookeepers[0]
-    props = zookeeper_properties(kafka, z0, "/data")
+    props = zookeeper_properties(kafka, z0, "/data", "/tls")
     # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
     props["quorumListenOnAllIPs"] = "true"
     config = {
@@ -56,6 +56,31 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         spec, "zookeeper-sasl", ns, "zookeeper", "zookeeper", {"zookeeper.jaas": zookeeper_jaas}
     )
     jvm = f"-Xmx{heap_for(res)} -XX:+UseSerialGC {jaas_option(f'{SASL}/zookeeper.jaas')}"
+    mounts = [
+        {"name": "data", "mountPath": "/data"},
+        {"name": "config", "mountPath": ZK_CONFIG},
+        {"name": "sasl", "mountPath": SASL, "readOnly": True},
+    ]
+    volumes = [
+        {"name": "config", "configMap": {"name": "zookeeper-config"}},
+        {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o440}},
+    ]
+    objects = [secret]
+    if spec.tls:
+        tls = layout.tls_pair(kafka.zookeeper_tls)
+        tls_secret, tls_items = files_secret(
+            spec,
+            "zookeeper-tls",
+            ns,
+            "zookeeper",
+            "zookeeper",
+            {"zookeeper.pem": tls / "zookeeper.pem", "ca.crt": tls / "ca.crt"},
+        )
+        objects.append(tls_secret)
+        mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
+        volumes.append(
+            {"name": "tls", "secret": {"secretName": "zookeeper-tls", "items": tls_items, "defaultMode": 0o440}}
+        )
     container = make_container(
         "zookeeper",
         image(spec, "zookeeper"),
@@ -64,20 +89,13 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         # The root filesystem is read-only: the scripts' log directory goes to /tmp.
         {"SERVER_JVMFLAGS": jvm, "ZOO_LOG4J_PROP": "INFO,CONSOLE", "ZOO_LOG_DIR": "/tmp"},
         ports,
-        [
-            {"name": "data", "mountPath": "/data"},
-            {"name": "config", "mountPath": ZK_CONFIG},
-            {"name": "sasl", "mountPath": SASL, "readOnly": True},
-        ],
+        mounts,
         tcp_probe(z0.client.port),
         tcp_probe(z0.client.port, 20),
     )
     pod = {
         "containers": [container],
-        "volumes": [
-            {"name": "config", "configMap": {"name": "zookeeper-config"}},
-            {"name": "sasl", "secret": {"secretName": "zookeeper-sasl", "items": items, "defaultMode": 0o440}},
-        ],
+        "volumes": volumes,
         **scheduling(spec, spec.kubernetes.placement.zookeeper, selector(spec, "zookeeper")),
     }
     pdb = {
@@ -88,7 +106,7 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
     }
     return [
         config,
-        secret,
+        *objects,
         service(topo, "zookeeper-headless", ns, "zookeeper", "zookeeper", ports, headless=True),
         service(topo, "zookeeper", ns, "zookeeper", "zookeeper", {"client": z0.client.port}),
         statefulset(
@@ -117,11 +135,15 @@ def kafka_objects(layout: Layout) -> list[dict]:
     props = kafka_properties(kafka, k0, f"{KAFKA_VOLUME}/logs", "/tls")
     props.pop("broker.id")
     props.pop("advertised.listeners")
+    # zookeeper-shell (the init container's wait) reads ZooKeeper's TLS settings from a file of
+    # the broker's own zookeeper.* keys.
+    zk_tls = {k: v for k, v in props.items() if k.startswith(("zookeeper.ssl.", "zookeeper.clientCnxnSocket"))}
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
-        "data": {"server.properties": properties_text(props)},
+        "data": {"server.properties": properties_text(props)}
+        | ({"zookeeper-tls.properties": properties_text(zk_tls)} if zk_tls else {}),
     }
     suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
     # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
@@ -131,7 +153,10 @@ def kafka_objects(layout: Layout) -> list[dict]:
         f"--override advertised.listeners={kafka_protocol(kafka)}://${{HOSTNAME}}.{suffix}"
     )
     zk = shlex.quote(kafka.zookeeper_connect)
-    wait_zk = f"until /opt/kafka/bin/zookeeper-shell.sh {zk} ls /; do echo waiting for ZooKeeper; sleep 3; done"
+    tls_flag = " -zk-tls-config-file /config/zookeeper-tls.properties" if spec.tls else ""
+    wait_zk = (
+        f"until /opt/kafka/bin/zookeeper-shell.sh {zk}{tls_flag} ls /; do echo waiting for ZooKeeper; sleep 3; done"
+    )
     _, broker_jaas = jaas_files(sasl_dir(layout))
     sasl_secret, sasl_items = files_secret(spec, "kafka-sasl", ns, "kafka", "kafka", {"kafka.jaas": broker_jaas})
     sasl_mount = {"name": "sasl", "mountPath": SASL, "readOnly": True}
@@ -171,7 +196,7 @@ def kafka_objects(layout: Layout) -> list[dict]:
         "image": image(spec, "kafka"),
         "command": ["sh", "-c", wait_zk],
         "env": [{"name": k, "value": v} for k, v in login.items()],
-        "volumeMounts": [sasl_mount],
+        "volumeMounts": [m for m in mounts if m["name"] in ("sasl", "tls", "config")],
         "resources": resources(res),
     }
     pod = {

@@ -69,10 +69,11 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
     kafka = kafka_model(layout.topo.ordering)
     spec = kafka.spec
     zookeeper_jaas, broker_jaas = jaas_files(sasl_dir(layout))
+    zookeeper_tls_dir = layout.tls_pair(kafka.zookeeper_tls)
     out: list[Component] = []
     for z in kafka.zookeepers:
         data = layout.data_dir(z.name)
-        zoo_cfg = ("zoo.cfg", properties_text(zookeeper_properties(kafka, z, str(data))))
+        zoo_cfg = ("zoo.cfg", properties_text(zookeeper_properties(kafka, z, str(data), str(zookeeper_tls_dir))))
         comp = _jvm_component(
             layout,
             tools,
@@ -123,15 +124,15 @@ class KafkaLocal(LocalOrdering):
 
     def service_ready(self, comp: Component, layout: Layout) -> Callable[[], bool]:
         ep = comp.health.endpoint
-        if comp.kind == "zookeeper":
-            return lambda: zookeeper_mode(ep) in ("leader", "follower", "standalone")
-        want = [k.broker_id for k in kafka_model(layout.topo.ordering).kafkas]
         tls = self._client_tls(layout)
+        if comp.kind == "zookeeper":
+            return lambda: zookeeper_mode(ep, tls) in ("leader", "follower", "standalone")
+        want = [k.broker_id for k in kafka_model(layout.topo.ordering).kafkas]
         return lambda: kafka_brokers(ep, tls) == want
 
     def _client_tls(self, layout: Layout) -> ssl.SSLContext | None:
-        """Brokers require a client certificate from the orderer org's TLS CA; one context per work dir,
-        built when first needed and reused by every poll."""
+        """Brokers and ZooKeeper require a client certificate from the orderer org's TLS CA (fabkube
+        presents the brokers'); one context per work dir, built when first needed and reused by every poll."""
         if not layout.topo.spec.tls:
             return None
         d = layout.tls_pair(kafka_model(layout.topo.ordering).broker_tls)

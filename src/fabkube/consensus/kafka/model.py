@@ -49,7 +49,7 @@ class KafkaModel(OrderingModel):
         self.zookeepers: list[ZooKeeperNode] = []
         self.kafkas: list[KafkaNode] = []
         for i in range(spec.zookeeper.nodes):
-            host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"
+            host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"  # zookeeper_headless
             client, peer, election = (ctx.endpoint(host, port) for port in ZOOKEEPER_PORTS.values())
             self.zookeepers.append(ZooKeeperNode(i, f"zookeeper-{i}", self.namespace, client, peer, election))
         for i in range(spec.kafka.brokers):
@@ -82,8 +82,26 @@ class KafkaModel(OrderingModel):
         sans = ("localhost", LOCAL_HOST, f"*.{self.headless}", self.headless)
         return TlsPair(org, "kafka/tls", f"kafka.{org.domain}", sans, bundle="kafka.pem")
 
+    @property
+    def zookeeper_headless(self) -> str:
+        return f"zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"
+
+    @property
+    def zookeeper_tls(self) -> TlsPair:
+        """ZooKeeper's server and quorum certificate, one for the ensemble, from the orderer org's
+        TLS CA (the brokers verify it by the CA they already trust, and its name: loopback locally,
+        the headless Service's pods and the client Service on Kubernetes)."""
+        org = self.orderer_org
+        sans = (
+            "localhost",
+            LOCAL_HOST,
+            f"*.{self.zookeeper_headless}",
+            f"zookeeper.{self.namespace}.svc.{CLUSTER_DOMAIN}",
+        )
+        return TlsPair(org, "kafka/zookeeper-tls", f"zookeeper.{org.domain}", sans, bundle="zookeeper.pem")
+
     def tls_pairs(self, orderers: list[OrdererNode]) -> list[TlsPair]:
-        return [self.broker_tls]
+        return [self.broker_tls, self.zookeeper_tls] if self.spec.tls else [self.broker_tls]
 
     def write_secrets(self, org_dir: Callable[[Org], Path]) -> int:
         return int(write_jaas(kafka_sasl_dir(org_dir(self.orderer_org))))

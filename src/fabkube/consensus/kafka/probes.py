@@ -16,15 +16,18 @@ from fabkube.health import TIMEOUT, tcp_open
 from fabkube.nodes import Endpoint
 
 
-def zookeeper_mode(ep: Endpoint) -> str | None:
-    """'leader', 'follower' or 'standalone' when the node serves, else None."""
+def zookeeper_mode(ep: Endpoint, tls: ssl.SSLContext | None = None) -> str | None:
+    """'leader', 'follower' or 'standalone' when the node serves, else None (over TLS with `tls`:
+    ZooKeeper's secure port answers four-letter words after the handshake)."""
     try:
-        with socket.create_connection((ep.host, ep.port), timeout=TIMEOUT) as s:
+        with socket.create_connection((ep.host, ep.port), timeout=TIMEOUT) as raw:
+            s = tls.wrap_socket(raw, server_hostname=ep.host) if tls else raw
+            s.settimeout(TIMEOUT)
             s.sendall(b"srvr")
             data = b""
             while chunk := s.recv(4096):
                 data += chunk
-    except OSError:
+    except (OSError, ssl.SSLError):
         return None
     for line in data.decode(errors="replace").splitlines():
         if line.startswith("Mode:"):

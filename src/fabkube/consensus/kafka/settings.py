@@ -28,24 +28,65 @@ log4j.logger.org.apache.zookeeper.audit=WARN
 """
 
 
-def zookeeper_properties(kafka: KafkaModel, node: ZooKeeperNode, data_dir: str) -> dict[str, str]:
+def zookeeper_properties(kafka: KafkaModel, node: ZooKeeperNode, data_dir: str, tls_dir: str) -> dict[str, str]:
+    """zoo.cfg; with TLS (`tls_dir`: ZooKeeper's PEM bundle and the CA) the client port and the
+    quorum speak only TLS, and clients must present a certificate from the orderer org's TLS CA."""
+    tls = kafka.spec.tls
+    port_key = "secureClientPort" if tls else "clientPort"
     props = {
         "tickTime": "2000",
         "initLimit": "10",
         "syncLimit": "5",
         "dataDir": data_dir,
-        "clientPort": str(node.client.port),
+        port_key: str(node.client.port),
         "admin.enableServer": "false",
         "4lw.commands.whitelist": "ruok,srvr,mntr,stat",
         "autopurge.purgeInterval": "1",
         **zookeeper_auth_properties(len(kafka.zookeepers)),
     }
+    if tls:
+        props |= zookeeper_tls_properties(tls_dir, len(kafka.zookeepers) > 1)
     if kafka.target == "local":
-        props["clientPortAddress"] = node.client.host
+        props[f"{port_key}Address"] = node.client.host
     if len(kafka.zookeepers) > 1:
         for z in kafka.zookeepers:
             props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
     return props
+
+
+def zookeeper_tls_properties(tls_dir: str, quorum: bool) -> dict[str, str]:
+    """ZooKeeper 3.8 TLS (zookeeperAdmin "Encryption, Authentication, Authorization Options"): Netty
+    for the client port, PEM stores (PKCS#8 key + certificate in one file), client certificates
+    required (ssl.clientAuth defaults to need). Peers' names are not checked, only their CA: clients
+    and quorum members connect from pod addresses that have no name of their own."""
+    stores = {
+        "keyStore.location": f"{tls_dir}/zookeeper.pem",
+        "keyStore.type": "PEM",
+        "trustStore.location": f"{tls_dir}/ca.crt",
+        "trustStore.type": "PEM",
+    }
+    props = {
+        "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+        **{f"ssl.{k}": v for k, v in stores.items()},
+        "ssl.hostnameVerification": "false",
+    }
+    if quorum:
+        props |= {"sslQuorum": "true", **{f"ssl.quorum.{k}": v for k, v in stores.items()}}
+        props["ssl.quorum.hostnameVerification"] = "false"
+    return props
+
+
+def broker_zookeeper_tls_properties(tls_dir: str) -> dict[str, str]:
+    """The brokers as TLS clients of ZooKeeper (Kafka's zookeeper.ssl.* settings), presenting their
+    own certificate and checking ZooKeeper's name against the connect string."""
+    return {
+        "zookeeper.ssl.client.enable": "true",
+        "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+        "zookeeper.ssl.keystore.type": "PEM",
+        "zookeeper.ssl.keystore.location": f"{tls_dir}/kafka.pem",
+        "zookeeper.ssl.truststore.type": "PEM",
+        "zookeeper.ssl.truststore.location": f"{tls_dir}/ca.crt",
+    }
 
 
 def kafka_protocol(kafka: KafkaModel) -> str:
@@ -72,7 +113,7 @@ def kafka_properties(kafka: KafkaModel, node: KafkaNode, log_dir: str, tls_dir: 
     system_rf = str(min(3, k.brokers))
     proto = kafka_protocol(kafka)
     listener = f"{proto}://{node.address.host}:{node.address.port}"
-    tls = kafka_tls_properties(tls_dir) if spec.tls else {}
+    tls = kafka_tls_properties(tls_dir) | broker_zookeeper_tls_properties(tls_dir) if spec.tls else {}
     return {
         "broker.id": str(node.broker_id),
         **tls,
