@@ -101,8 +101,7 @@ def test_network_policies_open_only_the_networks_flows(objects):
         assert deny == {
             "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": name}},
             "policyTypes": ["Ingress"],
-            "ingress": [],
-        }
+        }  # Ingress with no rule: nothing admitted
 
     def rules(ns, policy):
         return [([p["port"] for p in r["ports"]], r.get("from")) for r in policies[(ns, f"{name}-{policy}")]["ingress"]]

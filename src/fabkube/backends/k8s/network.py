@@ -414,7 +414,9 @@ def _lifecycle_job(ctx: UpContext) -> str:
             ctx.report.info(f"-- lifecycle Job of {ns}")
         states.append(ctx.net._follow_job(job, max(1.0, deadline - time.monotonic()), ctx.report))
     by_ns = {j["metadata"]["namespace"]: state for j, state in zip(jobs, states, strict=True)}
-    if all(state.startswith("succeeded") for state in states):
+    if len(states) == 1:
+        ctx.job = states[0]
+    elif all(state.startswith("succeeded") for state in states):
         ctx.job = by_ns.get(ctx.net.topo.orgs[0].namespace, states[-1])  # its tail: the smoke query
     else:
         ctx.job = "; ".join(f"{ns}: {state}" for ns, state in by_ns.items())

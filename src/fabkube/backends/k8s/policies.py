@@ -49,11 +49,14 @@ def policy(
         if sources:
             rule["from"] = sources
         ingress.append(rule)
+    body: dict = {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"]}
+    if ingress:  # none at all, not an empty list: the API server stores [] as absent, and a re-apply
+        body["ingress"] = ingress  # of [] would write the object again every time
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": meta(spec, name, namespace, name, "network-policy"),
-        "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"], "ingress": ingress},
+        "spec": body,
     }
 
 
