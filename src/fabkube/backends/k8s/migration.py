@@ -194,7 +194,12 @@ class K8sMigrationHost(MigrationHost):
                     pvc["spec"]["storageClassName"] = spec.kubernetes.storageClass
                 cluster.apply([pvc], ("PersistentVolumeClaim",))
             src, dst = ("/backup", "/data") if restore else ("/data", "/backup")
-            script = f"set -e; find {dst} -mindepth 1 -delete; cp -a {src}/. {dst}/; sync; ls -la {dst}"
+            # Not root: a volume's lost+found (root's, 0700, as on ext4) is neither copied nor emptied.
+            keep = "-mindepth 1 -maxdepth 1 ! -name lost+found"
+            script = (
+                f"set -e; find {dst} {keep} -exec rm -rf {{}} +; "
+                f"find {src} {keep} -exec cp -a {{}} {dst}/ \\;; sync; ls -la {dst}"
+            )
             pod_spec = sts["spec"]["template"]["spec"]
             job_name = f"{'restore' if restore else 'backup'}-{claim}"[:63].rstrip("-")
             job = {
