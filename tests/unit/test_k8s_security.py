@@ -123,7 +123,14 @@ def test_network_policies_open_only_the_networks_flows(objects):
     assert [f["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for f in zk[1][1]] == ["zookeeper"]
     orderers = rules(orderer_ns, "orderers")
     assert orderers[0] == ([7050], None)  # clients and peers from anywhere
-    assert {f["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for f in orderers[1][1]} == {"tools"}
+    admins = {
+        (
+            f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            f["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        )
+        for f in orderers[1][1]
+    }
+    assert admins == {(ns, "tools") for ns in namespaces if ns != kafka_ns}  # every org's lifecycle Job
     assert len(orderers) == 2  # no operations port: kubernetes.operationsFrom is empty
 
 

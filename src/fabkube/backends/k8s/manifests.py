@@ -419,7 +419,8 @@ def policy_objects(layout: Layout) -> list[dict]:
     if not spec.kubernetes.networkPolicies:
         return []
     out = [default_deny(spec, ns) for ns in namespaces(topo)]
-    admins = [pods_of(spec, "tools", ns) for ns in dict.fromkeys(o.namespace for o in topo.orgs)]
+    # The lifecycle Jobs: the orderer org's joins its orderers to channels (channel participation).
+    admins = [pods_of(spec, "tools", ns) for ns in dict.fromkeys(o.namespace for o in [*topo.orderer_orgs, *topo.orgs])]
     for ns in dict.fromkeys(o.namespace for o in topo.orderer_orgs):
         o0 = next(o for o in topo.orderers if o.namespace == ns)
         rules = [([o0.address.port], anyone()), ([o0.admin.port], admins)]
