@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from fabkube.backends import new_network, open_network
 from fabkube.backends.base import Network, NetworkStatus, UpOptions
+from fabkube.crypto.inventory import certificates, expiring
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.layout import default_workdir, fabkube_home
 from fabkube.reporter import Reporter, StepHandle
@@ -230,12 +232,65 @@ def status(
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Each component with its state, where it runs and its address; each peer's ledger height per channel."""
-    st = _open_network(network, workdir).status()
+    """Each component with its state, where it runs and its address; each peer's ledger height per
+    channel; a warning for each certificate that ends within 30 days."""
+    net = _open_network(network, workdir)
+    st = net.status()
+    soon = expiring(certificates(net.layout), EXPIRY_WARNING)
     if as_json:
-        print(json.dumps(st.as_dict(), indent=2))
+        print(json.dumps({**st.as_dict(), "certificates_expiring": [c.as_dict() for c in soon]}, indent=2))
         return
     _print_status(st)
+    _warn_expiring(soon)
+
+
+EXPIRY_WARNING = dt.timedelta(days=30)
+
+
+def _warn_expiring(soon) -> None:
+    for c in soon:
+        days = c.left().total_seconds() / 86400
+        when = f"ended {-days:.1f} days ago" if days < 0 else f"ends in {days:.1f} days"
+        err.print(
+            f"[yellow]warning[/]: certificate {c.kind} of {c.owner} ({c.subject}) {when}, "
+            f"{c.not_after:%Y-%m-%d %H:%M} UTC: see `fabkube certs`"
+        )
+
+
+certs_app = typer.Typer(help="The network's certificates: what, subject, issuer, expiry, days left.")
+app.add_typer(certs_app, name="certs")
+
+
+@certs_app.callback(invoke_without_command=True)
+@_guard
+def certs(
+    ctx: typer.Context,
+    within: str | None = typer.Option(None, "--within", help="Only those ending within this, e.g. 30d, 12h."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Every certificate of the network: CAs, node and user enrollment, TLS, chaincode and Kafka/ZooKeeper."""
+    if ctx.invoked_subcommand:
+        return
+    from fabkube.spec import LIFETIME, duration_seconds
+
+    if within is not None and not LIFETIME.match(within):
+        raise UserError(f"--within {within!r}: a number and m, h, d or y, e.g. 30d")
+    listed = certificates(_open_network(network, workdir).layout)
+    if within is not None:
+        listed = expiring(listed, dt.timedelta(seconds=duration_seconds(within)))
+    if as_json:
+        print(json.dumps([c.as_dict() for c in listed], indent=2))
+        return
+    table = Table(title=f"{len(listed)} certificates")
+    for col in ("kind", "of", "subject", "issuer", "not after (UTC)", "days left"):
+        table.add_column(col)
+    for c in listed:
+        days = c.left().total_seconds() / 86400
+        colour = "red" if days < 0 else "yellow" if days <= EXPIRY_WARNING.days else "green"
+        table.add_row(c.kind, c.owner, c.subject, c.issuer, f"{c.not_after:%Y-%m-%d %H:%M}", f"[{colour}]{days:.1f}[/]")
+    out.print(table)
 
 
 def _print_status(st: NetworkStatus) -> None:

@@ -47,11 +47,30 @@ def size_bytes(text: str) -> int:
     return int(number) * {"KB": 1024, "MB": 1024 * 1024}[unit]
 
 
+LIFETIME = re.compile(r"^(\d+)(m|h|d|y)$")  # of certificates: minutes to years
+LIFETIME_UNITS = {"m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """A LIFETIME value ('5m', '12h', '30d', '10y') in seconds."""
+    m = LIFETIME.match(text)
+    assert m, text
+    return int(m.group(1)) * LIFETIME_UNITS[m.group(2)]
+
+
 def F(default: Any = ..., description: str = "", pattern: re.Pattern | None = None, **kw: Any) -> Any:
     """A field with its description and, for editors, its pattern in the JSON Schema. The pattern is
     checked by the semantic rules below (one clear line per problem), not by pydantic."""
     extra = {"pattern": pattern.pattern} if pattern is not None else None
     return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
+class CryptoSpec(Model):
+    validity: str = F(
+        "10y",
+        "How long node, user and TLS certificates are valid ('5m', '12h', '30d', '10y'; CAs keep 10 years)",
+        LIFETIME,
+    )
 
 
 class FabricSpec(Model):
@@ -243,6 +262,7 @@ class LocalSpec(Model):
 class NetworkSpec(Model):
     name: str = F(..., "Network name, a DNS-1123 label", DNS_LABEL)
     fabric: FabricSpec = F(description="Fabric release", default_factory=FabricSpec)
+    crypto: CryptoSpec = F(description="Certificates", default_factory=CryptoSpec)
     tls: bool = F(True, "TLS on every endpoint, orderer-Kafka and broker-broker, mutual TLS peer-chaincode")
     ordering: OrderingSpec = F(description="Ordering service", default_factory=OrderingSpec)
     kafka: KafkaSpec = F(description="Kafka brokers", default_factory=KafkaSpec)
@@ -636,7 +656,16 @@ def _check_local(spec: NetworkSpec, p: _Problems) -> None:
         )
 
 
+def _check_crypto(spec: NetworkSpec, p: _Problems) -> None:
+    value = spec.crypto.validity
+    if not LIFETIME.match(value):
+        p.error(("crypto", "validity"), f"{value!r} is not a duration: a number and m, h, d or y, e.g. 30d or 10y")
+    elif not 120 <= duration_seconds(value) <= 10 * 365 * 86400:
+        p.error(("crypto", "validity"), f"{value!r}: allowed 2m to 10y (the CAs are valid for 10 years)")
+
+
 _SECTION_CHECKS = (
+    _check_crypto,
     _check_fabric,
     _check_ordering,
     _check_kafka,

@@ -74,10 +74,10 @@ def _base_subject(common_name: str, org: str | None = None, ous: list[str] | Non
     return x509.Name(attrs)
 
 
-def _validity() -> tuple[dt.datetime, dt.datetime]:
+def _validity(length: dt.timedelta = VALIDITY) -> tuple[dt.datetime, dt.datetime]:
+    """Backdated five minutes as cryptogen does (clocks differ a little), then `length` from now."""
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    not_before = now - dt.timedelta(minutes=5)
-    return not_before, not_before + VALIDITY
+    return now - dt.timedelta(minutes=5), now + length
 
 
 def _key_usage(*, digital_signature=False, key_encipherment=False, cert_sign=False, crl_sign=False):
@@ -151,8 +151,11 @@ class CA:
         sans: list[str] | None = None,
         tls: bool = False,
         org: str | None = None,
+        validity: dt.timedelta = VALIDITY,
     ) -> x509.Certificate:
-        not_before, not_after = _validity()
+        """A leaf certificate valid for `validity` (never past the CA's own end)."""
+        not_before, not_after = _validity(validity)
+        not_after = min(not_after, self.cert.not_valid_after_utc)
         builder = (
             x509.CertificateBuilder()
             .subject_name(_base_subject(common_name, org, ous))

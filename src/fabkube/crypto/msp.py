@@ -10,13 +10,15 @@ Existing CAs and node folders are reused, so generating twice makes no new keys.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 from pathlib import Path
 
 import yaml
 
 from fabkube.consensus.model import TlsPair
-from fabkube.crypto.certs import CA, KEY_FILE, new_key, write_cert, write_key
+from fabkube.crypto.certs import CA, KEY_FILE, VALIDITY, new_key, write_cert, write_key
+from fabkube.spec import duration_seconds
 from fabkube.topology import Org, Topology
 
 OUS = ("client", "peer", "admin", "orderer")
@@ -48,30 +50,36 @@ def _verifying_msp(msp: Path, sign_ca: CA, tls_ca: CA) -> None:
     (msp / "config.yaml").write_text(_node_ou_config(f"cacerts/{sign_ca.name}-cert.pem"))
 
 
-def _local_msp(base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str) -> None:
+def _local_msp(
+    base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str, validity: dt.timedelta
+) -> None:
     """One identity: msp/ (signing key + cert with its NodeOU) and tls/ (server or client pair)."""
     msp, tls = base / "msp", base / "tls"
     _verifying_msp(msp, sign_ca, tls_ca)
     (msp / "keystore").mkdir(parents=True, exist_ok=True)
     key = new_key()
     write_key(msp / "keystore" / KEY_FILE, key)
-    write_cert(msp / "signcerts" / f"{name}-cert.pem", sign_ca.issue(name, key.public_key(), ous=[ou]))
+    write_cert(
+        msp / "signcerts" / f"{name}-cert.pem", sign_ca.issue(name, key.public_key(), ous=[ou], validity=validity)
+    )
     tls_key = new_key()
     prefix = "client" if ou in ("client", "admin") else "server"
     tls.mkdir(parents=True, exist_ok=True)
-    write_cert(tls / f"{prefix}.crt", tls_ca.issue(name, tls_key.public_key(), sans=sans, tls=True))
+    write_cert(tls / f"{prefix}.crt", tls_ca.issue(name, tls_key.public_key(), sans=sans, tls=True, validity=validity))
     write_key(tls / f"{prefix}.key", tls_key)
     write_cert(tls / "ca.crt", tls_ca.cert)
 
 
-def _ensure_identity(base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str) -> bool:
+def _ensure_identity(
+    base: Path, name: str, sans: list[str], sign_ca: CA, tls_ca: CA, ou: str, validity: dt.timedelta
+) -> bool:
     if (base / "msp" / "signcerts" / f"{name}-cert.pem").exists():
         return False
-    _local_msp(base, name, sans, sign_ca, tls_ca, ou)
+    _local_msp(base, name, sans, sign_ca, tls_ca, ou, validity)
     return True
 
 
-def generate_org(crypto: Path, org: Org, nodes: list[tuple[str, list[str]]]) -> int:
+def generate_org(crypto: Path, org: Org, nodes: list[tuple[str, list[str]]], validity: dt.timedelta = VALIDITY) -> int:
     """Create (or extend) one org; `nodes` are (fqdn, SANs). Returns how many identities were new."""
     root = org_dir(crypto, org)
     sign_ca = CA.load_or_create(root / "ca", org.ca_name, org.domain)
@@ -80,11 +88,12 @@ def generate_org(crypto: Path, org: Org, nodes: list[tuple[str, list[str]]]) -> 
     created = 0
     node_ou = "orderer" if org.kind == "orderer" else "peer"
     for fqdn, sans in nodes:
-        created += _ensure_identity(node_dir(crypto, org, fqdn), fqdn, sans, sign_ca, tls_ca, node_ou)
-    created += _ensure_identity(user_dir(crypto, org, org.admin), org.admin, [], sign_ca, tls_ca, "admin")
+        created += _ensure_identity(node_dir(crypto, org, fqdn), fqdn, sans, sign_ca, tls_ca, node_ou, validity)
+    admin = user_dir(crypto, org, org.admin)
+    created += _ensure_identity(admin, org.admin, [], sign_ca, tls_ca, "admin", validity)
     for i in range(1, org.users + 1):
         user = f"User{i}@{org.domain}"
-        created += _ensure_identity(user_dir(crypto, org, user), user, [], sign_ca, tls_ca, "client")
+        created += _ensure_identity(user_dir(crypto, org, user), user, [], sign_ca, tls_ca, "client", validity)
     return created
 
 
@@ -92,7 +101,7 @@ def chaincode_tls_dir(crypto: Path, org: Org, chaincode: str) -> Path:
     return org_dir(crypto, org) / "chaincodes" / chaincode / "tls"
 
 
-def _chaincode_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> int:
+def _chaincode_tls(crypto: Path, org: Org, chaincode: str, sans: list[str], validity: dt.timedelta) -> int:
     """Mutual TLS between an org's peers and a chaincode server, both pairs from the org's TLS CA:
     server.* for the chaincode server (peers verify it), client.* for the peers (the server verifies
     them; the pair travels in the chaincode package's connection.json)."""
@@ -106,7 +115,7 @@ def _chaincode_tls(crypto: Path, org: Org, chaincode: str, sans: list[str]) -> i
         if (tls / f"{role}.crt").exists():
             continue
         key = new_key()
-        write_cert(tls / f"{role}.crt", tls_ca.issue(cn, key.public_key(), sans=names, tls=True))
+        write_cert(tls / f"{role}.crt", tls_ca.issue(cn, key.public_key(), sans=names, tls=True, validity=validity))
         write_key(tls / f"{role}.key", key)
         created += 1
     # Java's chaincode server wants base64 copies of its pair named too (see chaincode/contract.py).
@@ -126,7 +135,7 @@ def tls_pair_dir(crypto: Path, pair: TlsPair) -> Path:
     return org_dir(crypto, pair.org) / pair.dir
 
 
-def _tls_pair(crypto: Path, pair: TlsPair) -> bool:
+def _tls_pair(crypto: Path, pair: TlsPair, validity: dt.timedelta) -> bool:
     """A pair the ordering type asks for (Kafka: the brokers'), from its org's TLS CA, with the CA's
     certificate beside it; `bundle` also holds key + certificate in one file (Kafka's PEM keystore)."""
     tls = tls_pair_dir(crypto, pair)
@@ -134,7 +143,7 @@ def _tls_pair(crypto: Path, pair: TlsPair) -> bool:
         return False
     tls_ca = CA.load(org_dir(crypto, pair.org) / "tlsca", pair.org.tlsca_name)
     key = new_key()
-    cert = tls_ca.issue(pair.common_name, key.public_key(), sans=list(pair.sans), tls=True)
+    cert = tls_ca.issue(pair.common_name, key.public_key(), sans=list(pair.sans), tls=True, validity=validity)
     write_cert(tls / f"{pair.role}.crt", cert)
     write_key(tls / f"{pair.role}.key", key)
     if pair.bundle:
@@ -148,13 +157,15 @@ def _tls_pair(crypto: Path, pair: TlsPair) -> bool:
 def generate_crypto(topo: Topology, crypto: Path) -> int:
     """All orgs of a topology. SANs cover both targets, so one crypto set serves local and k8s."""
     created = 0
+    validity = dt.timedelta(seconds=duration_seconds(topo.spec.crypto.validity))
     for org in topo.orderer_orgs:
-        created += generate_org(crypto, org, [(o.fqdn, topo.tls_sans(o)) for o in topo.org_orderers(org)])
+        nodes = [(o.fqdn, topo.tls_sans(o)) for o in topo.org_orderers(org)]
+        created += generate_org(crypto, org, nodes, validity)
     for org in topo.orgs:
-        created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)])
+        created += generate_org(crypto, org, [(p.fqdn, topo.tls_sans(p)) for p in topo.org_peers(org)], validity)
     for cc in topo.chaincodes:
         for org in cc.orgs:
-            created += _chaincode_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org))
+            created += _chaincode_tls(crypto, org, cc.name, topo.chaincode_sans(cc, org), validity)
     for pair in topo.ordering.tls_pairs(topo.orderers):
-        created += _tls_pair(crypto, pair)
+        created += _tls_pair(crypto, pair, validity)
     return created + topo.ordering.write_secrets(lambda org: org_dir(crypto, org))
