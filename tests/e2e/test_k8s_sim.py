@@ -141,6 +141,17 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         script = core.read_namespaced_config_map("lifecycle", "seed-org1").data["lifecycle.sh"]
         assert "install mycc_2.0 on peer0.org1" in script
 
+        # NetworkPolicies turned off: the ones applied before are removed, not left enforcing.
+        net = client.NetworkingV1Api(api)
+        assert (
+            len(net.list_network_policy_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items) == 8
+        )
+        off = tmp_path / "seed-open.yaml"
+        off.write_text(v2.read_text().replace("kubernetes:", "kubernetes:\n  networkPolicies: false", 1))
+        opened = cli("up", str(off), "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
+        assert "removed NetworkPolicy seed-kafka/seed-default-deny" in opened.stderr.replace("\n", " ")
+        assert net.list_network_policy_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items == []
+
         cli("down", "--network", "seed-k8s", home=home, sim=sim)
         time.sleep(2)
         left = [

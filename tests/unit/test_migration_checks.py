@@ -80,7 +80,7 @@ def observed(channels: dict[str, dict]) -> Observed:
 
 def check(tmp_path, versions, channels) -> str:
     procedure = KafkaToRaft(Host(tmp_path))
-    procedure.tls = None  # the stand-in endpoints speak plain HTTP
+    procedure.ops_tls = None  # the stand-in endpoints speak plain HTTP
     with operations(versions[0]) as a, operations(versions[1]) as b, operations(versions[2]) as c:
         reach = [OrdererReach(f"orderer{i}", e, e, e) for i, e in enumerate((a, b, c))]
         return procedure.check(reach, observed(channels))

@@ -39,7 +39,7 @@ from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.consensus.raft.model import raft_model
 from fabkube.consensus.raft.probes import channel_info, leaders
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.health import operations_get, org_client_tls
+from fabkube.health import operations_get, operations_tls, org_client_tls
 from fabkube.migration.host import MigrationHost, OrdererReach
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
@@ -165,8 +165,13 @@ class KafkaToRaft:
 
     @functools.cached_property
     def tls(self) -> ssl.SSLContext | None:
-        """The orderer org admin's TLS client: the admin endpoints and the operations endpoints take it."""
+        """The orderer org admin's TLS client: the admin endpoints take it."""
         return org_client_tls(self.layout, self.layout.topo.orderer_org)
+
+    @functools.cached_property
+    def ops_tls(self) -> ssl.SSLContext | None:
+        """How the orderers' operations endpoints are read (None: plain HTTP, a network without TLS)."""
+        return operations_tls(self.layout, self.layout.topo.orderer_org)
 
     def _channels(self, reach: list[OrdererReach]) -> list[str]:
         """Every channel of the network, the system channel first while it exists: the spec's that
@@ -175,7 +180,7 @@ class KafkaToRaft:
         known = [ch.name for ch in self.layout.topo.channels]
         found: set[str] = set()
         for r in reach:
-            found |= set(_metric_channels(r, self.tls))
+            found |= set(_metric_channels(r, self.ops_tls))
         found.discard(SYSTEM_CHANNEL)
         apps = [ch for ch in known if ch in found or not found] + sorted(found - set(known))
         system = self.host.recorded_type == "kafka" or self._system_channel_on(reach)
@@ -243,7 +248,7 @@ class KafkaToRaft:
         problems = []
         if not self.layout.topo.spec.tls:
             problems.append("tls: false: Raft consenters authenticate each other by TLS; the network needs tls: true")
-        versions = {r.name: _version(r, self.tls) for r in reach}
+        versions = {r.name: _version(r, self.ops_tls) for r in reach}
         distinct = set(versions.values())
         if None in distinct:
             down = [n for n, v in versions.items() if v is None]
@@ -427,7 +432,7 @@ class KafkaToRaft:
         self.report.info("starting the orderers as Raft consenters; waiting for a leader on every channel")
         host.start_raft_orderers()
         with self.host.reach() as reach:
-            _wait_leaders(reach, self.tls, apps, self.log)
+            _wait_leaders(reach, self.ops_tls, apps, self.log)
         return f"orderers on Raft, each channel has a leader; stopped {', '.join(stopped) or 'nothing more'}"
 
     def _raft_serving(self) -> bool:
@@ -463,7 +468,7 @@ class KafkaToRaft:
                 self.report.info(f"{r.name}: remove {SYSTEM_CHANNEL}")
                 _remove_channel(r, tls, SYSTEM_CHANNEL)
                 # The orderer halts and restarts every channel without it: wait for their leaders.
-                _wait_leaders(reach, self.tls, apps, self.log)
+                _wait_leaders(reach, self.ops_tls, apps, self.log)
                 removed.append(r.name)
         note = self.host.remove_services()
         return (f"system channel removed from {', '.join(removed)}; " if removed else "") + note
@@ -518,12 +523,12 @@ class KafkaToRaft:
 # ---------------------------------------------------------------- orderer endpoints
 
 
-def _metric_channels(r: OrdererReach, tls: ssl.SSLContext) -> list[str]:
+def _metric_channels(r: OrdererReach, tls: ssl.SSLContext | None) -> list[str]:
     text = operations_get(r.operations, "/metrics", tls, 5) or ""
     return sorted(set(re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\}', text, re.M)))
 
 
-def _version(r: OrdererReach, tls: ssl.SSLContext) -> str | None:
+def _version(r: OrdererReach, tls: ssl.SSLContext | None) -> str | None:
     try:
         return json.loads(operations_get(r.operations, "/version", tls, 5) or "null").get("Version")
     except (ValueError, AttributeError):
@@ -556,7 +561,7 @@ def _remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
         raise RuntimeFailure(f"{r.name}: removing {channel} answered {exc.code}: {exc.read()[:200]!r}") from None
 
 
-def _wait_leaders(reach: list[OrdererReach], tls: ssl.SSLContext, channels: list[str], log: Path) -> None:
+def _wait_leaders(reach: list[OrdererReach], tls: ssl.SSLContext | None, channels: list[str], log: Path) -> None:
     def missing() -> list[str]:
         led = {ch: False for ch in channels}
         for r in reach:

@@ -262,7 +262,9 @@ class Cluster:
                     continue
         if purge:
             selector = f"app.kubernetes.io/part-of={network}"
+            # Every namespace the network used, its own and a shared one it was given (its PVCs there go too).
             namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+            namespaces |= {ns for o in objects if (ns := o["metadata"].get("namespace"))}
             for ns in sorted(namespaces):
                 for pvc in self.core.list_namespaced_persistent_volume_claim(ns, label_selector=selector).items:
                     self.core.delete_namespaced_persistent_volume_claim(pvc.metadata.name, ns)
@@ -290,6 +292,19 @@ class Cluster:
                 except NotFoundError:
                     continue
         return removed
+
+    def delete_network_policies(self, namespaces: list[str], network: str) -> list[str]:
+        """Remove the network's NetworkPolicies (when the spec turns them off); what was removed."""
+        from kubernetes import client
+
+        api = client.NetworkingV1Api(self.api)
+        gone = []
+        selector = f"app.kubernetes.io/part-of={network},app.kubernetes.io/component=network-policy"
+        for ns in namespaces:
+            for pol in api.list_namespaced_network_policy(ns, label_selector=selector).items:
+                api.delete_namespaced_network_policy(pol.metadata.name, ns)
+                gone.append(f"NetworkPolicy {ns}/{pol.metadata.name}")
+        return gone
 
     def own_namespaces(self, names: list[str], network: str) -> list[str]:
         """Of `names`, those that do not exist yet or that fabkube created for `network` (its labels):

@@ -89,7 +89,7 @@ class K8sMigrationHost(MigrationHost):
 
     def _apply_and_wait(self, kinds: tuple[str, ...]) -> None:
         """Apply the recorded type's manifests (no Job) and wait for the workloads of `kinds`."""
-        objects = self._objects()
+        objects = self.net.applicable(self._objects(), self.report)
         self.net._record_applied(objects)  # merged with what was there: `down --purge` still finds Kafka's
         self.net.cluster.apply([o for o in objects if o["kind"] != "Job"])
         self.net.cluster.wait_rollout(self._statefulsets(kinds, objects), 600.0, self.report.info)
@@ -196,9 +196,10 @@ class K8sMigrationHost(MigrationHost):
             src, dst = ("/backup", "/data") if restore else ("/data", "/backup")
             # Not root: a volume's lost+found (root's, 0700, as on ext4) is neither copied nor emptied.
             keep = "-mindepth 1 -maxdepth 1 ! -name lost+found"
+            # `-exec ... +`: find fails when a copy fails (with `\;` it would not, and set -e would pass).
             script = (
                 f"set -e; find {dst} {keep} -exec rm -rf {{}} +; "
-                f"find {src} {keep} -exec cp -a {{}} {dst}/ \\;; sync; ls -la {dst}"
+                f"find {src} {keep} -exec sh -c 'cp -a \"$@\" {dst}/' sh {{}} +; sync; ls -la {dst}"
             )
             pod_spec = sts["spec"]["template"]["spec"]
             job_name = f"{'restore' if restore else 'backup'}-{claim}"[:63].rstrip("-")

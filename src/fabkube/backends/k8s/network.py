@@ -137,6 +137,16 @@ class K8sNetwork(Network):
         )
         return UpResult(summary, details={"applied": ctx.applied, "changed": ctx.changed, "job": ctx.job})
 
+    def applicable(self, objects: list[dict], report: Reporter) -> list[dict]:
+        """`objects` without the Namespaces that exist and are not this network's (kafkaNamespace may
+        name a shared one): those are used as they are, never labelled (their other pods keep their
+        Pod Security level) nor deleted."""
+        names = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
+        own = set(self.cluster.own_namespaces(names, self.name))
+        for name in sorted(set(names) - own):
+            report.info(f"namespace {name} exists and is not this network's: used as it is, never deleted")
+        return [o for o in objects if o["kind"] != "Namespace" or o["metadata"]["name"] in own]
+
     def _record_applied(self, objects: list[dict]) -> None:
         """Remember every object (kind, name, namespace) so `down` needs no second render."""
         known = json.loads(self.applied_file.read_text()) if self.applied_file.is_file() else []
@@ -380,13 +390,10 @@ def _preflight(ctx: UpContext) -> str:
 
 
 def _apply(ctx: UpContext) -> str:
-    # A namespace that exists and is not this network's (kafkaNamespace may name a shared one) is
-    # used as it is: never labelled (its other pods keep their Pod Security level) nor purged.
-    names = [o["metadata"]["name"] for o in ctx.objects if o["kind"] == "Namespace"]
-    own = set(ctx.net.cluster.own_namespaces(names, ctx.net.name))
-    for name in sorted(set(names) - own):
-        ctx.report.info(f"namespace {name} exists and is not this network's: used as it is, never deleted")
-    ctx.objects = [o for o in ctx.objects if o["kind"] != "Namespace" or o["metadata"]["name"] in own]
+    ctx.objects = ctx.net.applicable(ctx.objects, ctx.report)
+    if not ctx.net.topo.spec.kubernetes.networkPolicies:
+        for gone in ctx.net.cluster.delete_network_policies(ctx.net.namespaces(), ctx.net.name):
+            ctx.report.info(f"removed {gone} (kubernetes.networkPolicies is off)")
     objects = [o for o in ctx.objects if o["kind"] != "Job"]
     ctx.net._record_applied(ctx.objects)  # first, so an interrupted apply can still be taken down
     applied = ctx.net.cluster.apply(objects)

@@ -134,21 +134,22 @@ class LocalNetwork(Network):
         raise UserError(f"unknown component {name!r}; known: {known}")
 
     def _probe(self, comp: Component) -> Callable[[], bool]:
+        """A readiness check of `comp`; what it needs from the crypto is read at its first call (a
+        probe may be made before the network's crypto exists)."""
         h = comp.health
         if comp.kind in (s.kind for s in self.ordering.stages):
             return self.ordering.service_ready(comp, self.layout)
+        if h.kind in ("orderer", "peer"):
+            node = next(n for n in [*self.topo.orderers, *self.topo.peers] if n.name == comp.name)
+            ops_tls = functools.cache(lambda: health.operations_tls(self.layout, node.org))
         if h.kind == "orderer":
             log = self.layout.log(comp.name)
-            node = next(o for o in self.topo.orderers if o.name == comp.name)
-            ops_tls = health.operations_tls(self.layout, node.org)
             return lambda: self.ordering.orderer_ready(
-                node, log, self.supervisor.log_offset(comp.name), self._orderer_channels(node.name), ops_tls
+                node, log, self.supervisor.log_offset(comp.name), self._orderer_channels(node.name), ops_tls()
             )
         if h.kind == "peer":
             assert h.operations is not None
-            peer = next(p for p in self.topo.peers if p.name == comp.name)
-            ops_tls = health.operations_tls(self.layout, peer.org)
-            return lambda: health.tcp_open(h.endpoint) and health.operations_ok(h.operations, "/healthz", ops_tls)
+            return lambda: health.tcp_open(h.endpoint) and health.operations_ok(h.operations, "/healthz", ops_tls())
         return lambda: health.tcp_open(h.endpoint)
 
     def ordering_hint(self) -> str:
@@ -510,7 +511,7 @@ def _grow_consenters(ctx: UpContext) -> str:
     (a fresh network has no channel yet: its orderers join from the genesis blocks, next)."""
     from fabkube.channel.config import orderer_admin_configs
     from fabkube.consensus.raft.membership import Membership
-    from fabkube.consensus.raft.probes import admin_tls
+    from fabkube.health import org_client_tls
 
     net = ctx.net
     layout = net.layout
@@ -529,7 +530,7 @@ def _grow_consenters(ctx: UpContext) -> str:
         ctx.executor.run(PeerCommand(args, node.org.name, expect="Status: 201", already="Status: 405", tool="osnadmin"))
 
     members = Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
-                         admin_tls(layout, net.topo.orderer_org), join, ctx.report.info)  # fmt: skip
+                         org_client_tls(layout, net.topo.orderer_org), join, ctx.report.info)  # fmt: skip
     added = []
     for ch in joined:
         for name in members.grow(ch):

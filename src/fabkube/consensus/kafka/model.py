@@ -96,7 +96,7 @@ class KafkaModel(OrderingModel):
             "localhost",
             LOCAL_HOST,
             f"*.{self.zookeeper_headless}",
-            f"zookeeper.{self.namespace}.svc.{CLUSTER_DOMAIN}",
+            f"zookeeper.{self.namespace}.{CLUSTER_DOMAIN}",
         )
         return TlsPair(org, "kafka/zookeeper-tls", f"zookeeper.{org.domain}", sans, bundle="zookeeper.pem")
 
