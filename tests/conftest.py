@@ -70,3 +70,12 @@ def wait_for(what: str, check, timeout: float = 60.0) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def keep_logs(workdir: Path) -> None:
+    """Every component's log, kept beside the work dir that `down --purge` removes (a failure that
+    shows now and then is found from them)."""
+    import shutil
+
+    if (workdir / "logs").is_dir():
+        shutil.copytree(workdir / "logs", workdir.parent.parent.parent / "logs-kept", dirs_exist_ok=True)

@@ -14,14 +14,13 @@ orderer is killed under load and Raft carries on.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli, wait_for
+from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
 from load import SubmitLoad
 
 from fabkube.backends import open_network
@@ -44,13 +43,6 @@ def network_up(home, name: str, text: str):
         keep_logs(home / "networks" / name)
         run_cli("down", "--purge", home=home, check=False)
         assert live_processes(home / "networks" / name) == []
-
-
-def keep_logs(workdir) -> None:
-    """Every component's log, kept beside the work dir that `down --purge` removes (a failure that
-    shows now and then is found from them)."""
-    if (workdir / "logs").is_dir():
-        shutil.copytree(workdir / "logs", workdir.parent.parent.parent / "logs-kept", dirs_exist_ok=True)
 
 
 def java_processes(workdir) -> list[str]:

@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from conftest import EXAMPLES, live_processes, run_cli, wait_for
+from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
 from load import SubmitLoad
 
 from fabkube.backends import open_network
@@ -35,6 +35,7 @@ def raft(tools, tmp_path_factory):
     try:
         yield home, spec, up
     finally:
+        keep_logs(home / "networks" / NAME)
         run_cli("down", "--purge", home=home, check=False)
         assert live_processes(home / "networks" / NAME) == []
 
