@@ -257,22 +257,16 @@ def _warn_expiring(soon) -> None:
         )
 
 
-certs_app = typer.Typer(help="The network's certificates: what, subject, issuer, expiry, days left.")
-app.add_typer(certs_app, name="certs")
-
-
-@certs_app.callback(invoke_without_command=True)
+@app.command()
 @_guard
 def certs(
-    ctx: typer.Context,
     within: str | None = typer.Option(None, "--within", help="Only those ending within this, e.g. 30d, 12h."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Every certificate of the network: CAs, node and user enrollment, TLS, chaincode and Kafka/ZooKeeper."""
-    if ctx.invoked_subcommand:
-        return
+    """Every certificate of the network: CAs, node and user enrollment, TLS, chaincode and
+    Kafka/ZooKeeper, with subject, issuer, expiry and days left."""
     from fabkube.spec import LIFETIME, duration_seconds
 
     if within is not None and not LIFETIME.match(within):
