@@ -258,7 +258,7 @@ def lifecycle_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str,
     return out
 
 
-def _pod_crypto_path(pod_layout: Layout, path: Path) -> str:
+def _pod_crypto_path(path: Path) -> str:
     return str(PurePosixPath(str(path.relative_to(POD_ROOT / "crypto"))))
 
 
@@ -270,15 +270,15 @@ def _org_lifecycle(layout: Layout, pod_layout: Layout, org: Org, steps: list) ->
     script = shell_script(steps, pod_layout, TOOLS_CONFIG)
     # Every org's TLS CA (public): to reach other orgs' peers (endorsements) and the orderers.
     crypto: dict[str, Path] = {
-        _pod_crypto_path(pod_layout, pod_layout.tls_ca(o)): layout.tls_ca(o) for o in [*topo.orderer_orgs, *topo.orgs]
+        _pod_crypto_path(pod_layout.tls_ca(o)): layout.tls_ca(o) for o in [*topo.orderer_orgs, *topo.orgs]
     }
     if org.kind == "orderer":
         # An orderer org signs only channel participation calls: its admin's TLS pair.
         admin = layout.admin_tls(org)
-        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout, pod_layout.admin_tls(org)))
+        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout.admin_tls(org)))
     else:
         admin = layout.admin_msp(org).parent
-        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout, pod_layout.admin_msp(org).parent))
+        pod_admin = PurePosixPath(_pod_crypto_path(pod_layout.admin_msp(org).parent))
     for rel, path in files_under(admin, admin).items():
         crypto[str(pod_admin / rel)] = path
     # Packages carry this org's peers' chaincode client keys (connection.json): they ride in the Secret.
