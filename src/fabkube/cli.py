@@ -216,6 +216,32 @@ def up(
 
 @app.command()
 @_guard
+def plan(
+    spec: Path = typer.Argument(..., help="The network spec (YAML), changed."),
+    target: Target = typer.Option(Target.local, "--target", "-t", help="local processes, or a Kubernetes cluster."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME, NAME-k8s for k8s)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """What `up SPEC` would change on the running network, without changing anything.
+
+    Exit code 2 when `up` would refuse the change (removals, another ordering type: `migrate`)."""
+    loaded = _load(spec)
+    name = loaded.spec.name if target is Target.local else f"{loaded.spec.name}-k8s"
+    path = (workdir or default_workdir(name)).resolve()
+    changes = new_network(loaded, target.value, path, spec_dir=spec.resolve().parent).plan()
+    if as_json:
+        out.print_json(data=changes.as_dict())
+    else:
+        for line in changes.lines():
+            out.print(line, highlight=False, soft_wrap=True)
+    if changes.refusals:
+        raise UserError(changes.refusals)
+
+
+@app.command()
+@_guard
 def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete the work dir (ledgers, crypto, logs)."),
     network: str | None = NETWORK_OPT,

@@ -22,14 +22,37 @@ class Generated:
     files: list[Path]
 
 
+@dataclass(frozen=True)
+class Existing:
+    """What of a network exists on its target: artifacts it started from must stay byte for byte."""
+
+    channels: frozenset[str] = frozenset()
+    genesis: bool = False  # the orderers bootstrapped from the system channel's genesis block
+
+    def artifacts(self, layout: Layout) -> frozenset[Path]:
+        topo = layout.topo
+        out = {layout.genesis_block} if self.genesis else set()
+        for ch in topo.channels:
+            if ch.name in self.channels:
+                out |= {layout.channel_block(ch), layout.channel_tx(ch)}
+                out |= {layout.anchors_tx(ch, org) for org in ch.orgs}
+        return frozenset(out)
+
+
 def network_toolchain(spec: NetworkSpec) -> Toolchain:
     """The toolchain a network runs on: Fabric and the parts its ordering type names."""
     return Toolchain(spec.fabric.version, parts=ordering_model(spec.ordering.type).toolchain_parts)
 
 
 def generate(
-    loaded: LoadedSpec, target: Target, out: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
+    loaded: LoadedSpec,
+    target: Target,
+    out: Path,
+    tools: Toolchain | None = None,
+    progress: Progress = lambda _m: None,
+    existing: Existing | None = None,
 ) -> Generated:
+    """`existing`: what of the network runs already; its artifacts are never made again."""
     spec = loaded.spec
     claim_workdir(out.resolve(), spec.name)  # before anything is built or written
     tools = (tools or network_toolchain(spec)).ensure(progress)
@@ -46,7 +69,7 @@ def generate(
     if stamp.is_file() and stamp.read_text() == digest and all(f.is_file() for f in files):
         progress("channel artifacts: reused")
     else:
-        files = generate_channel_artifacts(tools, layout)
+        files = generate_channel_artifacts(tools, layout, (existing or Existing()).artifacts(layout))
         stamp.write_text(digest)
         progress(f"channel artifacts: {len(files)} files by configtxgen")
     return Generated(layout, created, files)

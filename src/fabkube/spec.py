@@ -686,28 +686,39 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
         check(spec, p)
 
 
-# Local ports come in three blocks upward from local.basePort, so that what a network has keeps its
-# ports when it grows or changes ordering type (addresses are written into channel configs: orderer
-# endpoints, Raft consenters, anchor peers, Kafka brokers):
-#   orderers   basePort + 0 ..   3 each, a block for 9 (more orderers widen it)
-#   services   the next 42:      an ordering type's backing services (Kafka: 9 ZooKeeper x 3 + 15 brokers)
-#   peers      then:             3 per peer in spec order, then 1 per chaincode server
+# Local ports come in blocks upward from local.basePort, so that what a network has keeps its ports
+# when it grows or changes ordering type (addresses are written into channel configs: orderer
+# endpoints, Raft consenters, anchor peers, Kafka brokers; and a chaincode server's address is in
+# its package, whose ID the definition names):
+#   orderers    basePort + 0 ..  3 each, a block for 9 (more orderers widen it)
+#   services    the next 42:     an ordering type's backing services (Kafka: 9 ZooKeeper x 3 + 15 brokers)
+#   chaincode   the next 4:      1 per chaincode server (more chaincodes widen it)
+#   peers       then per org:    a block of 3 x 4 ports (an org with more peers widens every org's)
+# So an org may be appended and an org's peers may grow to 4 without moving any port.
 ORDERER_SLOTS = 9
 SERVICE_BLOCK = kafka_ports.local_ports(9, 15)
+CHAINCODE_SLOTS = 4
+PEER_SLOTS = 4
 
 
-def local_blocks(spec: NetworkSpec) -> tuple[int, int, int]:
-    """The first local port of the orderers', the backing services' and the peers' blocks."""
+def local_blocks(spec: NetworkSpec) -> tuple[int, int, int, int]:
+    """The first local port of the orderers', the backing services', the chaincode servers' and the
+    peers' blocks."""
     base = spec.local.basePort
     services = base + 3 * max(ORDERER_SLOTS, spec.ordering.orderer_count)
-    return base, services, services + SERVICE_BLOCK
+    chaincode = services + SERVICE_BLOCK
+    return base, services, chaincode, chaincode + max(CHAINCODE_SLOTS, len(spec.chaincodes))
+
+
+def peer_block(spec: NetworkSpec) -> int:
+    """Ports of one org's block of peers."""
+    return 3 * max([PEER_SLOTS, *(o.peers for o in spec.organizations)])
 
 
 def local_port_count(spec: NetworkSpec) -> int:
     """How far above local.basePort the local target allocates (the blocks above, the last one's
     ports included)."""
-    peers = sum(o.peers for o in spec.organizations)
-    return local_blocks(spec)[2] - spec.local.basePort + 3 * peers + len(spec.chaincodes)
+    return local_blocks(spec)[3] - spec.local.basePort + peer_block(spec) * len(spec.organizations)
 
 
 # ---------------------------------------------------------------- entry points

@@ -22,7 +22,7 @@ from fabkube.nodes import (
     PeerNode,
     Target,
 )
-from fabkube.spec import NetworkSpec, local_blocks
+from fabkube.spec import NetworkSpec, local_blocks, peer_block
 
 # Fixed in-cluster ports of Fabric's nodes; locally every port comes from local.basePort instead.
 # (An ordering type's backing services bring their own.)
@@ -119,15 +119,14 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
     local = target == "local"
-    orderer_base, service_base, peer_base = local_blocks(spec)
+    orderer_base, service_base, chaincode_base, peer_base = local_blocks(spec)
     ns = namespaces(spec)
 
     def factory(ports: _Ports) -> EndpointFactory:
         return lambda host, k8s_port: Endpoint(LOCAL_HOST, ports.take()) if local else Endpoint(host, k8s_port)
 
     orderer_endpoint = factory(_Ports(orderer_base))
-    peer_ports = _Ports(peer_base)
-    endpoint = factory(peer_ports)
+    chaincode_ports = _Ports(chaincode_base)
 
     o = spec.ordering
     orderer_orgs = [Org(x.name, f"{x.name}MSP", x.domain, "orderer", ns[x.name], 0) for x in o.orderer_orgs()]
@@ -154,7 +153,8 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                     orderer_endpoint(host, K8S_PORTS["orderer_admin"]),
                 )
             )
-    for org_spec, org in zip(spec.organizations, orgs, strict=False):
+    for n, (org_spec, org) in enumerate(zip(spec.organizations, orgs, strict=False)):
+        endpoint = factory(_Ports(peer_base + n * peer_block(spec)))
         for i in range(org_spec.peers):
             hostname = f"peer{i}"
             host = f"{hostname}.{org.namespace}.{CLUSTER_DOMAIN}"
@@ -178,7 +178,7 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     for cc in spec.chaincodes:
         ch_orgs = topo.channel(cc.channel).orgs
         if local:
-            shared = Endpoint(LOCAL_HOST, peer_ports.take())
+            shared = Endpoint(LOCAL_HOST, chaincode_ports.take())
             servers = {org.name: shared for org in ch_orgs}
         else:
             servers = {

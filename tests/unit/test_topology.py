@@ -19,9 +19,10 @@ def test_seed_local_names_and_ports():
     ports += [ep.port for p in topo.peers for ep in (p.address, p.chaincode, p.operations)]
     ports += [ep.port for cc in topo.chaincodes for ep in set(cc.servers.values())]
     assert len(ports) == len(set(ports))
-    assert min(ports) == spec.local.basePort and max(ports) == spec.local.basePort + local_port_count(spec) - 1
-    orderer_base, service_base, peer_base = local_blocks(spec)
+    assert min(ports) == spec.local.basePort and max(ports) < spec.local.basePort + local_port_count(spec)
+    orderer_base, service_base, chaincode_base, peer_base = local_blocks(spec)
     assert topo.orderers[0].address.port == orderer_base and kafka.zookeepers[0].client.port == service_base
+    assert topo.chaincodes[0].servers["Org1"].port == chaincode_base
     assert topo.peers[0].address.port == peer_base
     assert kafka.broker_addresses == [f"127.0.0.1:{k.address.port}" for k in kafka.kafkas]
 
@@ -61,22 +62,31 @@ def test_ha_two_orgs_share_channel():
 
 
 def test_local_ports_stay_when_the_network_grows_or_changes_type():
-    """Addresses are written into channel configs: a Kafka network moved to Raft, or grown by
-    orderers, peers of its last org or chaincodes, keeps every port it had."""
-    text = (EXAMPLES / "seed.yaml").read_text()
+    """Addresses are written into channel configs and chaincode packages: a Kafka network moved to
+    Raft, or grown by orderers, an org, peers of its first org or chaincodes, keeps every port it had."""
+    text = (EXAMPLES / "ha.yaml").read_text()
     before = build_topology(load_spec_text(text), "local")
-    raft = text.replace("type: kafka", "type: raft").replace("orderers: 1", "orderers: 3")
-    raft = raft.replace("peers: 2}", "peers: 3}")
-    after = build_topology(load_spec_text(raft), "local")
+    grown = text.replace("orderers: 3,", "orderers: 5,").replace(
+        "peers: 2}\n  - {name: Org2", "peers: 4}\n  - {name: Org2"
+    )
+    grown = grown.replace(
+        "organizations: [Org1, Org2]}", "organizations: [Org1, Org2, Org3]}\n  - {name: ch2, organizations: [Org3]}"
+    )
+    grown = grown.replace("channels:", "  - {name: Org3, domain: org3.example.com, peers: 1}\nchannels:")
+    grown += "  - {name: cc2, path: builtin:abstore, channel: ch2}\n"
+    after = build_topology(load_spec_text(grown), "local")
+    assert len(after.peers) == len(before.peers) + 3 and len(after.orderers) == 5
 
     def ports(topo):
         out = {o.name: (o.address, o.operations, o.admin) for o in topo.orderers}
         out |= {p.name: (p.address, p.chaincode, p.operations) for p in topo.peers}
+        out |= {cc.name: tuple(set(cc.servers.values())) for cc in topo.chaincodes}
         return out
 
     old, new = ports(before), ports(after)
     assert {k: new[k] for k in old} == old
-    assert len(set(v for eps in new.values() for v in eps)) == 3 * len(new)
+    every = [v for eps in new.values() for v in eps]
+    assert len(set(every)) == len(every)
 
 
 def load_spec_text(text):

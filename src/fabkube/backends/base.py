@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.reconcile.plan import Plan
 from fabkube.reporter import Reporter
 from fabkube.spec import LoadedSpec
 from fabkube.topology import ChaincodeInfo, PeerNode, Topology
@@ -199,25 +200,37 @@ class Network(ABC):
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
         return outcome + (f": {result}" if result else "")
 
-    def check_ordering_type(self) -> None:
-        """`up` never changes the ordering type of a network that exists: `migrate` does."""
-        copy = self.workdir / "spec.yaml"
-        if not copy.is_file():
-            return
+    @property
+    def applied_spec_file(self) -> Path:
+        """The spec the last `up` that finished applied (its changes are what `plan` compares)."""
+        return self.workdir / "applied-spec.yaml"
+
+    def plan(self) -> Plan:
+        """What `up` would change on the running network, and what it refuses to."""
+        from fabkube.reconcile.plan import diff
         from fabkube.spec import load_spec
 
-        recorded, wanted = load_spec(copy).spec.ordering.type, self.loaded.spec.ordering.type
-        if recorded == wanted:
-            return
-        if recorded == "kafka":
-            raise UserError(
-                f"ordering.type: {wanted}, but network {self.name} runs {recorded} ({self.workdir}): "
-                f"move it with `fabkube migrate --to {wanted} --network {self.workdir.name}`, then `up` the new spec"
-            )
-        raise UserError(
-            f"ordering.type: {wanted}, but network {self.name} was migrated to {recorded} ({self.workdir}): "
-            f"set ordering.type: {recorded} in the spec"
-        )
+        # Before applied-spec.yaml was kept, or after a first `up` that did not finish: the copy
+        # of the spec the last `up` started with.
+        recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
+        applied = load_spec(recorded).spec if recorded else None
+        return diff(applied, self.loaded.spec, self.target, str(self.workdir))
+
+    def check_plan(self, report: Reporter) -> Plan:
+        """The plan, said before anything changes; a refusal ends `up` here (exit code 2)."""
+        plan = self.plan()
+        if plan.refusals:
+            raise UserError(plan.refusals)
+        if plan.changes:
+            report.info("changes to apply:")
+            for line in plan.lines():
+                report.info(f"  {line}")
+        return plan
+
+    def record_applied(self) -> None:
+        tmp = self.applied_spec_file.with_suffix(".tmp")
+        tmp.write_text(self.loaded.text)
+        tmp.replace(self.applied_spec_file)
 
     def ordering_hint(self) -> str:
         """After a failed submit: what about the ordering service explains it, as '; ...' (or '')."""

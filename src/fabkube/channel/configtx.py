@@ -164,33 +164,30 @@ def _configtxgen(tools: Toolchain, layout: Layout, args: list[str], what: str) -
     run_logged(cmd, layout.logs / "configtxgen.log", f"make {what}")
 
 
-def generate_channel_artifacts(tools: Toolchain, layout: Layout) -> list[Path]:
+def generate_channel_artifacts(tools: Toolchain, layout: Layout, keep: frozenset[Path] = frozenset()) -> list[Path]:
     """Made by the real configtxgen. With a system channel: its genesis block, each channel's
     creation tx and each org's anchor peer update. Without: each channel's genesis block, which
-    the orderers join and already names the anchor peers."""
+    the orderers join and already names the anchor peers. A file in `keep` that exists is left as it
+    is: a channel that exists started from it (peers join from that very block 0)."""
     layout.artifacts.mkdir(parents=True, exist_ok=True)
 
-    def make(profile: str, channel: str, output: list[str], what: str) -> None:
-        _configtxgen(tools, layout, ["-profile", profile, "-channelID", channel, *output], what)
+    def make(profile: str, channel: str, output: Path, flag: str, what: str, *more: str) -> Path:
+        if not (output in keep and output.is_file()):
+            _configtxgen(tools, layout, ["-profile", profile, "-channelID", channel, flag, str(output), *more], what)
+        return output
 
     if not layout.topo.ordering.system_channel:
-        for ch in layout.topo.channels:
-            block = layout.channel_block(ch)
-            make(channel_profile(ch.name), ch.name, ["-outputBlock", str(block)], f"the {ch.name} genesis block")
-        return [layout.channel_block(ch) for ch in layout.topo.channels]
-    make(
-        SYSTEM_PROFILE, SYSTEM_CHANNEL, ["-outputBlock", str(layout.genesis_block)], "the system-channel genesis block"
-    )
-    out = [layout.genesis_block]
+        return [
+            make(channel_profile(ch.name), ch.name, layout.channel_block(ch), "-outputBlock", f"the {ch.name} block")
+            for ch in layout.topo.channels
+        ]
+    genesis = layout.genesis_block
+    out = [make(SYSTEM_PROFILE, SYSTEM_CHANNEL, genesis, "-outputBlock", "the system-channel genesis block")]
     for ch in layout.topo.channels:
-        make(channel_profile(ch.name), ch.name, ["-outputCreateChannelTx", str(layout.channel_tx(ch))], f"{ch.name}.tx")
-        out.append(layout.channel_tx(ch))
+        profile = channel_profile(ch.name)
+        out.append(make(profile, ch.name, layout.channel_tx(ch), "-outputCreateChannelTx", f"{ch.name}.tx"))
         for org in ch.orgs:
-            make(
-                channel_profile(ch.name),
-                ch.name,
-                ["-outputAnchorPeersUpdate", str(layout.anchors_tx(ch, org)), "-asOrg", org.msp_id],
-                f"the {org.name} anchor peer update",
-            )
-            out.append(layout.anchors_tx(ch, org))
+            anchors = layout.anchors_tx(ch, org)
+            what = f"the {org.name} anchor peer update"
+            out.append(make(profile, ch.name, anchors, "-outputAnchorPeersUpdate", what, "-asOrg", org.msp_id))
     return out

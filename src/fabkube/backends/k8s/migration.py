@@ -137,6 +137,8 @@ class K8sMigrationHost(MigrationHost):
         tmp = copy.with_suffix(".tmp")
         tmp.write_text(spec_text)
         tmp.replace(copy)
+        if (applied := self.layout.root / "applied-spec.yaml").is_file():  # what `up` compares with
+            applied.write_text(spec_text)
         self._use(K8sNetwork(loaded, self.net.workdir, self.net.context, self.net.kubeconfig))
 
     def remove_services(self) -> str:

@@ -30,7 +30,9 @@ from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.generate import Existing, network_toolchain
 from fabkube.layout import Layout, purge_workdir
+from fabkube.reconcile.plan import Plan
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
@@ -48,6 +50,7 @@ class UpContext:
     applied: int = 0
     changed: int = 0
     job: str = "not run"
+    plan: Plan = field(default_factory=Plan)
 
 
 class K8sNetwork(Network):
@@ -91,7 +94,7 @@ class K8sNetwork(Network):
 
     def rendered(self) -> Rendered:
         if self._rendered is None:
-            self._rendered = render(self.loaded, self.workdir, self.tools)
+            self._rendered = render(self.loaded, self.workdir, self.tools, existing=self.existing())
         return self._rendered
 
     @functools.cached_property
@@ -106,6 +109,16 @@ class K8sNetwork(Network):
     def applied_file(self) -> Path:
         return self.workdir / "applied.json"
 
+    def existing(self) -> Existing:
+        """Once objects were applied, the channels of the spec applied then exist (the Jobs made
+        them from the artifacts of that time) and the orderers bootstrapped."""
+        from fabkube.spec import load_spec
+
+        recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
+        if recorded is None or not self.applied_file.is_file():
+            return Existing()
+        return Existing(frozenset(c.name for c in load_spec(recorded).spec.channels), True)
+
     def preflight(self) -> list[Finding]:
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
         return check(
@@ -119,6 +132,11 @@ class K8sNetwork(Network):
             Action("server-side apply (field manager fabkube)", _apply),
             Action("wait for rollouts", _wait_rollouts),
             Action(
+                "organizations: new orgs into running channels",
+                _add_orgs,
+                lambda c: c.options.lifecycle and bool(c.plan.org_additions() or c.plan.new_orgs()),
+            ),
+            Action(
                 "lifecycle Jobs, one per org (create, join, anchors, chaincode, smoke query)",
                 _lifecycle_job,
                 lambda ctx: ctx.options.lifecycle,
@@ -127,10 +145,11 @@ class K8sNetwork(Network):
 
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
-        self.check_ordering_type()
-        self._check_no_new_consenters()
+        ctx.plan = self.check_plan(ctx.report)
         self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written
         run(self.actions(), ctx, ctx.report)
+        if ctx.options.lifecycle and ctx.job.startswith("succeeded"):
+            self.record_applied()
         summary = (
             f"network {self.name} applied to {self.cluster.host}: "
             f"{ctx.applied} objects, {ctx.changed} changed; lifecycle Job {ctx.job}"
@@ -311,24 +330,6 @@ class K8sNetwork(Network):
             return json.loads(self.applied_file.read_text())
         return self.rendered().objects()  # a work dir from before applied.json was kept
 
-    def _check_no_new_consenters(self) -> None:
-        """New orderers on a running Raft network must each be added to every channel's consenters
-        from its newest config block (the local backend does); the Job would join them from the
-        genesis block instead. Refused until the Job can do it."""
-        from fabkube.spec import load_spec
-
-        copy = self.workdir / "spec.yaml"
-        if not (copy.is_file() and self.applied_file.is_file()) or self.topo.ordering.system_channel:
-            return
-        before = load_spec(copy).spec.ordering.orderer_count
-        now = self.loaded.spec.ordering.orderer_count
-        if now > before:
-            raise NotApplicable(
-                f"ordering.orderers: {before} -> {now} on a running Raft network: adding consenters on "
-                "Kubernetes is not supported yet (locally `up` adds them one at a time); keep it at "
-                f"{before}"
-            )
-
     def stop_components(self, names: list[str]) -> None:
         raise NotApplicable(
             "stop: on Kubernetes the controllers restart what stops; to see the network tolerate a loss, "
@@ -404,6 +405,29 @@ def _apply(ctx: UpContext) -> str:
 def _wait_rollouts(ctx: UpContext) -> str:
     ctx.net.cluster.wait_rollout(ctx.objects, ctx.options.rollout_timeout, ctx.report.info)
     return f"{sum(o['kind'] in ('StatefulSet', 'Deployment') for o in ctx.objects)} workloads ready"
+
+
+def _add_orgs(ctx: UpContext) -> str:
+    """Orgs the spec added go into the consortium (system channel) and into each running channel's
+    config, signed here with the work dir's admin keys and sent through a port-forward to an
+    orderer; the new orgs' Jobs then join, install and approve."""
+    from fabkube.backends.k8s.portforward import port_forward
+    from fabkube.reconcile.members import Members
+
+    net = ctx.net
+    tools = (net.tools or network_toolchain(net.loaded.spec)).ensure(ctx.report.info)
+    members = Members(net.layout, tools, net.workdir / "logs" / "members.log", ctx.report.info)
+    node = net.topo.orderers[0]
+    ns, pod = net.pod_of(node.name)
+    done = []
+    with port_forward(net.cluster.core, ns, pod, node.address.port) as orderer:
+        if net.topo.ordering.system_channel and ctx.plan.new_orgs():
+            done += [f"{o} to the consortium" for o in members.add_to_consortium(orderer)]
+        running = net.existing().channels
+        for ch in net.topo.channels:
+            if ch.name in running and ch.name in ctx.plan.org_additions():
+                done += [f"{o} to {ch.name}" for o in members.add_to_channel(ch, orderer)]
+    return ", ".join(done) or "every org is in its channels already"
 
 
 def _lifecycle_job(ctx: UpContext) -> str:

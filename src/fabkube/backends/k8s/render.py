@@ -14,7 +14,7 @@ from fabkube.backends.k8s.manifests import render_objects
 from fabkube.backends.k8s.objects import CHAINCODE_UID
 from fabkube.chaincode import JAVA_MAIN, JAVA_OPTS, ignore_build_outputs, language, source_dir
 from fabkube.components import IMAGE_BUILDER, peer_core_yaml
-from fabkube.generate import generate, network_toolchain
+from fabkube.generate import Existing, generate, network_toolchain
 from fabkube.layout import Layout
 from fabkube.ops.lifecycle import package_chaincode
 from fabkube.spec import LoadedSpec
@@ -32,10 +32,14 @@ class Rendered:
 
 
 def render(
-    loaded: LoadedSpec, workdir: Path, tools: Toolchain | None = None, progress: Progress = lambda _m: None
+    loaded: LoadedSpec,
+    workdir: Path,
+    tools: Toolchain | None = None,
+    progress: Progress = lambda _m: None,
+    existing: Existing | None = None,
 ) -> Rendered:
     tools = (tools or network_toolchain(loaded.spec)).ensure(progress)
-    gen = generate(loaded, "k8s", workdir, tools, progress)
+    gen = generate(loaded, "k8s", workdir, tools, progress, existing)
     gen.layout.peer_core.parent.mkdir(parents=True, exist_ok=True)
     gen.layout.peer_core.write_text(peer_core_yaml(tools, IMAGE_BUILDER))
     package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}

@@ -90,6 +90,8 @@ class LocalMigrationHost(MigrationHost):
         tmp = copy.with_suffix(".tmp")
         tmp.write_text(spec_text)
         tmp.replace(copy)
+        if (applied := self.layout.root / "applied-spec.yaml").is_file():  # what `up` compares with
+            applied.write_text(spec_text)
         tools = network_toolchain(loaded.spec).ensure(self.report.info)  # Kafka's jars again, for an abort
         self.net = LocalNetwork(loaded, self.net.workdir, tools)
         self.layout, self.tools = self.net.layout, tools

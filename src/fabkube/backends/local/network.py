@@ -35,12 +35,13 @@ from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.components import Component, local_components
 from fabkube.consensus.local import Stage, local_part
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.generate import generate, network_toolchain
+from fabkube.generate import Existing, generate, network_toolchain
 from fabkube.layout import Layout, purge_workdir
 from fabkube.ops.commands import OsnChannelJoin
 from fabkube.ops.executor import LocalExecutor
 from fabkube.ops.lifecycle import PeerCommand, Step, admin_target, invoke_args, package_chaincode, smoke_step
 from fabkube.ops.lifecycle import plan as lifecycle_plan
+from fabkube.reconcile.plan import Plan
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
@@ -66,6 +67,7 @@ class UpContext:
     ran: set[str] = field(default_factory=set)  # lifecycle step IDs this run executed
     steps: list[Step] = field(default_factory=list)
     result: UpResult = field(default_factory=lambda: UpResult(""))
+    plan: Plan = field(default_factory=Plan)
 
     @functools.cached_property
     def executor(self) -> LocalExecutor:
@@ -173,6 +175,14 @@ class LocalNetwork(Network):
         created = [ch.name for ch in self.topo.channels if self.state.is_done(f"channel-create:{ch.name}")]
         return [SYSTEM_CHANNEL, *created]
 
+    def existing(self) -> Existing:
+        """Channels the network made (created, or joined by an orderer), and whether the orderers
+        bootstrapped from a system channel's genesis block (any of them ever ran)."""
+        done = self.state.data["done"]
+        channels = {s.split(":")[1] for s in done if s.startswith(("channel-create:", "orderer-join:"))}
+        genesis = any(self.layout.data_dir(o.name).exists() for o in self.topo.orderers)
+        return Existing(frozenset(channels), genesis)
+
     def check_ports(self, comps: list[Component]) -> None:
         """Before anything starts: every port a stopped component needs must be free."""
         busy = [
@@ -255,6 +265,10 @@ class LocalNetwork(Network):
         )
         if not self.topo.ordering.system_channel:
             out.append(Action("consenters: new orderers join running channels", _grow_consenters, lifecycle))
+        out.append(
+            Action("organizations: new orgs into running channels", _add_orgs,
+                   lambda c: lifecycle(c) and bool(c.plan.org_additions() or c.plan.new_orgs()))
+        )  # fmt: skip
         out += [
             Action(channels, _channel_steps, lambda c: lifecycle(c) and _channels(c)),
             Action(CHAINCODE.title, _start_chaincode, lambda ctx: bool(ctx.net.topo.chaincodes)),
@@ -273,7 +287,7 @@ class LocalNetwork(Network):
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
         """Start everything; with options.lifecycle False stop short of channels and chaincode definitions."""
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
-        self.check_ordering_type()
+        ctx.plan = self.check_plan(ctx.report)
         self.check_chaincode_sources()
         try:
             run(self.actions(), ctx, ctx.report)
@@ -282,6 +296,8 @@ class LocalNetwork(Network):
                 ctx.report.info(f"stopping the {len(ctx.started)} components this run started")
                 self._stop_ordered(ctx.started)
             raise
+        if ctx.options.lifecycle:
+            self.record_applied()
         ctx.result.details["components"] = len(self.components())
         ctx.result.summary = f"network {self.name} is up (work dir {self.workdir})"
         return ctx.result
@@ -293,8 +309,9 @@ class LocalNetwork(Network):
                 continue
             ctx.report.info(step.title)
             try:
-                ctx.executor.run_step(step)
-                ctx.ran.add(step.id)
+                results = ctx.executor.run_step(step)
+                if any(r.output != "already done" for r in results):
+                    ctx.ran.add(step.id)
                 ran += 1
             except RuntimeFailure:
                 # The work dir's record is a cache of the step's own done_if check (the one the Job
@@ -465,7 +482,7 @@ def _ensure_toolchain(ctx: UpContext) -> str:
 
 def _generate(ctx: UpContext) -> str:
     net = ctx.net
-    gen = generate(net.loaded, "local", net.workdir, net.tools)
+    gen = generate(net.loaded, "local", net.workdir, net.tools, existing=net.existing())
     net._components = None  # built before the crypto existed: build again
     net.check_ports(net.components())
     install_builder(net.layout.builders / "ccaas")
@@ -537,6 +554,24 @@ def _grow_consenters(ctx: UpContext) -> str:
             net.state.mark_done(f"orderer-join:{ch}:{name}")
             added.append(f"{name} on {ch}")
     return ", ".join(added) or "every orderer is a consenter already"
+
+
+def _add_orgs(ctx: UpContext) -> str:
+    """Orgs the spec added: into the consortium (with a system channel, so later channels may name
+    them), then into each running channel's config, before their peers join."""
+    from fabkube.reconcile.members import Members
+
+    net = ctx.net
+    members = Members(net.layout, net.tools, net.layout.log("lifecycle"), ctx.report.info)
+    orderer = str(net.topo.orderers[0].address)
+    done = []
+    if net.topo.ordering.system_channel and ctx.plan.new_orgs():
+        done += [f"{o} to the consortium" for o in members.add_to_consortium(orderer)]
+    running = net.existing().channels
+    for ch in net.topo.channels:
+        if ch.name in running and ch.name in ctx.plan.org_additions():
+            done += [f"{o} to {ch.name}" for o in members.add_to_channel(ch, orderer)]
+    return ", ".join(done) or "every org is in its channels already"
 
 
 def _channels(ctx: UpContext) -> bool:

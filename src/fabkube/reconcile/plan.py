@@ -1,0 +1,241 @@
+"""What `up` changes on a running network: the spec it last applied against the spec given now.
+
+One diff for both targets. What it can apply is a list of changes, printed before anything happens
+(`fabkube plan` prints only that); what it cannot apply safely is refused, with a one-line reason
+naming the field, before anything changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fabkube.spec import NetworkSpec
+from fabkube.topology import Topology, build_topology
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # org | peer | channel | channel-org | orderer | chaincode
+    subject: str  # what it is about: an org, peer, channel, orderer or chaincode name
+    text: str  # one line for the user
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    fresh: bool = False  # nothing applied yet: `up` creates the whole network
+
+    def lines(self) -> list[str]:
+        if self.refusals:
+            return []
+        if self.fresh:
+            return ["create the network (nothing applied yet)"]
+        return [c.text for c in self.changes] or ["no changes"]
+
+    def org_additions(self) -> dict[str, list[str]]:
+        """Channel -> the orgs `up` adds to its running config."""
+        out: dict[str, list[str]] = {}
+        for c in self.changes:
+            if c.kind in ("org", "channel-org"):
+                org, channels = c.subject.split(":", 1)
+                for channel in filter(None, channels.split(",")):
+                    out.setdefault(channel, []).append(org)
+        return out
+
+    def new_orgs(self) -> list[str]:
+        return [c.subject.split(":", 1)[0] for c in self.changes if c.kind == "org"]
+
+    def as_dict(self) -> dict:
+        return {
+            "fresh": self.fresh,
+            "changes": [vars(c) for c in self.changes],
+            "refusals": self.refusals,
+        }
+
+
+def diff(applied: NetworkSpec | None, wanted: NetworkSpec, target: str, where: str = "") -> Plan:
+    """The changes from `applied` (None: nothing yet) to `wanted`, and what is refused."""
+    if applied is None:
+        return Plan(fresh=True)
+    plan = Plan()
+    before, after = build_topology(applied, target), build_topology(wanted, target)  # type: ignore[arg-type]
+    _refusals(applied, wanted, before, after, target, where, plan.refusals)
+    if plan.refusals:
+        return plan
+    _orgs_and_peers(before, after, plan.changes)
+    _channels(before, after, plan.changes)
+    _orderers(before, after, plan.changes)
+    _chaincodes(before, after, plan.changes)
+    return plan
+
+
+def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after: Topology, target: str,
+              where: str, out: list[str]) -> None:  # fmt: skip
+    recorded, new = applied.ordering.type, wanted.ordering.type
+    if recorded != new:
+        out.append(
+            f"ordering.type: {new}, but network {wanted.name} runs {recorded} ({where}): move it with "
+            f"`fabkube migrate --to {new} --network {wanted.name}`, then `up` the new spec"
+            if recorded == "kafka"
+            else f"ordering.type: {new}, but network {wanted.name} was migrated to {recorded} ({where}): "
+            f"set ordering.type: {recorded} in the spec"
+        )
+        return
+    if applied.tls != wanted.tls:
+        out.append(f"tls: {applied.tls} -> {wanted.tls} on a running network is not supported; keep {applied.tls}")
+    if applied.fabric.version != wanted.fabric.version:
+        out.append(f"fabric.version: {applied.fabric.version} -> {wanted.fabric.version}: not changed by `up`")
+    if applied.kubernetes.namespacePrefix != wanted.kubernetes.namespacePrefix:
+        out.append("kubernetes.namespacePrefix: cannot change on a running network (every address names it)")
+    if applied.ordering.type == "kafka":
+        for what, old, new in (
+            ("kafka.brokers", applied.kafka.brokers, wanted.kafka.brokers),
+            ("kafka.replicationFactor", applied.kafka.replicationFactor, wanted.kafka.replicationFactor),
+            ("zookeeper.nodes", applied.zookeeper.nodes, wanted.zookeeper.nodes),
+        ):
+            if old != new:
+                out.append(f"{what}: {old} -> {new} on a running Kafka network is not supported; keep {old}")
+    _removals(before, after, out)
+    _redefinitions(before, after, out)
+    if target == "k8s" and not after.ordering.system_channel and len(after.orderers) > len(before.orderers):
+        out.append(
+            f"ordering.orderers: {len(before.orderers)} -> {len(after.orderers)} on a running Raft network: adding "
+            "consenters on Kubernetes is not supported yet (locally `up` adds them one at a time)"
+        )
+    if target == "local" and not out:
+        moved = _moved_ports(before, after)
+        if moved:
+            out.append(
+                f"organizations: {moved} would move to another local port (ports are written into channel "
+                "configs); add orgs at the end of the list, and at most 4 peers per org"
+            )
+
+
+def _removals(before: Topology, after: Topology, out: list[str]) -> None:
+    _removed("organizations", [o.name for o in before.orgs], [o.name for o in after.orgs], out)
+    _removed("ordering orderers", [o.name for o in before.orderers], [o.name for o in after.orderers], out)
+    _removed("peers", [p.name for p in before.peers], [p.name for p in after.peers], out)
+    _removed("channels", [c.name for c in before.channels], [c.name for c in after.channels], out)
+    _removed("chaincodes", [c.name for c in before.chaincodes], [c.name for c in after.chaincodes], out)
+    for org in before.orgs:
+        new = next((o for o in after.orgs if o.name == org.name), None)
+        if new is not None and new.domain != org.domain:
+            out.append(f"organizations: {org.name}.domain {org.domain} -> {new.domain}: every certificate names it")
+    for org in before.orderer_orgs:
+        new = next((o for o in after.orderer_orgs if o.name == org.name), None)
+        if new is None:
+            out.append(f"ordering organizations: {org.name} removed; removing an orderer org is not supported")
+        elif new.domain != org.domain:
+            out.append(f"ordering: {org.name} domain {org.domain} -> {new.domain}: every certificate names it")
+    for ch in before.channels:
+        new_ch = next((c for c in after.channels if c.name == ch.name), None)
+        if new_ch is not None:
+            gone = [o.name for o in ch.orgs if o.name not in {x.name for x in new_ch.orgs}]
+            if gone:
+                out.append(
+                    f"channels: {ch.name} loses {', '.join(gone)}; removing an org from a channel is not supported"
+                )
+
+
+def _redefinitions(before: Topology, after: Topology, out: list[str]) -> None:
+    for cc in before.chaincodes:
+        new_cc = next((c for c in after.chaincodes if c.name == cc.name), None)
+        if new_cc is None:
+            continue
+        if new_cc.channel != cc.channel:
+            out.append(
+                f"chaincodes: {cc.name}.channel {cc.channel} -> {new_cc.channel}: define a new chaincode instead"
+            )
+        elif new_cc.sequence < cc.sequence:
+            out.append(f"chaincodes: {cc.name}.sequence {cc.sequence} -> {new_cc.sequence}: a sequence only rises")
+        elif new_cc.sequence == cc.sequence and _definition(new_cc) != _definition(cc):
+            out.append(
+                f"chaincodes: {cc.name} changed at sequence {cc.sequence}; raise its sequence to "
+                f"{cc.sequence + 1} to redefine it"
+            )
+
+
+def _removed(what: str, before: list[str], after: list[str], out: list[str]) -> None:
+    gone = [n for n in before if n not in after]
+    if gone:
+        out.append(f"{what}: {', '.join(gone)} removed; removing from a running network is not supported")
+
+
+def _definition(cc) -> tuple:
+    return (cc.version, cc.policy, tuple(sorted(str(c) for c in cc.collections)), tuple(cc.init or ()))
+
+
+def _moved_ports(before: Topology, after: Topology) -> str:
+    def ports(topo: Topology) -> dict[str, tuple]:
+        out = {o.name: (o.address, o.operations, o.admin) for o in topo.orderers}
+        out |= {p.name: (p.address, p.chaincode, p.operations) for p in topo.peers}
+        out |= {f"chaincode {c.name}": tuple(sorted(set(map(str, c.servers.values())))) for c in topo.chaincodes}
+        return out
+
+    old, new = ports(before), ports(after)
+    moved = [name for name in old if name in new and new[name] != old[name]]
+    return ", ".join(moved[:3])
+
+
+def _orgs_and_peers(before: Topology, after: Topology, out: list[Change]) -> None:
+    known = {o.name for o in before.orgs}
+    for org in after.orgs:
+        channels = [c.name for c in after.channels if org.name in {o.name for o in c.orgs}]
+        existing = [c for c in channels if c in {x.name for x in before.channels}]
+        peers = after.org_peers(org)
+        if org.name not in known:
+            where = f"; joins {', '.join(existing)}" if existing else ""
+            out.append(
+                Change(
+                    "org",
+                    f"{org.name}:{','.join(existing)}",
+                    f"add organization {org.name} ({org.msp_id}, {len(peers)} peer{'s' * (len(peers) != 1)}){where}",
+                )
+            )
+            continue
+        had = {p.name for p in before.org_peers(org)}
+        for peer in peers:
+            if peer.name not in had:
+                joins = f": joins {', '.join(existing)}" if existing else ""
+                out.append(Change("peer", peer.name, f"add peer {peer.name} to {org.name}{joins}"))
+
+
+def _channels(before: Topology, after: Topology, out: list[Change]) -> None:
+    old = {c.name: c for c in before.channels}
+    known_orgs = {o.name for o in before.orgs}
+    for ch in after.channels:
+        names = [o.name for o in ch.orgs]
+        if ch.name not in old:
+            out.append(Change("channel", ch.name, f"create channel {ch.name} ({', '.join(names)})"))
+            continue
+        added = [n for n in names if n not in {o.name for o in old[ch.name].orgs} and n in known_orgs]
+        for n in added:
+            out.append(Change("channel-org", f"{n}:{ch.name}", f"add {n} to channel {ch.name}"))
+
+
+def _orderers(before: Topology, after: Topology, out: list[Change]) -> None:
+    had = {o.name for o in before.orderers}
+    for node in after.orderers:
+        if node.name not in had:
+            text = f"add orderer {node.name} ({node.org.name}) as a consenter of every channel"
+            out.append(Change("orderer", node.name, text))
+
+
+def _chaincodes(before: Topology, after: Topology, out: list[Change]) -> None:
+    old = {c.name: c for c in before.chaincodes}
+    for cc in after.chaincodes:
+        prev = old.get(cc.name)
+        if prev is None:
+            out.append(Change("chaincode", cc.name, f"define chaincode {cc.name} {cc.version} on {cc.channel}"))
+        elif cc.sequence > prev.sequence:
+            what = []
+            if cc.version != prev.version:
+                what.append(f"version {prev.version} -> {cc.version}")
+            if cc.policy != prev.policy:
+                what.append(f"endorsement policy {cc.policy or 'default'}")
+            detail = f" ({', '.join(what)})" if what else ""
+            out.append(Change("chaincode", cc.name, f"redefine chaincode {cc.name} at sequence {cc.sequence}{detail}"))
+        elif {o.name for o in cc.orgs} != {o.name for o in prev.orgs}:
+            new = sorted({o.name for o in cc.orgs} - {o.name for o in prev.orgs})
+            out.append(Change("chaincode", cc.name, f"chaincode {cc.name}: {', '.join(new)} approve and install it"))
