@@ -89,6 +89,48 @@ def test_ha_survives_kafka_and_orderer_pod_deletions(cluster, home, tmp_path):
             assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
             missing = load.missing_on(contract)
             assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+        grow_in_pods(home, spec, load.committed)
         run_cli("down", "--network", "ha-k8s", "--purge", home=home)
     finally:
         del os.environ["KUBECONFIG"]
+
+
+def grow_in_pods(home, spec, written: list[str]) -> None:
+    """Day two on the same network: Org3 joins hachannel (and the consortium), Org1 gains a third
+    peer, and the chaincode is redefined so that Org1 and Org3 must both endorse. `plan` says it,
+    `up` applies it; Org3's peer reads what was written before it joined and endorses; the new peer
+    holds every transaction; `plan` then says no changes."""
+    text = spec.read_text()
+    text = text.replace(
+        "{name: Org1, domain: org1.example.com, peers: 2}", "{name: Org1, domain: org1.example.com, peers: 3}"
+    )
+    text = text.replace(
+        "  - {name: Org2, domain: org2.example.com, peers: 2}\n",
+        "  - {name: Org2, domain: org2.example.com, peers: 2}\n  - {name: Org3, domain: org3.example.com, peers: 1}\n",
+    )
+    text = text.replace("organizations: [Org1, Org2]}", "organizations: [Org1, Org2, Org3]}")
+    text = text.replace("AND('Org1MSP.peer','Org2MSP.peer')\"", "AND('Org1MSP.peer','Org3MSP.peer')\"\n    sequence: 2")
+    grown = spec.with_name("ha-grown.yaml")
+    grown.write_text(text)
+    expected = [
+        "add peer peer2.org1 to Org1: joins hachannel",
+        "add organization Org3 (Org3MSP, 1 peer); joins hachannel",
+        "redefine chaincode abcc at sequence 2 (endorsement policy AND('Org1MSP.peer','Org3MSP.peer'))",
+    ]
+    assert run_cli("plan", str(grown), "--target", "k8s", home=home).stdout.strip().splitlines() == expected
+    start = time.monotonic()
+    up = run_cli("up", str(grown), "--target", "k8s", home=home, timeout=1200)
+    print(f"ha grown by an org and a peer in real pods in {time.monotonic() - start:.0f}s")
+    assert all(f"  {line}" in up.stderr for line in expected), up.stderr
+    assert "Org3 to the consortium, Org3 to hachannel" in up.stderr and "signed by Org1, Org2" in up.stderr
+    assert "lifecycle Job succeeded" in up.stderr, up.stderr
+    net = open_network(home / "networks" / "ha-k8s")
+    with net.gateway("Org3") as gw:
+        contract = gw.contract("hachannel", "abcc")
+        assert contract.evaluate("AssetExists", written[0], timeout=30) == b"true"
+        contract.submit("CreateAsset", "org3-asset", "green", "1", "org3", "1", timeout=60)
+    with net.gateway("Org1", "peer2.org1") as gw:
+        newest = gw.contract("hachannel", "abcc")
+        missing = [k for k in [*written, "org3-asset"] if newest.evaluate("AssetExists", k, timeout=30) != b"true"]
+        assert not missing, f"peer2.org1 lacks {len(missing)} of {len(written) + 1}: {missing[:5]}"
+    assert run_cli("plan", str(grown), "--target", "k8s", home=home).stdout.strip() == "no changes"

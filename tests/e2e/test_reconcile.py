@@ -38,23 +38,23 @@ channels:
     path: "builtin:abstore"
     channel: mychannel
     init: [a, "100", b, "200"]
-    sequence: 2
-    endorsementPolicy: "AND('Org1MSP.peer','Org3MSP.peer')"
-{more_chaincodes}local: {{basePort: {port}}}
+{definition}{more_chaincodes}local: {{basePort: {port}}}
 """
 
 KAFKA = "{type: kafka, orderers: 1, batchTimeout: 1s}\nkafka: {brokers: 1, replicationFactor: 1, minInsyncReplicas: 1}\nzookeeper: {nodes: 1}"  # noqa: E501
 RAFT = "{type: raft, orderers: 3, batchTimeout: 1s}"
 
 VARIANTS = {
-    # Raft: three consenters, no system channel.
-    "raft": dict(ordering=RAFT, port=16300, more_channels="", more_chaincodes=""),
+    # Raft: three consenters, no system channel; Org3 approves the definition committed already.
+    "raft": dict(ordering=RAFT, port=16300, more_channels="", more_chaincodes="", definition=""),
     # Kafka: a new channel naming the new org needs it in the system channel's consortium.
     "kafka": dict(
         ordering=KAFKA,
         port=16200,
         more_channels="  - {name: second, organizations: [Org3, Org1]}\n",
         more_chaincodes='  - {name: cc2, path: "builtin:abstore", channel: second, init: [x, "7", y, "8"]}\n',
+        # A new definition that Org1 and Org3 must both endorse.
+        definition="    sequence: 2\n    endorsementPolicy: \"AND('Org1MSP.peer','Org3MSP.peer')\"\n",
     ),
 }
 
@@ -97,8 +97,14 @@ def test_a_running_network_gains_an_org_a_peer_and_a_channel(tools, tmp_path, ki
             "add peer peer1.org1 to Org1: joins mychannel",
             "add organization Org3 (Org3MSP, 1 peer); joins mychannel",
             *(["create channel second (Org3, Org1)"] if kind == "kafka" else []),
-            "redefine chaincode mycc at sequence 2 (endorsement policy AND('Org1MSP.peer','Org3MSP.peer'))",
-            *(["define chaincode cc2 1.0 on second"] if kind == "kafka" else []),
+            *(
+                [
+                    "redefine chaincode mycc at sequence 2 (endorsement policy AND('Org1MSP.peer','Org3MSP.peer'))",
+                    "define chaincode cc2 1.0 on second",
+                ]
+                if kind == "kafka"
+                else ["chaincode mycc: Org3 approves and installs its definition (sequence 1)"]
+            ),
         ]
         assert planned == expected
         grown = run_cli("up", str(after), home=home)
@@ -109,7 +115,9 @@ def test_a_running_network_gains_an_org_a_peer_and_a_channel(tools, tmp_path, ki
             assert "Org3 to the consortium" in grown.stderr and "cc2: value is 7" in grown.stdout
         assert "peer0.org3 joins mychannel" in grown.stderr and "peer1.org1 joins mychannel" in grown.stderr
 
-        # Org3's peer reads what was written before it joined, and endorses under AND(Org1, Org3).
+        assert "Org3 approves mycc_1.0" in grown.stderr and "install mycc_1.0 on peer0.org3" in grown.stderr
+        # Org3's peer reads what was written before it joined, and endorses (its Gateway asks its own
+        # peer first: under AND(Org1, Org3) on Kafka, under the channel's MAJORITY of 3 on Raft).
         assert run_cli("query", "mycc", "query", "a", "--peer", "peer0.org3", home=home).stdout.strip() == "90"
         moved = run_cli("invoke", "mycc", "move", "a", "b", "5", "--peer", "peer0.org3", home=home)
         assert "committed (VALID)" in moved.stdout

@@ -238,4 +238,6 @@ def _chaincodes(before: Topology, after: Topology, out: list[Change]) -> None:
             out.append(Change("chaincode", cc.name, f"redefine chaincode {cc.name} at sequence {cc.sequence}{detail}"))
         elif {o.name for o in cc.orgs} != {o.name for o in prev.orgs}:
             new = sorted({o.name for o in cc.orgs} - {o.name for o in prev.orgs})
-            out.append(Change("chaincode", cc.name, f"chaincode {cc.name}: {', '.join(new)} approve and install it"))
+            verbs = "approves and installs" if len(new) == 1 else "approve and install"
+            text = f"chaincode {cc.name}: {', '.join(new)} {verbs} its definition (sequence {cc.sequence})"
+            out.append(Change("chaincode", cc.name, text))
