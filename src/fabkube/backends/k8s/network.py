@@ -418,7 +418,7 @@ def _add_orgs(ctx: UpContext) -> str:
     tools = (net.tools or network_toolchain(net.loaded.spec)).ensure(ctx.report.info)
     members = Members(net.layout, tools, net.workdir / "logs" / "members.log", ctx.report.info)
     node = net.topo.orderers[0]
-    ns, pod = net.pod_of(node.name)
+    ns, pod = net._pod_name(node.name)
     done = []
     with port_forward(net.cluster.core, ns, pod, node.address.port) as orderer:
         if net.topo.ordering.system_channel and ctx.plan.new_orgs():
