@@ -283,9 +283,24 @@ def _warn_expiring(soon) -> None:
         )
 
 
-@app.command()
+certs_app = typer.Typer(help="Certificates: list them (no subcommand), or renew them.")
+app.add_typer(certs_app, name="certs")
+
+
+def _within(within: str | None) -> dt.timedelta | None:
+    from fabkube.spec import LIFETIME, duration_seconds
+
+    if within is None:
+        return None
+    if not LIFETIME.match(within):
+        raise UserError(f"--within {within!r}: a number and m, h, d or y, e.g. 30d")
+    return dt.timedelta(seconds=duration_seconds(within))
+
+
+@certs_app.callback(invoke_without_command=True)
 @_guard
 def certs(
+    ctx: typer.Context,
     within: str | None = typer.Option(None, "--within", help="Only those ending within this, e.g. 30d, 12h."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     network: str | None = NETWORK_OPT,
@@ -293,13 +308,11 @@ def certs(
 ) -> None:
     """Every certificate of the network: CAs, node and user enrollment, TLS, chaincode and
     Kafka/ZooKeeper, with subject, issuer, expiry and days left."""
-    from fabkube.spec import LIFETIME, duration_seconds
-
-    if within is not None and not LIFETIME.match(within):
-        raise UserError(f"--within {within!r}: a number and m, h, d or y, e.g. 30d")
+    if ctx.invoked_subcommand is not None:
+        return
     listed = certificates(_open_network(network, workdir).layout)
-    if within is not None:
-        listed = expiring(listed, dt.timedelta(seconds=duration_seconds(within)))
+    if (span := _within(within)) is not None:
+        listed = expiring(listed, span)
     if as_json:
         print(json.dumps([c.as_dict() for c in listed], indent=2))
         return
@@ -311,6 +324,26 @@ def certs(
         colour = "red" if days < 0 else "yellow" if days <= EXPIRY_WARNING.days else "green"
         table.add_row(c.kind, c.owner, c.subject, c.issuer, f"{c.not_after:%Y-%m-%d %H:%M}", f"[{colour}]{days:.1f}[/]")
     out.print(table)
+
+
+@certs_app.command("renew")
+@_guard
+def certs_renew(
+    within: str = typer.Option("30d", "--within", help="Renew what ends within this, e.g. 30d, 12h."),
+    every: bool = typer.Option(False, "--all", help="Renew every leaf certificate, whatever its end."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Renew certificates on the running network from the same CAs (same keys), restarting what
+    uses them one at a time, each serving again before the next; resumable. CAs are not renewed."""
+    span = None if every else _within(within)
+    net = _open_network(network, workdir)
+    start = time.monotonic()
+    result = net.renew_certificates(span, RichReporter(err))
+    what = f"{len(result.renewed)} certificates renewed, {len(result.restarted)} components restarted"
+    if result.channel_updates:
+        what += f", {len(result.channel_updates)} channel config updates ({', '.join(result.channel_updates)})"
+    err.print(f"{what} in {time.monotonic() - start:.1f}s", highlight=False, soft_wrap=True)
 
 
 def _print_status(st: NetworkStatus) -> None:

@@ -65,3 +65,57 @@ def test_certs_and_status_report_what_ends_soon(tmp_path, home, tools):
     assert "warning: certificate TLS of peer0.org1 (peer0.org1.example.com) ends in 0.0 days" in " ".join(
         status.stderr.split()
     ), status.stderr
+
+
+def test_renewal_keeps_key_subject_and_extensions_and_moves_the_end(tmp_path):
+    """What `certs renew` writes: every leaf signed again by its own CA with the same key, subject
+    and extensions, a new serial and the spec's validity from now; the PEM keystores made from a
+    pair follow it; CAs stay as they are."""
+    from cryptography import x509
+
+    from fabkube.crypto.certs import read_cert
+    from fabkube.crypto.renewal import renew
+
+    topo = build_topology(parse_spec(short_lived()).spec, "local")
+    layout = Layout(tmp_path, topo)
+    generate_crypto(topo, layout.crypto)
+    before = {c.path: read_cert(c.path) for c in certificates(layout)}
+    written = renew(layout, certificates(layout), dt.timedelta(hours=2))
+    assert len(written) == len(before) - 4  # no CA
+    cas = {p: c for p, c in before.items() if c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca}
+    for path, old in before.items():
+        new = read_cert(path)
+        if path in cas:
+            assert new == old
+            continue
+        assert new.public_key() == old.public_key() and new.subject == old.subject and new.issuer == old.issuer
+        assert new.serial_number != old.serial_number
+        assert [e.oid for e in new.extensions] == [e.oid for e in old.extensions]
+        assert dt.timedelta(minutes=119) < new.not_valid_after_utc - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=2)
+        issuer = next(c for c in cas.values() if c.subject == old.issuer)
+        new.verify_directly_issued_by(issuer)
+    kafka = next(c.path for c in certificates(layout) if c.owner == "kafka.example.com")
+    assert (kafka.parent / "kafka.pem").read_bytes().endswith(kafka.read_bytes())
+
+
+def test_a_package_differing_only_by_a_renewed_client_certificate_keeps_its_id(tmp_path):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from fabkube.chaincode.package import ClientTLS, write_package
+    from fabkube.crypto.certs import CA, new_key, write_cert
+
+    def pem(cert) -> str:
+        return cert.public_bytes(Encoding.PEM).decode()
+
+    ca = CA.create(tmp_path / "ca", "tlsca.example.com", "example.com")
+    key = new_key()
+    old = ca.issue("peers.cc", key.public_key(), tls=True)
+    write_cert(tmp_path / "k.pem", old)
+    tls = ClientTLS(pem(ca.cert), pem(old), "KEY")
+    path = tmp_path / "cc.tar.gz"
+    first = write_package(path, "cc_1.0", "127.0.0.1:9999", tls)
+    renewed = ClientTLS(pem(ca.cert), pem(ca.renew(old, dt.timedelta(days=1))), "KEY")
+    assert write_package(path, "cc_1.0", "127.0.0.1:9999", renewed) == first
+    other = ClientTLS(pem(ca.cert), pem(ca.issue("peers.cc", new_key().public_key(), tls=True)), "KEY")
+    assert write_package(path, "cc_1.0", "127.0.0.1:9999", other) != first  # a new key is a new package
+    assert write_package(path, "cc_1.0", "127.0.0.1:9998", tls) != first

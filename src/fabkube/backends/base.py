@@ -253,6 +253,13 @@ class Network(ABC):
         except GatewayError as exc:
             raise RuntimeFailure(_one_line(exc), self.peer_log_hint(node.name)) from None
 
+    def renew_certificates(self, within, report: Reporter):
+        """Renew leaf certificates ending within `within` (None: all) and roll what uses them."""
+        raise NotApplicable(
+            f"certs renew: not on {self.target} yet; `fabkube certs` lists what ends when, and the README's "
+            "Certificates section says what renewing takes"
+        )
+
     @abstractmethod
     def stop_components(self, names: list[str]) -> None: ...
 

@@ -55,7 +55,14 @@ def connection_json(address: str, tls: ClientTLS | None = None) -> dict:
 
 
 def write_package(path: Path, label: str, address: str, tls: ClientTLS | None = None) -> str:
-    """Write the package (0600 when it holds a client key) and return its package ID."""
+    """Write the package (0600 when it holds a client key) and return its package ID.
+
+    A package already there that differs only by a renewed client certificate (same key) is kept:
+    its ID is in the chaincode definitions' approvals, and `certs renew` updates the peers' copies
+    of connection.json instead."""
+    kept = _renewal_of(path, label, connection_json(address, tls))
+    if kept is not None:
+        return kept
     conn = json.dumps(connection_json(address, tls), indent=2).encode()
     code = _tar_gz({"connection.json": conn}, frozenset({"connection.json"}) if tls else frozenset())
     meta = json.dumps({"type": "ccaas", "label": label}).encode()
@@ -64,6 +71,36 @@ def write_package(path: Path, label: str, address: str, tls: ClientTLS | None = 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if tls else 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write(package)
+    return package_id(label, package)
+
+
+def read_connection(package: bytes) -> tuple[str, dict]:
+    """The label and connection.json of a package."""
+    with tarfile.open(fileobj=io.BytesIO(package), mode="r:gz") as outer:
+        meta = json.loads(outer.extractfile("metadata.json").read())  # type: ignore[union-attr]
+        code = outer.extractfile("code.tar.gz").read()  # type: ignore[union-attr]
+    with tarfile.open(fileobj=io.BytesIO(code), mode="r:gz") as inner:
+        conn = json.loads(inner.extractfile("connection.json").read())  # type: ignore[union-attr]
+    return meta["label"], conn
+
+
+def _renewal_of(path: Path, label: str, wanted: dict) -> str | None:
+    if not path.is_file():
+        return None
+    from cryptography import x509
+
+    package = path.read_bytes()
+    try:
+        old_label, old = read_connection(package)
+    except (OSError, ValueError, KeyError, tarfile.TarError, AttributeError):
+        return None
+    rest = lambda c: {k: v for k, v in c.items() if k != "client_cert"}  # noqa: E731
+    if old_label != label or rest(old) != rest(wanted) or ("client_cert" in old) != ("client_cert" in wanted):
+        return None
+    if "client_cert" in old and old["client_cert"] != wanted["client_cert"]:
+        keys = [x509.load_pem_x509_certificate(c["client_cert"].encode()).public_key() for c in (old, wanted)]
+        if keys[0] != keys[1]:
+            return None
     return package_id(label, package)
 
 

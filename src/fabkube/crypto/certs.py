@@ -142,6 +142,24 @@ class CA:
     def org(self) -> str:
         return self.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
 
+    def renew(self, cert: x509.Certificate, validity: dt.timedelta) -> x509.Certificate:
+        """The same certificate (subject, key, extensions) with a new serial and validity: what it
+        identifies and what trusts it stay the same (Fabric's cluster and MSP checks go by key and
+        chain, raft_configuration.md: no config update is needed for the same key)."""
+        not_before, not_after = _validity(validity)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(cert.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(cert.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(min(not_after, self.cert.not_valid_after_utc))
+        )
+        for ext in cert.extensions:
+            builder = builder.add_extension(ext.value, ext.critical)
+        return builder.sign(self.key, hashes.SHA256())
+
     def issue(
         self,
         common_name: str,

@@ -445,6 +445,11 @@ class LocalNetwork(Network):
             self.component(name)
         self._stop_ordered(names)
 
+    def renew_certificates(self, within, report: Reporter):
+        from fabkube.backends.local.renewal import renew_local
+
+        return renew_local(self, within, report)
+
     def start_components(self, names: list[str]) -> None:
         """Start the stopped ones together, then wait until all are ready (brokers need each other)."""
         comps = [self.component(name) for name in names]

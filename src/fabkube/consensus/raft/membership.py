@@ -84,6 +84,33 @@ class Membership:
             added.append(node.name)
         return added
 
+    def refresh_certs(self, channel: str, node: OrdererNode) -> bool:
+        """Put the node's current TLS certificate into its consenter entry on `channel` (a renewal:
+        same key, new certificate); False when the entry holds it already or the node is none."""
+        having = [o for o in self.layout.topo.orderers if channel_info(o.admin, self.tls, channel)]
+        if not having:
+            return False
+        source = next((o for o in having if o.name != node.name), having[0])
+        fetched = self.configs.fetch(channel, str(source.address))
+        entry = self.model.consensus_metadata([node], self.layout.node_tls)["consenters"][0]
+        new = copy.deepcopy(fetched.config)
+        consenters = new["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
+        found = [c for c in consenters["consenters"] if consenter_key(c) == consenter_key(entry)]
+        if not found or all(found[0].get(k) == entry[k] for k in ("client_tls_cert", "server_tls_cert")):
+            return False
+        found[0].update({k: entry[k] for k in ("client_tls_cert", "server_tls_cert")})
+        self.info(f"{channel}: {node.name}'s renewed TLS certificate into its consenter entry")
+        self.configs.update(fetched, new, str(source.address))
+        wanted = entry["server_tls_cert"]
+
+        def written() -> bool:
+            meta = self.configs.fetch(channel, str(source.address)).consensus.metadata or {}
+            return any(c.get("server_tls_cert") == wanted for c in meta.get("consenters", []))
+
+        wait_until(written, 60.0, f"{channel}'s config to hold {node.name}'s renewed certificate", interval=1.0,
+                   log=self.configs.log)  # fmt: skip
+        return True
+
     def _wait_named(self, node: OrdererNode, source: OrdererNode, channel: str) -> None:
         key = (node.address.host, node.address.port)
         what = f"{channel}'s config to name {node.name} a consenter"

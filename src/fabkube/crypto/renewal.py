@@ -1,0 +1,59 @@
+"""Renewing a network's leaf certificates in its work dir: each is signed again by the CA that
+issued it, with the same subject, key and extensions, a new serial and `crypto.validity` from now.
+Files made from a certificate (Kafka's PEM keystores, the Java chaincode server's base64 copies)
+are written again beside it. CAs are not renewed here (see the README's Certificates section)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+from fabkube.crypto.certs import CA, KEY_FILE, read_cert, write_cert
+from fabkube.crypto.inventory import CertInfo
+from fabkube.crypto.msp import _write_private, org_dir, tls_pair_dir
+
+CA_KINDS = ("CA", "TLS CA")
+
+
+def _cas(layout) -> dict[bytes, CA]:
+    """Every CA of the network, by its subject (DER), the key a certificate's issuer is looked up by."""
+    out = {}
+    for org in [*layout.topo.orderer_orgs, *layout.topo.orgs]:
+        for sub, name in (("ca", org.ca_name), ("tlsca", org.tlsca_name)):
+            directory = org_dir(layout.crypto, org) / sub
+            if (directory / KEY_FILE).is_file():
+                ca = CA.load(directory, name)
+                out[ca.cert.subject.public_bytes()] = ca
+    return out
+
+
+def renew(layout, due: list[CertInfo], validity: dt.timedelta) -> list[Path]:
+    """Sign every leaf of `due` again; return the certificate files written."""
+    cas = _cas(layout)
+    written = []
+    for info in due:
+        if info.kind in CA_KINDS:
+            continue
+        cert = read_cert(info.path)
+        ca = cas.get(cert.issuer.public_bytes())
+        if ca is None:
+            continue  # not issued by this network's CAs: not fabkube's to renew
+        write_cert(info.path, ca.renew(cert, validity))
+        written.append(info.path)
+    _derived(layout, set(written))
+    return written
+
+
+def _derived(layout, written: set[Path]) -> None:
+    topo = layout.topo
+    for pair in topo.ordering.tls_pairs(topo.orderers):
+        tls = tls_pair_dir(layout.crypto, pair)
+        if pair.bundle and tls / f"{pair.role}.crt" in written:
+            _write_private(
+                tls / pair.bundle, (tls / f"{pair.role}.key").read_bytes() + (tls / f"{pair.role}.crt").read_bytes()
+            )
+    for path in written:
+        b64 = path.with_name(path.name + ".b64")
+        if b64.is_file():
+            _write_private(b64, base64.b64encode(path.read_bytes()))
