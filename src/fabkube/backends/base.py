@@ -192,7 +192,7 @@ class Network(ABC):
                 result = tx.result.decode(errors="replace")
                 if not wait:
                     return f"{tx.transaction_id} submitted" + (f": {result}" if result else "")
-                status = commit.status()
+                status = _commit_status(tx, commit)
         except GatewayError as exc:
             raise RuntimeFailure(_one_line(exc) + self.ordering_hint(), self.peer_log_hint(node.name)) from None
         if not status.successful:
@@ -292,6 +292,31 @@ class Network(ABC):
         if node.org.name not in {o.name for o in cc.orgs}:
             raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
         return node
+
+
+RESUBMITS = 2  # after the first wait for its commit
+COMMIT_WAIT = 20.0  # seconds per wait
+
+
+def _commit_status(tx, commit):
+    """Wait for the commit; when it does not come in time, send the same signed transaction again.
+
+    An orderer acknowledges a transaction once it took it, not once it is ordered: one that a Raft
+    follower forwarded to a leader that just lost its leadership (a restart, an election) is dropped
+    and never commits. Sending the very same envelope again is safe: should both copies be ordered,
+    the second is invalidated as a duplicate transaction ID and the first one's status stands."""
+    import grpc
+
+    from fabkube.gateway import CommitStatusError
+
+    for attempt in range(RESUBMITS + 1):
+        try:
+            return commit.status(COMMIT_WAIT)
+        except CommitStatusError as exc:
+            if exc.code is not grpc.StatusCode.DEADLINE_EXCEEDED or attempt == RESUBMITS:
+                raise
+            commit = tx.submit()
+    raise AssertionError("unreachable")
 
 
 def _one_line(exc: Exception) -> str:
