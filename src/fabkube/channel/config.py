@@ -23,8 +23,10 @@ from fabkube.layout import Layout
 from fabkube.nodes import Org
 from fabkube.toolchain import Toolchain
 
-# Answers worth another try: the orderer restarting, a Kafka chain not yet started after a restart.
+# Answers worth another try: the orderer restarting, a Kafka chain not yet started after a restart,
+# a Raft leader that does not yet see its followers again after one of them restarted.
 RETRYABLE = (
+    "will result in quorum loss",
     "SERVICE_UNAVAILABLE",
     "connection refused",
     "context deadline exceeded",

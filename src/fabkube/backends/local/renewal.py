@@ -83,12 +83,17 @@ def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter
     for name in list(pending):
         comp = comps.get(name)
         if comp is not None:
-            if comp.kind == "orderer" and not net.topo.ordering.system_channel:
+            raft = comp.kind == "orderer" and not net.topo.ordering.system_channel
+            if raft:
                 result.channel_updates += _consenter_certs(net, name, report)
             report.info(f"restart {name}")
             net.supervisor.stop_many([name], timeout=45.0)
             net.supervisor.start(comp)
             net._wait_ready([comp], report)
+            if raft:
+                members = _membership(net, report)
+                for ch in net.topo.channels:
+                    members.wait_caught_up(next(o for o in net.topo.orderers if o.name == name), ch.name)
             result.restarted.append(name)
         pending.remove(name)
         state.data[PENDING] = pending
@@ -120,15 +125,19 @@ def _rewrite_connections(net: LocalNetwork, due: list[CertInfo], report: Reporte
     report.info(f"updated the chaincode client certificate in {count} built connection.json files of the peers")
 
 
-def _consenter_certs(net: LocalNetwork, orderer: str, report: Reporter) -> list[str]:
-    """Write the orderer's renewed TLS certificate into its consenter entry in every channel it
-    serves, one config update per channel (Fabric allows one consenter change per update)."""
+def _membership(net: LocalNetwork, report: Reporter):
     from fabkube.channel.config import orderer_admin_configs
     from fabkube.consensus.raft.membership import Membership
     from fabkube.health import org_client_tls
 
     layout = net.layout
+    return Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
+                      org_client_tls(layout, net.topo.orderer_org), lambda *_a: None, report.info)  # fmt: skip
+
+
+def _consenter_certs(net: LocalNetwork, orderer: str, report: Reporter) -> list[str]:
+    """Write the orderer's renewed TLS certificate into its consenter entry in every channel it
+    serves, one config update per channel (Fabric allows one consenter change per update)."""
     node = next(o for o in net.topo.orderers if o.name == orderer)
-    members = Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
-                         org_client_tls(layout, net.topo.orderer_org), lambda *_a: None, report.info)  # fmt: skip
+    members = _membership(net, report)
     return [f"{node.name} on {ch}" for ch in (c.name for c in net.topo.channels) if members.refresh_certs(ch, node)]

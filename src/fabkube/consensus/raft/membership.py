@@ -111,6 +111,13 @@ class Membership:
                    log=self.configs.log)  # fmt: skip
         return True
 
+    def wait_caught_up(self, node: OrdererNode, channel: str) -> None:
+        """After `node` restarted: it takes part in `channel` again, as far as another orderer."""
+        others = [o for o in self.layout.topo.orderers if o.name != node.name]
+        source = next((o for o in others if channel_info(o.admin, self.tls, channel)), None)
+        if source is not None:
+            self._wait_caught_up(node, source, channel)
+
     def _wait_named(self, node: OrdererNode, source: OrdererNode, channel: str) -> None:
         key = (node.address.host, node.address.port)
         what = f"{channel}'s config to name {node.name} a consenter"
