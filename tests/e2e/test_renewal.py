@@ -40,8 +40,9 @@ def leaves(home, name) -> list[dict]:
     return [c for c in listed if c["kind"] not in ("CA", "TLS CA")]
 
 
-def contracts(net):
+def contracts(workdir):
     """A contract through each of the first org's peers, as its admin (read from the files now)."""
+    net = open_network(workdir)  # as the work dir says now (pids change as renew restarts)
     stack = contextlib.ExitStack()
     org = net.topo.orgs[0]
     out = [
@@ -60,11 +61,11 @@ def test_certs_renew_under_load_past_the_original_expiry(tools, tmp_path):
             spec.write_text(short_lived(example, name, port))
             run_cli("up", str(spec), home=home)
         original = {name: min(dt.datetime.fromisoformat(c["not_after"]) for c in leaves(home, name)) for name in nets}
-        networks = {name: open_network(home / "networks" / name) for name in nets}
+        workdirs = {name: home / "networks" / name for name in nets}
         with contextlib.ExitStack() as stack:
             loads = {}
-            for name, net in networks.items():
-                gateways, contract_list = contracts(net)
+            for name, workdir in workdirs.items():
+                gateways, contract_list = contracts(workdir)
                 stack.enter_context(gateways)
                 loads[name] = stack.enter_context(RetryingLoad(contract_list, name, workers=3, timeout=10))
             # Renew about halfway: the renewed certificates end later than the first ones.
@@ -79,7 +80,7 @@ def test_certs_renew_under_load_past_the_original_expiry(tools, tmp_path):
                 else:
                     assert "restart zookeeper-2" in renewed.stderr and "restart kafka-2" in renewed.stderr
                 # The application takes its renewed certificate (new gateways, same load).
-                gateways, fresh = contracts(networks[name])
+                gateways, fresh = contracts(workdirs[name])
                 stack.enter_context(gateways)
                 loads[name].contracts = fresh
             for name in nets:
@@ -89,11 +90,13 @@ def test_certs_renew_under_load_past_the_original_expiry(tools, tmp_path):
             time.sleep(max(0.0, (end - dt.datetime.now(dt.UTC)).total_seconds()))
             counts = {name: load.count() for name, load in loads.items()}
             time.sleep(15)
+            for load in loads.values():  # stopped before any of their gateways closes
+                load.__exit__(None, None, None)
             for name, load in loads.items():
                 print(f"{name}: {load.summary()}; retries {load.retries}")
                 assert load.count() > counts[name], f"{name}: nothing committed {PAST} past the original expiry"
         for name, load in loads.items():
-            gateways, fresh = contracts(networks[name])
+            gateways, fresh = contracts(workdirs[name])
             with gateways:
                 missing = load.missing_on(fresh[-1])
             assert not missing, f"{name}: reported committed but not on the ledger: {missing[:5]}"
