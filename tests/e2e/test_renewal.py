@@ -20,7 +20,7 @@ from fabkube.backends import open_network
 pytestmark = pytest.mark.e2e
 
 VALIDITY = dt.timedelta(minutes=5)
-PAST = dt.timedelta(seconds=60)  # how long past the original expiry the clients keep submitting
+PAST = dt.timedelta(seconds=40)  # how long past the original expiry the clients keep submitting
 
 
 def short_lived(example: str, name: str, port: int) -> str:

@@ -113,3 +113,9 @@ def test_signatures_follow_the_channels_admins_rule():
     assert signatures_needed(group("ANY"), 4) == 1 and signatures_needed(group("ALL"), 4) == 4
     with pytest.raises(Exception, match="not an ImplicitMeta"):
         signatures_needed(group("MAJORITY", type_=1), 2)
+
+
+def test_a_definition_an_unfinished_up_may_not_have_committed_may_still_change():
+    v2 = spec(lambda d: d["chaincodes"][0].update(version="2.0"))
+    assert diff(spec(), v2, "local", finished=False).refusals == []
+    assert "raise its sequence to 2" in diff(spec(), v2, "local").refusals[0]

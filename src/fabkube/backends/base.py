@@ -214,7 +214,8 @@ class Network(ABC):
         # of the spec the last `up` started with.
         recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
         applied = load_spec(recorded).spec if recorded else None
-        return diff(applied, self.loaded.spec, self.target, str(self.workdir))
+        finished = recorded == self.applied_spec_file
+        return diff(applied, self.loaded.spec, self.target, str(self.workdir), finished)
 
     def check_plan(self, report: Reporter) -> Plan:
         """The plan, said before anything changes; a refusal ends `up` here (exit code 2)."""

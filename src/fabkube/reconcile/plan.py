@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fabkube.spec import NetworkSpec
 from fabkube.topology import Topology, build_topology
 
+REDEFINED = "changed at sequence"  # in the refusal of a definition changed at its committed sequence
+
 
 @dataclass(frozen=True)
 class Change:
@@ -54,13 +56,17 @@ class Plan:
         }
 
 
-def diff(applied: NetworkSpec | None, wanted: NetworkSpec, target: str, where: str = "") -> Plan:
-    """The changes from `applied` (None: nothing yet) to `wanted`, and what is refused."""
+def diff(applied: NetworkSpec | None, wanted: NetworkSpec, target: str, where: str = "", finished: bool = True) -> Plan:
+    """The changes from `applied` (None: nothing yet) to `wanted`, and what is refused. `finished`
+    False: `applied` is the spec of an `up` that may not have finished, so its chaincode definitions
+    may not be committed (and may still change at the same sequence)."""
     if applied is None:
         return Plan(fresh=True)
     plan = Plan()
     before, after = build_topology(applied, target), build_topology(wanted, target)  # type: ignore[arg-type]
     _refusals(applied, wanted, before, after, target, where, plan.refusals)
+    if not finished:
+        plan.refusals = [r for r in plan.refusals if REDEFINED not in r]
     if plan.refusals:
         return plan
     _orgs_and_peers(before, after, plan.changes)
@@ -151,7 +157,7 @@ def _redefinitions(before: Topology, after: Topology, out: list[str]) -> None:
             out.append(f"chaincodes: {cc.name}.sequence {cc.sequence} -> {new_cc.sequence}: a sequence only rises")
         elif new_cc.sequence == cc.sequence and _definition(new_cc) != _definition(cc):
             out.append(
-                f"chaincodes: {cc.name} changed at sequence {cc.sequence}; raise its sequence to "
+                f"chaincodes: {cc.name} {REDEFINED} {cc.sequence}; raise its sequence to "
                 f"{cc.sequence + 1} to redefine it"
             )
 
