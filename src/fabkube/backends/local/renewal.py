@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fabkube.crypto.inventory import CertInfo, certificates, expiring
 from fabkube.crypto.renewal import CA_KINDS, renew
@@ -22,8 +22,8 @@ from fabkube.errors import UserError
 from fabkube.reporter import Reporter
 from fabkube.spec import duration_seconds
 
-if TYPE_CHECKING:
-    from fabkube.backends.local.network import LocalNetwork
+# The LocalNetwork that calls in here (network.py imports this module, not the other way).
+LocalNetwork = Any
 
 PENDING = "renewal_pending"  # state key: components that still run with the old certificates
 
