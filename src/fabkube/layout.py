@@ -23,7 +23,8 @@ MARKER = ".fabkube"  # in every work dir fabkube made: what `down --purge` may d
 # What fabkube writes in a work dir: all `down --purge` deletes from a directory it did not make.
 WORKDIR_ENTRIES = (
     "crypto", "artifacts", "config", "nodes", "logs", "builders", "backups", "configtx.yaml", "spec.yaml",
-    "state.json", "target.json", "applied.json", "applied-kafka.json", "migrate.lock", "manifests", MARKER,
+    "state.json", "target.json", "applied.json", "applied-kafka.json", "applied-spec.yaml", "applied-spec.tmp",
+    "migrate.lock", "manifests", MARKER,
 )  # fmt: skip
 
 

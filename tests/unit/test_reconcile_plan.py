@@ -79,12 +79,41 @@ def test_an_existing_org_added_to_a_channel():
         (lambda d: d["kafka"].update(brokers=5), "kafka.brokers: 4 -> 5"),
         (lambda d: d["chaincodes"][0].update(version="2.0"), "raise its sequence to 2"),
         (lambda d: d["ordering"].update(orderers=2), "ordering orderers: orderer2 removed"),
+        (lambda d: d["ordering"].update(orderers=4), "a Kafka network does not grow by orderers"),
+        (lambda d: d["ordering"].update(batchTimeout="3s"), "ordering.batchTimeout: 1s -> 3s: running channels keep"),
+        (lambda d: d["organizations"][0].update(anchorPeers=[1]), "Org1.anchorPeers [0] -> [1]"),
+        (lambda d: d.update(kubernetes={"namespacePrefix": "other"}), None),  # local: names no address
+        (lambda d: d["local"].update(basePort=17300), "local: orderer0, orderer1, orderer2 would move"),
     ],
 )
 def test_what_up_refuses(edit, reason):
     plan = diff(spec(), spec(edit), "local", "/w")
+    if reason is None:
+        assert not plan.refusals
+        return
     assert any(reason in r for r in plan.refusals), plan.refusals
     assert plan.lines() == []
+
+
+def test_what_up_refuses_on_kubernetes():
+    prefix = spec(lambda d: d.setdefault("kubernetes", {}).update(namespacePrefix="other"))
+    assert "the namespaces of a running network cannot change" in diff(spec(), prefix, "k8s").refusals[0]
+    same = spec(lambda d: d.setdefault("kubernetes", {}).update(namespacePrefix="ha"))
+    assert diff(spec(), same, "k8s").refusals == []  # its default, spelled out
+
+
+def test_orderers_added_to_an_orderer_org_that_is_not_the_last_would_rename_others():
+    grown = spec(lambda d: d["ordering"]["organizations"][0].update(orderers=3), "raft-orgs.yaml")
+    refusals = diff(spec(name="raft-orgs.yaml"), grown, "local").refusals
+    assert any("orderer2 would become orderer2.ord1.example.com of OrdererOrg1" in r for r in refusals), refusals
+
+
+def test_new_users_and_init_arguments():
+    plan = diff(spec(), spec(lambda d: d["organizations"][1].update(users=3)), "local")
+    assert plan.lines() == ["add 2 user identities to Org2"]
+    # Init's arguments are not part of Fabric's definition (only that Init is required).
+    init = spec(lambda d: d["chaincodes"][0].update(init=["a", "1"]), "raft.yaml")
+    assert diff(spec(name="raft.yaml"), init, "local").refusals == []
 
 
 def test_an_org_inserted_before_others_would_move_their_ports():
@@ -92,7 +121,7 @@ def test_an_org_inserted_before_others_would_move_their_ports():
         d["organizations"].insert(0, {"name": "Org0", "domain": "org0.example.com", "peers": 1})
 
     plan = diff(spec(), spec(insert), "local")
-    assert any("would move to another local port" in r for r in plan.refusals)
+    assert any("would move to another port" in r and "new orgs come last" in r for r in plan.refusals)
     assert not diff(spec(), spec(insert), "k8s").refusals  # in-cluster ports are fixed
 
 

@@ -212,10 +212,17 @@ class Network(ABC):
 
         # Before applied-spec.yaml was kept, or after a first `up` that did not finish: the copy
         # of the spec the last `up` started with.
-        recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
+        recorded = self.applied_spec_file if self.applied_spec_file.is_file() else None
+        if recorded is None and self.was_up() and (self.workdir / "spec.yaml").is_file():
+            recorded = self.workdir / "spec.yaml"
         applied = load_spec(recorded).spec if recorded else None
         finished = recorded == self.applied_spec_file
         return diff(applied, self.loaded.spec, self.target, str(self.workdir), finished)
+
+    def was_up(self) -> bool:
+        """Whether an `up` of this work dir ever changed anything on the target (not merely
+        `generate` or `render` writing the spec copy)."""
+        return False
 
     def check_plan(self, report: Reporter) -> Plan:
         """The plan, said before anything changes; a refusal ends `up` here (exit code 2)."""

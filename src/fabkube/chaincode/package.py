@@ -98,7 +98,10 @@ def _renewal_of(path: Path, label: str, wanted: dict) -> str | None:
     if old_label != label or rest(old) != rest(wanted) or ("client_cert" in old) != ("client_cert" in wanted):
         return None
     if "client_cert" in old and old["client_cert"] != wanted["client_cert"]:
-        keys = [x509.load_pem_x509_certificate(c["client_cert"].encode()).public_key() for c in (old, wanted)]
+        try:
+            keys = [x509.load_pem_x509_certificate(c["client_cert"].encode()).public_key() for c in (old, wanted)]
+        except ValueError:
+            return None
         if keys[0] != keys[1]:
             return None
     return package_id(label, package)

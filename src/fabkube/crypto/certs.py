@@ -47,8 +47,11 @@ def read_key(path: Path) -> ec.EllipticCurvePrivateKey:
 
 
 def write_cert(path: Path, cert: x509.Certificate) -> None:
+    """Whole or not at all: a renewal interrupted mid-write leaves the old certificate, not half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(path)
 
 
 def read_cert(path: Path) -> x509.Certificate:

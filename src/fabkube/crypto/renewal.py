@@ -41,19 +41,27 @@ def renew(layout, due: list[CertInfo], validity: dt.timedelta) -> list[Path]:
             continue  # not issued by this network's CAs: not fabkube's to renew
         write_cert(info.path, ca.renew(cert, validity))
         written.append(info.path)
-    _derived(layout, set(written))
+    refresh_derived(layout)
     return written
 
 
-def _derived(layout, written: set[Path]) -> None:
+def refresh_derived(layout) -> int:
+    """Write again every file made from a certificate that no longer matches it (also after a
+    renewal that was interrupted between the two); return how many."""
     topo = layout.topo
+    stale = []
     for pair in topo.ordering.tls_pairs(topo.orderers):
         tls = tls_pair_dir(layout.crypto, pair)
-        if pair.bundle and tls / f"{pair.role}.crt" in written:
-            _write_private(
-                tls / pair.bundle, (tls / f"{pair.role}.key").read_bytes() + (tls / f"{pair.role}.crt").read_bytes()
-            )
-    for path in written:
-        b64 = path.with_name(path.name + ".b64")
-        if b64.is_file():
-            _write_private(b64, base64.b64encode(path.read_bytes()))
+        if pair.bundle and (tls / f"{pair.role}.crt").is_file():
+            pem = (tls / f"{pair.role}.key").read_bytes() + (tls / f"{pair.role}.crt").read_bytes()
+            stale.append((tls / pair.bundle, pem))
+    for org in topo.orgs:
+        for b64 in (org_dir(layout.crypto, org) / "chaincodes").glob("*/tls/*.b64"):
+            source = b64.with_name(b64.name.removesuffix(".b64"))
+            stale.append((b64, base64.b64encode(source.read_bytes())))
+    count = 0
+    for path, data in stale:
+        if not path.is_file() or path.read_bytes() != data:
+            _write_private(path, data)
+            count += 1
+    return count

@@ -7,6 +7,7 @@ script of the admin Job. Paths come from a Layout, so the list is right for eith
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 from fabkube.chaincode.package import ClientTLS, write_package
@@ -201,10 +202,25 @@ def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
             (client / "client.key").read_text(),
         )
 
-    return {
-        org.name: write_package(layout.chaincode_package(cc, org), cc.label, str(cc.servers[org.name]), tls(org))
-        for org in cc.orgs
-    }
+    ids: dict[str, str] = {}
+    first_of: dict[tuple[str, str], Org] = {}  # (server address, server org) -> first org dialling it
+    for org in cc.orgs:
+        path = layout.chaincode_package(cc, org)
+        key = (str(cc.servers[org.name]), topo.chaincode_server_org(cc, org).name)
+        if key in first_of:
+            # The same server: the same package, byte for byte (a server serves one package ID;
+            # a package kept across a certificate renewal is copied, not written anew).
+            like = layout.chaincode_package(cc, first_of[key])
+            if not path.is_file() or path.read_bytes() != like.read_bytes():
+                # Created with the first one's mode (0600 when it holds a client key), never wider.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, like.stat().st_mode & 0o777)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(like.read_bytes())
+            ids[org.name] = ids[first_of[key].name]
+            continue
+        first_of[key] = org
+        ids[org.name] = write_package(path, cc.label, str(cc.servers[org.name]), tls(org))
+    return ids
 
 
 def chaincode_steps(layout: Layout, cc: ChaincodeInfo, package_ids: dict[str, str]) -> list[Step]:

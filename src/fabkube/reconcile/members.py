@@ -80,8 +80,9 @@ class Members:
     def add_to_channel(self, ch: ChannelInfo, orderer: str) -> list[str]:
         """Add the orgs `ch` names that its running config lacks; return their names."""
         topo = self.layout.topo
-        reader = self._identity(next(o for o in ch.orgs))
-        fetched = ChannelConfigs(self.tools, reader, self.log).fetch(ch.name, orderer)
+        # Read as the orderer orgs' admins: always readers of a channel, whichever orgs it has yet.
+        reader = orderer_admin_configs(self.layout, self.tools, self.log)
+        fetched = reader.fetch(ch.name, orderer)
         present = member_msp_ids(fetched)
         missing = [o for o in ch.orgs if o.msp_id not in present]
         if not missing:
@@ -105,7 +106,7 @@ class Members:
                                  tuple(self._identity(o) for o in signers[1:]))  # fmt: skip
         configs.update(fetched, new, orderer)
         wait_until(
-            lambda: all(o.msp_id in member_msp_ids(configs.fetch(ch.name, orderer)) for o in missing),
+            lambda: all(o.msp_id in member_msp_ids(reader.fetch(ch.name, orderer)) for o in missing),
             60.0, f"{names} in the config of {ch.name}", log=self.log,
         )  # fmt: skip
         return [o.name for o in missing]

@@ -27,6 +27,7 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     fresh: bool = False  # nothing applied yet: `up` creates the whole network
+    finished: bool = True  # compared with what the last finished `up` applied (not an unfinished one)
 
     def lines(self) -> list[str]:
         if self.refusals:
@@ -45,6 +46,19 @@ class Plan:
                     out.setdefault(channel, []).append(org)
         return out
 
+    def channels_to_check(self) -> set[str] | None:
+        """Running channels whose members `up` must compare with the spec: those the plan adds orgs
+        to or creates (an unfinished `up` may have made one already, from an older spec); None: all
+        (the comparison base may not be what the network has)."""
+        if not self.finished:
+            return None
+        return set(self.org_additions()) | {c.subject for c in self.changes if c.kind == "channel"}
+
+    def checks_members(self) -> bool:
+        """Whether `up` compares running channels' members with the spec at all."""
+        check = self.channels_to_check()
+        return check is None or bool(check) or bool(self.new_orgs())
+
     def new_orgs(self) -> list[str]:
         return [c.subject.split(":", 1)[0] for c in self.changes if c.kind == "org"]
 
@@ -62,7 +76,7 @@ def diff(applied: NetworkSpec | None, wanted: NetworkSpec, target: str, where: s
     may not be committed (and may still change at the same sequence)."""
     if applied is None:
         return Plan(fresh=True)
-    plan = Plan()
+    plan = Plan(finished=finished)
     before, after = build_topology(applied, target), build_topology(wanted, target)  # type: ignore[arg-type]
     _refusals(applied, wanted, before, after, target, where, plan.refusals)
     if not finished:
@@ -92,16 +106,8 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
         out.append(f"tls: {applied.tls} -> {wanted.tls} on a running network is not supported; keep {applied.tls}")
     if applied.fabric.version != wanted.fabric.version:
         out.append(f"fabric.version: {applied.fabric.version} -> {wanted.fabric.version}: not changed by `up`")
-    if applied.kubernetes.namespacePrefix != wanted.kubernetes.namespacePrefix:
-        out.append("kubernetes.namespacePrefix: cannot change on a running network (every address names it)")
-    if applied.ordering.type == "kafka":
-        for what, old, new in (
-            ("kafka.brokers", applied.kafka.brokers, wanted.kafka.brokers),
-            ("kafka.replicationFactor", applied.kafka.replicationFactor, wanted.kafka.replicationFactor),
-            ("zookeeper.nodes", applied.zookeeper.nodes, wanted.zookeeper.nodes),
-        ):
-            if old != new:
-                out.append(f"{what}: {old} -> {new} on a running Kafka network is not supported; keep {old}")
+    _settings(applied, wanted, before, after, target, out)
+    _orderer_changes(before, after, out)
     _removals(before, after, out)
     _redefinitions(before, after, out)
     if target == "k8s" and not after.ordering.system_channel and len(after.orderers) > len(before.orderers):
@@ -113,9 +119,75 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
         moved = _moved_ports(before, after)
         if moved:
             out.append(
-                f"organizations: {moved} would move to another local port (ports are written into channel "
-                "configs); add orgs at the end of the list, and at most 4 peers per org"
+                f"local: {moved} would move to another port (addresses are in channel configs and chaincode "
+                "packages). Ports stay when local.basePort stays, new orgs come last, and there are at most 4 "
+                "peers per org, 4 chaincodes and 9 orderers"
             )
+
+
+def _settings(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after: Topology, target: str,
+              out: list[str]) -> None:  # fmt: skip
+    if target == "k8s":
+        moved_ns = [
+            o.name for o in before.orgs + before.orderer_orgs if _namespace(after, o.name) not in (None, o.namespace)
+        ]
+        if moved_ns or before.ordering.namespaces != after.ordering.namespaces:
+            out.append(
+                "kubernetes.namespacePrefix (or name, kafkaNamespace): the namespaces of a running network cannot "
+                "change (every address names them)"
+            )
+    for what, old_value, new_value in _channel_settings(applied, wanted):
+        if old_value != new_value:
+            out.append(
+                f"{what}: {old_value} -> {new_value}: running channels keep the value they were made with "
+                "(a channel config update fabkube does not make yet); keep it"
+            )
+    for org in applied.organizations:
+        new_org = next((o for o in wanted.organizations if o.name == org.name), None)
+        if new_org is not None and new_org.anchorPeers != org.anchorPeers:
+            anchors = f"{org.anchorPeers} -> {new_org.anchorPeers}"
+            out.append(f"organizations: {org.name}.anchorPeers {anchors}: not changed by `up` yet")
+    if applied.ordering.type == "kafka":
+        for what, old, new in (
+            ("kafka.brokers", applied.kafka.brokers, wanted.kafka.brokers),
+            ("kafka.replicationFactor", applied.kafka.replicationFactor, wanted.kafka.replicationFactor),
+            ("zookeeper.nodes", applied.zookeeper.nodes, wanted.zookeeper.nodes),
+        ):
+            if old != new:
+                out.append(f"{what}: {old} -> {new} on a running Kafka network is not supported; keep {old}")
+
+
+def _orderer_changes(before: Topology, after: Topology, out: list[str]) -> None:
+    had_orgs = {o.name for o in before.orderer_orgs}
+    for org in after.orderer_orgs:
+        if org.name not in had_orgs:
+            out.append(f"ordering.organizations: adding {org.name} to a running network is not supported yet")
+    if before.ordering.system_channel and len(after.orderers) > len(before.orderers):
+        out.append(
+            f"ordering.orderers: {len(before.orderers)} -> {len(after.orderers)}: a Kafka network does not grow by "
+            "orderers (move it to Raft with `fabkube migrate --to raft`, then add consenters)"
+        )
+    for node in before.orderers:
+        now = next((o for o in after.orderers if o.name == node.name), None)
+        if now is not None and (now.org.name, now.fqdn) != (node.org.name, node.fqdn):
+            out.append(
+                f"ordering: {node.name} would become {now.fqdn} of {now.org.name} (it is {node.fqdn} of "
+                f"{node.org.name}): orderers are numbered across orderer orgs, so add them to the last org only"
+            )
+
+
+def _namespace(topo: Topology, org: str) -> str | None:
+    return next((o.namespace for o in [*topo.orgs, *topo.orderer_orgs] if o.name == org), None)
+
+
+def _channel_settings(applied: NetworkSpec, wanted: NetworkSpec) -> list[tuple[str, object, object]]:
+    """Settings a channel's config holds from its creation."""
+    a, w = applied.ordering, wanted.ordering
+    out = [(f"ordering.{k}", getattr(a, k), getattr(w, k))
+           for k in ("batchTimeout", "maxMessageCount", "absoluteMaxBytes", "preferredMaxBytes")]  # fmt: skip
+    if a.type == "raft":
+        out += [(f"ordering.raft.{k}", v, getattr(w.raft, k)) for k, v in a.raft.model_dump().items()]
+    return out
 
 
 def _removals(before: Topology, after: Topology, out: list[str]) -> None:
@@ -156,6 +228,12 @@ def _redefinitions(before: Topology, after: Topology, out: list[str]) -> None:
         elif new_cc.sequence < cc.sequence:
             out.append(f"chaincodes: {cc.name}.sequence {cc.sequence} -> {new_cc.sequence}: a sequence only rises")
         elif new_cc.sequence == cc.sequence and _definition(new_cc) != _definition(cc):
+            if _definition(new_cc)[:2] == _definition(cc)[:2] and _definition(new_cc)[3] == _definition(cc)[3]:
+                out.append(
+                    f"chaincodes: {cc.name}'s private data collections {REDEFINED} {cc.sequence} (a collection "
+                    f"without a policy names every org of the channel); raise its sequence to {cc.sequence + 1}"
+                )
+                continue
             out.append(
                 f"chaincodes: {cc.name} {REDEFINED} {cc.sequence}; raise its sequence to "
                 f"{cc.sequence + 1} to redefine it"
@@ -169,7 +247,10 @@ def _removed(what: str, before: list[str], after: list[str], out: list[str]) -> 
 
 
 def _definition(cc) -> tuple:
-    return (cc.version, cc.policy, tuple(sorted(str(c) for c in cc.collections)), tuple(cc.init or ()))
+    """What Fabric's definition holds (InitRequired, not Init's arguments; a policy's text without
+    spaces)."""
+    policy = "".join((cc.policy or "").split())
+    return (cc.version, policy, tuple(sorted(str(c) for c in cc.collections)), bool(cc.init))
 
 
 def _moved_ports(before: Topology, after: Topology) -> str:
@@ -200,6 +281,9 @@ def _orgs_and_peers(before: Topology, after: Topology, out: list[Change]) -> Non
                 )
             )
             continue
+        users_before = next((o.users for o in before.orgs if o.name == org.name), org.users)
+        if org.users > users_before:
+            out.append(Change("users", org.name, f"add {org.users - users_before} user identities to {org.name}"))
         had = {p.name for p in before.org_peers(org)}
         for peer in peers:
             if peer.name not in had:

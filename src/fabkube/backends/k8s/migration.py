@@ -133,12 +133,12 @@ class K8sMigrationHost(MigrationHost):
         assert loaded.spec.ordering.type == type_name
         if self.recorded_type == "kafka":
             (self.layout.root / "applied-kafka.json").write_text(json.dumps(self._kafka_saved()))
-        copy = self.layout.spec_copy
-        tmp = copy.with_suffix(".tmp")
-        tmp.write_text(spec_text)
-        tmp.replace(copy)
-        if (applied := self.layout.root / "applied-spec.yaml").is_file():  # what `up` compares with
-            applied.write_text(spec_text)
+        # What `up` compares with first, then the spec copy (its type is what says the move happened).
+        for copy in (self.layout.root / "applied-spec.yaml", self.layout.spec_copy):
+            if copy.is_file() or copy == self.layout.spec_copy:
+                tmp = copy.with_suffix(".tmp")
+                tmp.write_text(spec_text)
+                tmp.replace(copy)
         self._use(K8sNetwork(loaded, self.net.workdir, self.net.context, self.net.kubeconfig))
 
     def remove_services(self) -> str:

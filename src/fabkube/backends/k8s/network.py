@@ -109,13 +109,16 @@ class K8sNetwork(Network):
     def applied_file(self) -> Path:
         return self.workdir / "applied.json"
 
+    def was_up(self) -> bool:
+        return self.applied_file.is_file()
+
     def existing(self) -> Existing:
         """Once objects were applied, the channels of the spec applied then exist (the Jobs made
         them from the artifacts of that time) and the orderers bootstrapped."""
         from fabkube.spec import load_spec
 
         recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
-        if recorded is None or not self.applied_file.is_file():
+        if recorded is None or not self.was_up():
             return Existing()
         return Existing(frozenset(c.name for c in load_spec(recorded).spec.channels), True)
 
@@ -134,7 +137,7 @@ class K8sNetwork(Network):
             Action(
                 "organizations: new orgs into running channels",
                 _add_orgs,
-                lambda c: c.options.lifecycle and bool(c.plan.org_additions() or c.plan.new_orgs()),
+                lambda c: c.options.lifecycle and c.plan.checks_members(),
             ),
             Action(
                 "lifecycle Jobs, one per org (create, join, anchors, chaincode, smoke query)",
@@ -424,8 +427,9 @@ def _add_orgs(ctx: UpContext) -> str:
         if net.topo.ordering.system_channel and ctx.plan.new_orgs():
             done += [f"{o} to the consortium" for o in members.add_to_consortium(orderer)]
         running = net.existing().channels
+        check = ctx.plan.channels_to_check()
         for ch in net.topo.channels:
-            if ch.name in running and ch.name in ctx.plan.org_additions():
+            if ch.name in running and (check is None or ch.name in check):
                 done += [f"{o} to {ch.name}" for o in members.add_to_channel(ch, orderer)]
     return ", ".join(done) or "every org is in its channels already"
 

@@ -86,12 +86,12 @@ class LocalMigrationHost(MigrationHost):
     def record_type(self, type_name: str, spec_text: str) -> None:
         loaded = parse_spec(spec_text)
         assert loaded.spec.ordering.type == type_name
-        copy = self.layout.spec_copy
-        tmp = copy.with_suffix(".tmp")
-        tmp.write_text(spec_text)
-        tmp.replace(copy)
-        if (applied := self.layout.root / "applied-spec.yaml").is_file():  # what `up` compares with
-            applied.write_text(spec_text)
+        # What `up` compares with first, then the spec copy (its type is what says the move happened).
+        for copy in (self.layout.root / "applied-spec.yaml", self.layout.spec_copy):
+            if copy.is_file() or copy == self.layout.spec_copy:
+                tmp = copy.with_suffix(".tmp")
+                tmp.write_text(spec_text)
+                tmp.replace(copy)
         tools = network_toolchain(loaded.spec).ensure(self.report.info)  # Kafka's jars again, for an abort
         self.net = LocalNetwork(loaded, self.net.workdir, tools)
         self.layout, self.tools = self.net.layout, tools

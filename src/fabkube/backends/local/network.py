@@ -48,6 +48,9 @@ from fabkube.toolchain import Toolchain
 from fabkube.topology import build_topology
 from fabkube.waiting import wait_until
 
+# Local ports in blocks (spec.local_blocks); networks from before it numbered peers, then chaincode
+# servers, in spec order, and have no port_layout in their state.
+PORT_LAYOUT = 2
 RESTART_RETRIES = 4  # for a service the ordering type says may start after a delay (e.g. 4 x 7s for Kafka)
 
 # Fabric's own stages after the orderers; the ordering type's local part gives its services' and its orderers'.
@@ -175,6 +178,23 @@ class LocalNetwork(Network):
         created = [ch.name for ch in self.topo.channels if self.state.is_done(f"channel-create:{ch.name}")]
         return [SYSTEM_CHANNEL, *created]
 
+    def check_port_layout(self) -> None:
+        """A network brought up by a fabkube that numbered local ports otherwise keeps them only
+        with that fabkube: here its peers and chaincode servers would move."""
+        data = self.state.data
+        if not self.was_up():
+            data["port_layout"] = PORT_LAYOUT
+            self.state.save()
+        elif data.get("port_layout") != PORT_LAYOUT:
+            raise UserError(
+                f"local.basePort: network {self.name} ({self.workdir}) was brought up by an earlier fabkube that "
+                "numbered local ports otherwise; here its peers and chaincode servers would move (their addresses "
+                "are in channel configs and packages): `fabkube down --purge` it and `up` again"
+            )
+
+    def was_up(self) -> bool:
+        return bool(self.state.data["done"] or self.state.processes)
+
     def existing(self) -> Existing:
         """Channels the network made (created, or joined by an orderer), and whether the orderers
         bootstrapped from a system channel's genesis block (any of them ever ran)."""
@@ -267,7 +287,7 @@ class LocalNetwork(Network):
             out.append(Action("consenters: new orderers join running channels", _grow_consenters, lifecycle))
         out.append(
             Action("organizations: new orgs into running channels", _add_orgs,
-                   lambda c: lifecycle(c) and bool(c.plan.org_additions() or c.plan.new_orgs()))
+                   lambda c: lifecycle(c) and c.plan.checks_members())
         )  # fmt: skip
         out += [
             Action(channels, _channel_steps, lambda c: lifecycle(c) and _channels(c)),
@@ -288,6 +308,7 @@ class LocalNetwork(Network):
         """Start everything; with options.lifecycle False stop short of channels and chaincode definitions."""
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
         ctx.plan = self.check_plan(ctx.report)
+        self.check_port_layout()
         self.check_chaincode_sources()
         try:
             run(self.actions(), ctx, ctx.report)
@@ -533,7 +554,6 @@ def _grow_consenters(ctx: UpContext) -> str:
     (a fresh network has no channel yet: its orderers join from the genesis blocks, next)."""
     from fabkube.channel.config import orderer_admin_configs
     from fabkube.consensus.raft.membership import Membership
-    from fabkube.health import org_client_tls
 
     net = ctx.net
     layout = net.layout
@@ -551,8 +571,9 @@ def _grow_consenters(ctx: UpContext) -> str:
         args = OsnChannelJoin(channel, str(block), target).args()
         ctx.executor.run(PeerCommand(args, node.org.name, expect="Status: 201", already="Status: 405", tool="osnadmin"))
 
-    members = Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
-                         org_client_tls(layout, net.topo.orderer_org), join, ctx.report.info)  # fmt: skip
+    members = Membership(
+        layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")), join, ctx.report.info
+    )
     added = []
     for ch in joined:
         for name in members.grow(ch):
@@ -573,8 +594,9 @@ def _add_orgs(ctx: UpContext) -> str:
     if net.topo.ordering.system_channel and ctx.plan.new_orgs():
         done += [f"{o} to the consortium" for o in members.add_to_consortium(orderer)]
     running = net.existing().channels
+    check = ctx.plan.channels_to_check()
     for ch in net.topo.channels:
-        if ch.name in running and ch.name in ctx.plan.org_additions():
+        if ch.name in running and (check is None or ch.name in check):
             done += [f"{o} to {ch.name}" for o in members.add_to_channel(ch, orderer)]
     return ", ".join(done) or "every org is in its channels already"
 
@@ -611,7 +633,12 @@ def _gossip(ctx: UpContext) -> str:
 
 
 def _chaincode_steps(ctx: UpContext) -> str:
-    return ctx.net._run_steps(ctx, [s for s in _plan(ctx) if s.id.startswith("cc-")])
+    from fabkube.backends.local.renewal import refresh_connections
+
+    done = ctx.net._run_steps(ctx, [s for s in _plan(ctx) if s.id.startswith("cc-")])
+    # A peer that installed a package kept across a certificate renewal gets the current client pair.
+    refresh_connections(ctx.net)
+    return done
 
 
 def _smoke(name: str) -> Callable[[UpContext], str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fabkube.crypto.inventory import CertInfo, certificates, expiring
-from fabkube.crypto.renewal import CA_KINDS, renew
+from fabkube.crypto.msp import _write_private
+from fabkube.crypto.renewal import CA_KINDS, refresh_derived, renew
 from fabkube.errors import UserError
 from fabkube.reporter import Reporter
 from fabkube.spec import duration_seconds
@@ -63,7 +64,8 @@ def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter
     state = net.state
     pending: list[str] = list(state.data.get(PENDING, []))
     comps = {c.name: c for c in net.components()}
-    down = [n for n in comps if not net.supervisor.running(n)]
+    # A component a renewal still has to restart may be down (stopped when that renewal was cut short).
+    down = [n for n in comps if not net.supervisor.running(n) and n not in pending]
     if down:
         raise UserError(
             f"certs renew restarts one component at a time and needs the others serving: {', '.join(down[:5])} "
@@ -79,7 +81,10 @@ def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter
         state.save()  # before any file changes: an interrupted renewal knows what still needs a restart
         result.renewed = renew(net.layout, due, validity)
         report.info(f"renewed {len(result.renewed)} certificates (valid {net.loaded.spec.crypto.validity} from now)")
-        _rewrite_connections(net, due, report)
+    # Also after a renewal cut short between writing the certificates and the files made from them.
+    refresh_derived(net.layout)
+    if (count := refresh_connections(net)) or result.renewed:
+        report.info(f"updated the chaincode client certificate in {count} built connection.json files of the peers")
     for name in list(pending):
         comp = comps.get(name)
         if comp is not None:
@@ -103,36 +108,35 @@ def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter
     return result
 
 
-def _rewrite_connections(net: LocalNetwork, due: list[CertInfo], report: Reporter) -> None:
+def refresh_connections(net: LocalNetwork) -> int:
     """The peers' built copies of a package's connection.json carry the chaincode client
-    certificate: write the renewed one into them (the package, and so its ID, stays as it is)."""
-    renewed = {c.path for c in due if c.kind == "TLS client"}
-    if not renewed:
-        return
-    by_key = {}
-    for path in renewed:
-        key = path.with_suffix(".key").read_text()
-        by_key[key] = path.read_text()
+    certificate: give them the current one where the key is the same (the package, and so its ID,
+    stays as it is). Return how many files changed."""
+    current = {}
+    for info in certificates(net.layout):
+        if info.kind == "TLS client":
+            current[info.path.with_suffix(".key").read_text()] = info.path.read_text()
     count = 0
     for peer in net.topo.peers:
-        for conn in net.layout.data_dir(peer.name).rglob("connection.json"):
+        builds = net.layout.data_dir(peer.name) / "externalbuilder"
+        for conn in builds.rglob("connection.json") if builds.is_dir() else []:
             data = json.loads(conn.read_text())
-            cert = by_key.get(data.get("client_key", ""))
+            cert = current.get(data.get("client_key", ""))
             if cert is not None and data.get("client_cert") != cert:
                 data["client_cert"] = cert
-                conn.write_text(json.dumps(data, indent=2))
+                _write_private(conn, json.dumps(data, indent=2).encode())
                 count += 1
-    report.info(f"updated the chaincode client certificate in {count} built connection.json files of the peers")
+    return count
 
 
 def _membership(net: LocalNetwork, report: Reporter):
     from fabkube.channel.config import orderer_admin_configs
     from fabkube.consensus.raft.membership import Membership
-    from fabkube.health import org_client_tls
 
     layout = net.layout
-    return Membership(layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")),
-                      org_client_tls(layout, net.topo.orderer_org), lambda *_a: None, report.info)  # fmt: skip
+    return Membership(
+        layout, orderer_admin_configs(layout, net.tools, layout.log("lifecycle")), lambda *_a: None, report.info
+    )
 
 
 def _consenter_certs(net: LocalNetwork, orderer: str, report: Reporter) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
 from fabkube.consensus.raft.model import RaftModel
 from fabkube.consensus.raft.probes import channel_info
+from fabkube.health import org_client_tls
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 from fabkube.waiting import wait_until
@@ -48,11 +49,19 @@ def add_consenter(config: dict, entry: dict, node: OrdererNode) -> dict:
 
 
 class Membership:
-    def __init__(self, layout: Layout, configs: ChannelConfigs, tls: ssl.SSLContext, join: Join, info=lambda _m: None):
-        self.layout, self.configs, self.tls, self.join, self.info = layout, configs, tls, join, info
+    def __init__(self, layout: Layout, configs: ChannelConfigs, join: Join, info=lambda _m: None):
+        self.layout, self.configs, self.join, self.info = layout, configs, join, info
+        self._tls: dict[str, ssl.SSLContext] = {}
         model = layout.topo.ordering
         assert isinstance(model, RaftModel)
         self.model = model
+
+    def _channel(self, node: OrdererNode, channel: str) -> dict | None:
+        """The node's word on the channel, asked as an admin of its own org (an orderer's admin
+        endpoint trusts only its org's TLS CA)."""
+        if node.org.name not in self._tls:
+            self._tls[node.org.name] = org_client_tls(self.layout, node.org)
+        return channel_info(node.admin, self._tls[node.org.name], channel)
 
     def _consenters(self, fetched: FetchedConfig) -> set[tuple[str, int]]:
         return {consenter_key(c) for c in (fetched.consensus.metadata or {}).get("consenters", [])}
@@ -61,7 +70,7 @@ class Membership:
         """Add every topology orderer the channel's consenters lack; return their names. Nothing when
         no orderer has the channel yet."""
         orderers = self.layout.topo.orderers
-        having = [o for o in orderers if channel_info(o.admin, self.tls, channel)]
+        having = [o for o in orderers if self._channel(o, channel)]
         if not having:
             return []
         added = []
@@ -87,7 +96,7 @@ class Membership:
     def refresh_certs(self, channel: str, node: OrdererNode) -> bool:
         """Put the node's current TLS certificate into its consenter entry on `channel` (a renewal:
         same key, new certificate); False when the entry holds it already or the node is none."""
-        having = [o for o in self.layout.topo.orderers if channel_info(o.admin, self.tls, channel)]
+        having = [o for o in self.layout.topo.orderers if self._channel(o, channel)]
         if not having:
             return False
         source = next((o for o in having if o.name != node.name), having[0])
@@ -114,7 +123,7 @@ class Membership:
     def wait_caught_up(self, node: OrdererNode, channel: str) -> None:
         """After `node` restarted: it takes part in `channel` again, as far as another orderer."""
         others = [o for o in self.layout.topo.orderers if o.name != node.name]
-        source = next((o for o in others if channel_info(o.admin, self.tls, channel)), None)
+        source = next((o for o in others if self._channel(o, channel)), None)
         if source is not None:
             self._wait_caught_up(node, source, channel)
 
@@ -126,7 +135,7 @@ class Membership:
 
     def _wait_caught_up(self, node: OrdererNode, source: OrdererNode, channel: str) -> None:
         def caught_up() -> bool:
-            mine, theirs = channel_info(node.admin, self.tls, channel), channel_info(source.admin, self.tls, channel)
+            mine, theirs = self._channel(node, channel), self._channel(source, channel)
             if not mine or not theirs:
                 return False
             return (
