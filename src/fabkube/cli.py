@@ -177,7 +177,9 @@ def generate(
     loaded = _load(spec)
     reporter = RichReporter(err)
     with reporter.step(f"generate {loaded.spec.name} for {target.value}") as s:
-        gen = do_generate(loaded, target.value, out_dir, progress=reporter.info)
+        # Into the work dir of a network that runs: what its channels started from stays.
+        existing = new_network(loaded, target.value, out_dir.resolve()).existing() if out_dir.is_dir() else None
+        gen = do_generate(loaded, target.value, out_dir, progress=reporter.info, existing=existing)
         s.detail = f"{len(gen.files)} channel artifacts, {gen.new_identities} new identities"
     for f in gen.files:
         out.print(str(f))
@@ -636,9 +638,9 @@ def render(
     loaded = _load(spec)
     reporter = RichReporter(err)
     with reporter.step(f"render {loaded.spec.name} for Kubernetes") as s:
-        rendered = do_render(
-            loaded, (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve(), progress=reporter.info
-        )
+        where = (workdir or default_workdir(f"{loaded.spec.name}-k8s")).resolve()
+        existing = new_network(loaded, "k8s", where).existing() if where.is_dir() else None
+        rendered = do_render(loaded, where, progress=reporter.info, existing=existing)
         files = write_manifests(rendered, out_dir)
         s.detail = f"{len(rendered.objects())} objects in {len(files)} files"
     for note in render_notes(loaded.spec):

@@ -219,6 +219,12 @@ class Network(ABC):
         finished = recorded == self.applied_spec_file
         return diff(applied, self.loaded.spec, self.target, str(self.workdir), finished)
 
+    def existing(self):
+        """What of the network exists on its target (a generate.Existing)."""
+        from fabkube.generate import Existing
+
+        return Existing()
+
     def was_up(self) -> bool:
         """Whether an `up` of this work dir ever changed anything on the target (not merely
         `generate` or `render` writing the spec copy)."""
