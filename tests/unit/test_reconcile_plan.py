@@ -148,3 +148,20 @@ def test_a_definition_an_unfinished_up_may_not_have_committed_may_still_change()
     v2 = spec(lambda d: d["chaincodes"][0].update(version="2.0"))
     assert diff(spec(), v2, "local", finished=False).refusals == []
     assert "raise its sequence to 2" in diff(spec(), v2, "local").refusals[0]
+
+
+def test_a_network_from_the_earlier_port_numbering_is_refused_not_moved(tmp_path):
+    import json
+
+    from fabkube.backends.local.network import PORT_LAYOUT, LocalNetwork
+    from fabkube.errors import UserError
+    from fabkube.spec import load_spec
+
+    workdir = tmp_path / "ha"
+    workdir.mkdir()
+    (workdir / "state.json").write_text(json.dumps({"done": ["channel-create:hachannel"], "processes": {}}))
+    net = LocalNetwork(load_spec(EXAMPLES / "ha.yaml"), workdir)
+    with pytest.raises(UserError, match="numbered local ports otherwise"):
+        net.check_port_layout()
+    net.state.data["port_layout"] = PORT_LAYOUT
+    net.check_port_layout()  # brought up with blocks: fine

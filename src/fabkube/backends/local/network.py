@@ -181,11 +181,7 @@ class LocalNetwork(Network):
     def check_port_layout(self) -> None:
         """A network brought up by a fabkube that numbered local ports otherwise keeps them only
         with that fabkube: here its peers and chaincode servers would move."""
-        data = self.state.data
-        if not self.was_up():
-            data["port_layout"] = PORT_LAYOUT
-            self.state.save()
-        elif data.get("port_layout") != PORT_LAYOUT:
+        if self.was_up() and self.state.data.get("port_layout") != PORT_LAYOUT:
             raise UserError(
                 f"local.basePort: network {self.name} ({self.workdir}) was brought up by an earlier fabkube that "
                 "numbered local ports otherwise; here its peers and chaincode servers would move (their addresses "
@@ -509,6 +505,9 @@ def _ensure_toolchain(ctx: UpContext) -> str:
 def _generate(ctx: UpContext) -> str:
     net = ctx.net
     gen = generate(net.loaded, "local", net.workdir, net.tools, existing=net.existing())
+    if not net.was_up():  # a new network: its ports are numbered in blocks from the start
+        net.state.data["port_layout"] = PORT_LAYOUT
+        net.state.save()
     net._components = None  # built before the crypto existed: build again
     net.check_ports(net.components())
     install_builder(net.layout.builders / "ccaas")
