@@ -116,10 +116,11 @@ class Observed:
 
 
 class MigrationLock:
-    """One migration per network at a time (a second one would interleave config updates)."""
+    """One migration (or certificate renewal) per network at a time: a second one would interleave
+    config updates and restarts."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, what: str = "migration"):
+        self.path, self.what = path, what
         self.fh = None
 
     def __enter__(self) -> MigrationLock:
@@ -130,9 +131,9 @@ class MigrationLock:
         except BlockingIOError:
             self.fh.seek(0)
             holder = self.fh.read().strip() or "another process"
-            raise UserError(f"a migration of this network is already running ({holder}); wait for it") from None
+            raise UserError(f"a {holder.split(',')[0]} of this network is running ({holder}); wait for it") from None
         self.fh.truncate(0)
-        self.fh.write(f"pid {os.getpid()}")
+        self.fh.write(f"{self.what}, pid {os.getpid()}")
         self.fh.flush()
         return self
 

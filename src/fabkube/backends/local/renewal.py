@@ -60,7 +60,15 @@ def _affected(net: LocalNetwork, due: list[CertInfo]) -> list[str]:
 
 
 def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
-    """Renew what ends within `within` (None: every leaf) and roll what uses it."""
+    """Renew what ends within `within` (None: every leaf) and roll what uses it; never beside a
+    migration (both restart orderers and update channel configs)."""
+    from fabkube.migration.kafka_to_raft import MigrationLock
+
+    with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
+        return _renew(net, within, report)
+
+
+def _renew(net: LocalNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
     state = net.state
     pending: list[str] = list(state.data.get(PENDING, []))
     comps = {c.name: c for c in net.components()}
