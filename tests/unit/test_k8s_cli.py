@@ -31,3 +31,15 @@ def test_unreachable_cluster_is_a_runtime_failure(home, tmp_path):
         assert proc.returncode == 1, proc.stderr
         assert "cluster at https://127.0.0.1:1 is not reachable" in proc.stderr
     assert not home.exists()
+
+
+def test_certs_renew_says_in_one_line_it_is_not_there_on_kubernetes(home, tmp_path):
+    import json
+
+    workdir = tmp_path / "seed-k8s"
+    run_cli("render", str(EXAMPLES / "seed.yaml"), "--out", str(tmp_path / "out"), "-w", str(workdir), home=home)
+    (workdir / "target.json").write_text(json.dumps({"target": "k8s", "context": None, "kubeconfig": None}))
+    before = sorted(p.name for p in (workdir / "crypto").rglob("*.pem"))
+    proc = run_cli("certs", "renew", "--all", "-w", str(workdir), home=home, check=False)
+    assert proc.returncode == 2 and "certs renew: not on k8s yet" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in (workdir / "crypto").rglob("*.pem")) == before
