@@ -137,7 +137,7 @@ class K8sNetwork(Network):
             Action(
                 "organizations: new orgs into running channels",
                 _add_orgs,
-                lambda c: c.options.lifecycle and c.plan.checks_members(),
+                lambda c: c.options.lifecycle and bool(c.plan.org_additions() or c.plan.new_orgs()),
             ),
             Action(
                 "lifecycle Jobs, one per org (create, join, anchors, chaincode, smoke query)",
@@ -427,9 +427,11 @@ def _add_orgs(ctx: UpContext) -> str:
         if net.topo.ordering.system_channel and ctx.plan.new_orgs():
             done += [f"{o} to the consortium" for o in members.add_to_consortium(orderer)]
         running = net.existing().channels
-        check = ctx.plan.channels_to_check()
+        # Only what the plan adds: which channels exist is known here from the spec files alone (a
+        # Job that never finished may not have made them), unlike locally.
+        check = set(ctx.plan.org_additions())
         for ch in net.topo.channels:
-            if ch.name in running and (check is None or ch.name in check):
+            if ch.name in running and ch.name in check:
                 done += [f"{o} to {ch.name}" for o in members.add_to_channel(ch, orderer)]
     return ", ".join(done) or "every org is in its channels already"
 
