@@ -185,14 +185,24 @@ def generate(
         out.print(str(f))
 
 
+TARGET_OPT = typer.Option(Target.local, "--target", "-t", help="local processes, or a Kubernetes cluster.")
+SPEC_WORKDIR_OPT = typer.Option(
+    None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME, NAME-k8s for k8s)."
+)
+
+
+def _spec_workdir(loaded, target: Target, workdir: Path | None) -> Path:
+    """The work dir of a spec's network on a target: given, or NAME (local) / NAME-k8s under $FABKUBE_HOME."""
+    name = loaded.spec.name if target is Target.local else f"{loaded.spec.name}-k8s"
+    return (workdir or default_workdir(name)).resolve()
+
+
 @app.command()
 @_guard
 def up(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
-    target: Target = typer.Option(Target.local, "--target", "-t", help="local processes, or a Kubernetes cluster."),
-    workdir: Path | None = typer.Option(
-        None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME, NAME-k8s for k8s)."
-    ),
+    target: Target = TARGET_OPT,
+    workdir: Path | None = SPEC_WORKDIR_OPT,
     context: str | None = typer.Option(None, "--context", help="kubeconfig context (k8s)."),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (k8s; default KUBECONFIG)."),
     rollout_timeout: float = typer.Option(600, "--rollout-timeout", help="Seconds to wait for pods (k8s)."),
@@ -203,8 +213,7 @@ def up(
 ) -> None:
     """Bring the network up and run the channel and chaincode lifecycle; idempotent and resumable."""
     loaded = _load(spec)
-    name = loaded.spec.name if target is Target.local else f"{loaded.spec.name}-k8s"
-    path = (workdir or default_workdir(name)).resolve()
+    path = _spec_workdir(loaded, target, workdir)
     net = new_network(
         loaded, target.value, path, spec_dir=spec.resolve().parent, context=context, kubeconfig=kubeconfig
     )
@@ -220,18 +229,15 @@ def up(
 @_guard
 def plan(
     spec: Path = typer.Argument(..., help="The network spec (YAML), changed."),
-    target: Target = typer.Option(Target.local, "--target", "-t", help="local processes, or a Kubernetes cluster."),
-    workdir: Path | None = typer.Option(
-        None, "--workdir", "-w", help="Work dir (default $FABKUBE_HOME/networks/NAME, NAME-k8s for k8s)."
-    ),
+    target: Target = TARGET_OPT,
+    workdir: Path | None = SPEC_WORKDIR_OPT,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """What `up SPEC` would change on the running network, without changing anything.
 
     Exit code 2 when `up` would refuse the change (removals, another ordering type: `migrate`)."""
     loaded = _load(spec)
-    name = loaded.spec.name if target is Target.local else f"{loaded.spec.name}-k8s"
-    path = (workdir or default_workdir(name)).resolve()
+    path = _spec_workdir(loaded, target, workdir)
     changes = new_network(loaded, target.value, path, spec_dir=spec.resolve().parent).plan()
     if as_json:
         out.print_json(data=changes.as_dict())

@@ -205,16 +205,21 @@ class Network(ABC):
         """The spec the last `up` that finished applied (its changes are what `plan` compares)."""
         return self.workdir / "applied-spec.yaml"
 
+    def recorded_spec(self) -> Path | None:
+        """The spec the network was last brought up with: what the last finished `up` applied, or
+        (before applied-spec.yaml was kept, or after an `up` that did not finish) the spec copy of
+        a network that was up; None for one never up."""
+        if self.applied_spec_file.is_file():
+            return self.applied_spec_file
+        copy = self.workdir / "spec.yaml"
+        return copy if self.was_up() and copy.is_file() else None
+
     def plan(self) -> Plan:
         """What `up` would change on the running network, and what it refuses to."""
         from fabkube.reconcile.plan import diff
         from fabkube.spec import load_spec
 
-        # Before applied-spec.yaml was kept, or after a first `up` that did not finish: the copy
-        # of the spec the last `up` started with.
-        recorded = self.applied_spec_file if self.applied_spec_file.is_file() else None
-        if recorded is None and self.was_up() and (self.workdir / "spec.yaml").is_file():
-            recorded = self.workdir / "spec.yaml"
+        recorded = self.recorded_spec()
         applied = load_spec(recorded).spec if recorded else None
         finished = recorded == self.applied_spec_file
         return diff(applied, self.loaded.spec, self.target, str(self.workdir), finished)

@@ -117,7 +117,7 @@ class K8sNetwork(Network):
         them from the artifacts of that time) and the orderers bootstrapped."""
         from fabkube.spec import load_spec
 
-        recorded = next((p for p in (self.applied_spec_file, self.workdir / "spec.yaml") if p.is_file()), None)
+        recorded = self.recorded_spec()
         if recorded is None or not self.was_up():
             return Existing()
         return Existing(frozenset(c.name for c in load_spec(recorded).spec.channels), True)
