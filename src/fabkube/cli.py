@@ -592,6 +592,11 @@ def migrate(
     window = result["maintenance_seconds"]
     if window is not None:
         out.print(f"maintenance window (no commits): {window:.1f}s", highlight=False)
+        out.print(
+            "peers' gateways reconnect to the restarted orderers on gRPC's backoff: a submit may be "
+            "answered UNAVAILABLE for up to 2 minutes more; clients should retry it",
+            highlight=False,
+        )
     if result["backup"]:
         out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
     out.print(

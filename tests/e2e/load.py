@@ -57,6 +57,18 @@ class SubmitLoad:
         points = [start, *marks, end]
         return max(b - a for a, b in itertools.pairwise(points))
 
+    def first_commit_after(self, t: float, within: float) -> float | None:
+        """When the first commit after `t` (monotonic) was seen, waiting up to `within` seconds."""
+        deadline = t + within
+        while True:
+            with self._lock:
+                later = [c for c in self.commit_times if c > t]
+            if later:
+                return min(later)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
+
     def count(self) -> int:
         """Committed so far."""
         with self._lock:

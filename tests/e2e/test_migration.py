@@ -31,6 +31,10 @@ pytestmark = pytest.mark.e2e
 BASIC = '  - {name: basic, path: "builtin:asset-transfer-basic", channel: mychannel}\n'
 
 
+# gRPC's longest reconnect backoff (120 s) and the time a submit takes
+RECONNECT_BOUND = 150
+
+
 def network_up(home, name: str, text: str):
     """A module's network from its spec text: up, yielded as (home, spec), then its logs kept and
     the network purged, leaving no process behind."""
@@ -92,14 +96,17 @@ def test_seed_migrates_under_load_losing_nothing(seed):
         start = time.monotonic()
         migrate = run_cli("migrate", "--to", "raft", home=home, timeout=900)
         end = time.monotonic()
-        time.sleep(10)
-        tail_start = load.count()
-        time.sleep(5)
-        tail_end = load.count()
-    gap = load.longest_gap(start, end + 10)
-    print(f"migrate took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; {load.summary()}")
+        resumed = load.first_commit_after(end, within=RECONNECT_BOUND)
+        if resumed is not None:
+            time.sleep(3)  # and it keeps committing
+    gap = load.longest_gap(start, end)
+    after = f"{resumed - end:.1f}s after migrate returned" if resumed is not None else "never"
+    print(f"migrate took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
+          f"commits resumed {after}; {load.summary()}")
     print(migrate.stdout)
-    assert tail_end > tail_start, "nothing commits after the migration"
+    # One orderer: the peer's gateway reconnects to it on gRPC's backoff (up to 120 s), as Fabric's
+    # own gateway tests found (hyperledger/fabric#4590); the figure is printed, the bound is gRPC's.
+    assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after the migration"
     assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
     assert re.search(r"maintenance window \(no commits\): [\d.]+s", migrate.stdout), migrate.stdout
     for n in range(1, 8):
