@@ -6,6 +6,7 @@ nodes under their official names (tooling/images.py). What the user did by hand,
 from examples/seed.yaml, and every claim is checked against the running pods.
 """
 
+import contextlib
 import json
 import os
 import ssl
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, run_cli
 from kubernetes import client, config
-from load import SubmitLoad
+from load import RetryingLoad, SubmitLoad
 from tooling.k8s_cluster import RealCluster
 from user_chaincode import IN_FLIGHT, LANGUAGES, SUBMITS, chaincode_dirs, spec_text
 
@@ -410,9 +411,75 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
             assert after > before, "nothing committed after the leader's pod was deleted"
             missing = load.missing_on(contract)
             assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+        renew_in_pods(cluster, home, core)
     finally:
         os.environ.pop("KUBECONFIG", None)
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
+
+
+def renew_in_pods(cluster, home, core) -> None:
+    """`certs renew --all` on the Raft network in real pods while a client submits (one that
+    retries through the org's other peer while its own rolls): the Secrets change, every pod rolls
+    one at a time, each orderer's consenter entry gets its renewed certificate first, nothing is
+    lost; the orderers then serve the renewed certificates and the peers' chaincode connections
+    carry the renewed client certificate."""
+    from cryptography import x509
+
+    from fabkube.backends import open_network
+    from fabkube.crypto.inventory import certificates
+    from fabkube.crypto.renewal import CA_KINDS
+
+    net = open_network(home / "networks" / "raft-k8s")
+
+    def serials() -> dict:
+        return {
+            c.path: x509.load_pem_x509_certificate(c.path.read_bytes()).serial_number for c in certificates(net.layout)
+        }
+
+    before = serials()
+    selector = "app.kubernetes.io/part-of=raft"
+    uids = {p.metadata.name: p.metadata.uid for p in core.list_pod_for_all_namespaces(label_selector=selector).items}
+    with contextlib.ExitStack() as stack:
+        contracts = [
+            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
+        ]
+        with RetryingLoad(contracts, "renew", workers=3, timeout=15) as load:
+            time.sleep(5)
+            start = time.monotonic()
+            renew = cli(cluster, "certs", "renew", "--all", "--network", "raft-k8s", home=home)
+            took = time.monotonic() - start
+            time.sleep(5)
+        print(f"certs renew in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n{renew.stderr}")
+        assert not load.failed, load.summary()
+        missing = load.missing_on(contracts[0])
+        assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    assert (
+        "channel config updates (orderer0 on mychannel, orderer1 on mychannel, orderer2 on mychannel)" in renew.stderr
+    )
+    after = serials()
+    leaves = [c.path for c in certificates(net.layout) if c.kind not in CA_KINDS]
+    assert leaves and all(after[p] != before[p] for p in leaves), [p for p in leaves if after[p] == before[p]][:5]
+    assert all(after[c.path] == before[c.path] for c in certificates(net.layout) if c.kind in CA_KINDS)
+    pods = core.list_pod_for_all_namespaces(label_selector=selector).items
+    kept = [
+        p.metadata.name
+        for p in pods
+        if uids.get(p.metadata.name) == p.metadata.uid and "lifecycle" not in p.metadata.name
+    ]
+    assert not kept, f"pods not rolled: {kept}"
+    # What the orderers serve now is the renewed certificate in the work dir.
+    with net.orderer_reach() as reach:
+        for r, node in zip(reach, net.topo.orderers, strict=True):
+            served = x509.load_pem_x509_certificate(
+                ssl.get_server_certificate((r.address.host, r.address.port)).encode()
+            )
+            on_disk = x509.load_pem_x509_certificate((net.layout.node_tls(node) / "server.crt").read_bytes())
+            assert served.serial_number == on_disk.serial_number, node.name
+    for p in (p for p in pods if p.metadata.labels.get("app.kubernetes.io/component") == "peer"):
+        log = core.read_namespaced_pod_log(p.metadata.name, p.metadata.namespace, container="connections")
+        assert "connection.json of basic_1.0-" in log and ": current" in log, log
+    again = cli(cluster, "certs", "renew", "--network", "raft-k8s", home=home)
+    assert "0 certificates renewed, 0 components restarted" in again.stderr, again.stderr
 
 
 def test_seed_without_tls_in_real_pods(cluster, home, tmp_path):

@@ -33,7 +33,7 @@ def test_unreachable_cluster_is_a_runtime_failure(home, tmp_path):
     assert not home.exists()
 
 
-def test_certs_renew_says_in_one_line_it_is_not_there_on_kubernetes(home, tmp_path):
+def test_certs_renew_on_a_kubernetes_network_never_up_says_so_and_changes_nothing(home, tmp_path):
     import json
 
     workdir = tmp_path / "seed-k8s"
@@ -41,5 +41,5 @@ def test_certs_renew_says_in_one_line_it_is_not_there_on_kubernetes(home, tmp_pa
     (workdir / "target.json").write_text(json.dumps({"target": "k8s", "context": None, "kubeconfig": None}))
     before = sorted(p.name for p in (workdir / "crypto").rglob("*.pem"))
     proc = run_cli("certs", "renew", "--all", "-w", str(workdir), home=home, check=False)
-    assert proc.returncode == 2 and "certs renew: not on k8s yet" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "was never brought up on Kubernetes: nothing to renew" in proc.stderr, proc.stderr
     assert sorted(p.name for p in (workdir / "crypto").rglob("*.pem")) == before

@@ -81,3 +81,30 @@ def test_a_recreated_pods_counter_reset_is_not_negative_cpu():
     (usage,) = mon.stop()  # sample 4
     assert usage.name == "orderer0-0/orderer"
     assert abs(usage.cpu_avg - 100 * (10 + 1 + 5) / 30) < 1e-6 and usage.cpu_max == 100.0
+
+
+def test_a_workload_is_ready_only_once_it_has_rolled_out():
+    """Right after a changed template is applied the old pod is still the ready one: `certs renew`
+    must wait for the new one, so ready means seen, updated and no old pod left."""
+    from types import SimpleNamespace
+
+    from fabkube.backends.k8s.cluster import Cluster
+
+    def live(generation, **status):
+        return SimpleNamespace(metadata=SimpleNamespace(generation=generation), status=status)
+
+    cluster = Cluster.__new__(Cluster)
+    cluster._resource = lambda obj: None
+    sts = {"kind": "StatefulSet", "metadata": {"name": "orderer0", "namespace": "o"}, "spec": {"replicas": 1}}
+    dep = {"kind": "Deployment", "metadata": {"name": "cc-basic", "namespace": "p"}, "spec": {"replicas": 1}}
+    cases = [
+        (sts, live(2, observedGeneration=1, readyReplicas=1, updatedReplicas=1), False),  # not seen yet
+        (sts, live(2, observedGeneration=2, readyReplicas=1, updatedReplicas=0), False),  # old pod serving
+        (sts, live(2, observedGeneration=2, readyReplicas=0, updatedReplicas=1), False),  # new pod starting
+        (sts, live(2, observedGeneration=2, readyReplicas=1, updatedReplicas=1), True),
+        (dep, live(3, observedGeneration=3, availableReplicas=1, updatedReplicas=1, replicas=2), False),
+        (dep, live(3, observedGeneration=3, availableReplicas=1, updatedReplicas=1, replicas=1), True),
+    ]
+    for obj, state, want in cases:
+        cluster._get = lambda res, meta, state=state: state
+        assert cluster.workload_ready(obj)[0] is want, (obj["kind"], state)

@@ -315,3 +315,79 @@ def test_volumes_are_kept_explicitly_and_brokers_leave_one_at_a_time(rendered):
         assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
     budgets = {o["metadata"]["name"]: o["spec"] for o in r.objects() if o["kind"] == "PodDisruptionBudget"}
     assert budgets["kafka"]["maxUnavailable"] == 1 and budgets["zookeeper"]["maxUnavailable"] == 1
+
+
+def _workloads(objects):
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] in ("StatefulSet", "Deployment")}
+
+
+def _digest_of(obj):
+    return obj["spec"]["template"]["metadata"]["annotations"]["fabkube.io/mounted-sha256"]
+
+
+def test_a_renewed_certificate_changes_the_digest_of_exactly_the_pods_that_mount_it(tools, tmp_path):
+    """certs renew on Kubernetes rolls a workload when what its pods mount changed: the digest in
+    the template follows the Secret's data, and nothing else's."""
+    import datetime as dt
+
+    from fabkube.crypto.inventory import certificates
+    from fabkube.crypto.renewal import renew
+
+    loaded = load_spec(EXAMPLES / "seed.yaml")
+    before = _workloads(render(loaded, tmp_path, tools).objects())
+    again = _workloads(render(loaded, tmp_path, tools).objects())
+    assert {n: _digest_of(o) for n, o in before.items()} == {n: _digest_of(o) for n, o in again.items()}
+
+    r = render(loaded, tmp_path, tools)
+    orderer_tls = [c for c in certificates(r.layout) if c.owner == "orderer0" and c.kind == "TLS"]
+    assert orderer_tls, [(c.kind, c.owner) for c in certificates(r.layout)][:8]
+    renew(r.layout, orderer_tls, dt.timedelta(days=1))
+    after = _workloads(render(loaded, tmp_path, tools).objects())
+    moved = sorted(n for n in before if _digest_of(before[n]) != _digest_of(after[n]))
+    assert moved == ["orderer0"], moved
+
+
+def test_peers_get_the_current_chaincode_connection_before_they_start(rendered):
+    """With TLS, each peer org has a Secret of its packages' connection.json keyed by the build dir
+    a peer keeps (Fabric's SanitizeCCIDPath), and an init container copies them into the builds."""
+    _, r = rendered
+    objects = r.objects()
+    secrets = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "peer-connections"]
+    assert secrets
+    for secret in secrets:
+        for key, value in secret["data"].items():
+            assert ":" not in key and key.count("-") >= 1
+            conn = json.loads(base64.b64decode(value))
+            assert conn["tls_required"] is True and "BEGIN CERTIFICATE" in conn["client_cert"]
+    peers = [
+        o
+        for o in objects
+        if o["kind"] == "StatefulSet" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "peer"
+    ]
+    assert peers
+    for sts in peers:
+        pod = pod_spec(sts)
+        init = pod["initContainers"][0]
+        assert init["command"][:2] == ["sh", "-c"] and "externalbuilder/builds" in init["command"][2]
+        assert {"name": "data", "mountPath": "/var/hyperledger/production"} in init["volumeMounts"]
+        assert any(v.get("secret", {}).get("secretName") == "peer-connections" for v in pod["volumes"])
+
+
+def test_the_connections_script_copies_into_existing_builds_only(tmp_path):
+    """The init container's script, run by a real sh: a package's file lands in its build's release
+    and bld dirs; a package the peer never built creates nothing."""
+    from fabkube.backends.k8s.manifests import CONNECTIONS, CONNECTIONS_SCRIPT, DATA
+
+    script = CONNECTIONS_SCRIPT.replace(CONNECTIONS, str(tmp_path / "conns")).replace(DATA, str(tmp_path / "data"))
+    build = tmp_path / "data" / "externalbuilder" / "builds" / "basic_1.0-abc"
+    for d in ("release/chaincode/server", "bld"):
+        (build / d).mkdir(parents=True)
+        (build / d / "connection.json").write_text("old")
+    (tmp_path / "conns").mkdir()
+    (tmp_path / "conns" / "basic_1.0-abc").write_text("new")
+    (tmp_path / "conns" / "never_1.0-def").write_text("x")
+    out = subprocess.run(["sh", "-c", script], check=True, capture_output=True, text=True).stdout
+    assert out.count("connection.json of basic_1.0-abc: current") == 2 and "never" not in out, out
+    assert (build / "release/chaincode/server/connection.json").read_text() == "new"
+    assert (build / "bld/connection.json").read_text() == "new"
+    assert not (tmp_path / "data" / "externalbuilder" / "builds" / "never_1.0-def").exists()

@@ -7,13 +7,30 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fabkube.crypto.certs import CA, KEY_FILE, read_cert, write_cert
-from fabkube.crypto.inventory import CertInfo
+from fabkube.crypto.inventory import CertInfo, certificates, expiring
 from fabkube.crypto.msp import _write_private, org_dir, tls_pair_dir
 
 CA_KINDS = ("CA", "TLS CA")
+
+
+@dataclass
+class Renewal:
+    """What a `certs renew` did: certificate files written, components restarted (or workloads
+    rolled), channel config updates sent."""
+
+    renewed: list[Path] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    channel_updates: list[str] = field(default_factory=list)
+
+
+def due_leaves(layout, within: dt.timedelta | None) -> list[CertInfo]:
+    """The leaf certificates ending within `within` (None: every one)."""
+    leaves = [c for c in certificates(layout) if c.kind not in CA_KINDS]
+    return leaves if within is None else expiring(leaves, within)
 
 
 def _cas(layout) -> dict[bytes, CA]:

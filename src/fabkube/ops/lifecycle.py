@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
-from fabkube.chaincode.package import ClientTLS, write_package
+from fabkube.chaincode.package import ClientTLS, connection_json, write_package
 from fabkube.layout import Layout
 from fabkube.ops import commands as cmds
 from fabkube.topology import ChaincodeInfo, ChannelInfo, OrdererNode, Org, PeerNode, Topology
@@ -181,6 +182,33 @@ def definition(layout: Layout, cc: ChaincodeInfo) -> cmds.Definition:
     return cmds.Definition(cc.channel, cc.name, cc.version, cc.sequence, bool(cc.init), cc.policy or None, collections)
 
 
+def client_tls(layout: Layout, cc: ChaincodeInfo, org: Org) -> ClientTLS | None:
+    """The TLS pair `org`'s peers present to the chaincode's server, as the work dir holds it now."""
+    # Pairs of the org whose server these peers dial: locally every org shares one server, so
+    # every org's package is byte-identical and the server's single package ID fits them all.
+    topo = layout.topo
+    if not topo.spec.tls:
+        return None
+    server_org = topo.chaincode_server_org(cc, org)
+    client = layout.chaincode_tls(cc, server_org)
+    return ClientTLS(
+        layout.tls_ca(server_org).read_text(),
+        (client / "client.crt").read_text(),
+        (client / "client.key").read_text(),
+    )
+
+
+def current_connection(layout: Layout, cc: ChaincodeInfo, org: Org) -> dict:
+    """connection.json as `org`'s peers should use it now: its package's, with the client
+    certificate the work dir holds (a renewal keeps the package and its ID)."""
+    return connection_json(str(cc.servers[org.name]), client_tls(layout, cc, org))
+
+
+def build_dir_name(package_id: str) -> str:
+    """The directory a peer keeps a package's build in (Fabric's SanitizeCCIDPath)."""
+    return re.sub(r'[<>:"/\\|?*&]', "-", package_id)
+
+
 def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
     """Write one CCaaS package per org (each org's peers may reach a different server), and the
     private data collections of its definition; org -> package ID."""
@@ -188,19 +216,6 @@ def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
     if cc.collections:
         layout.collections_config(cc).parent.mkdir(parents=True, exist_ok=True)
         layout.collections_config(cc).write_text(json.dumps(cc.collections, indent=2))
-
-    def tls(org: Org) -> ClientTLS | None:
-        # Pairs of the org whose server these peers dial: locally every org shares one server, so
-        # every org's package is byte-identical and the server's single package ID fits them all.
-        if not topo.spec.tls:
-            return None
-        server_org = topo.chaincode_server_org(cc, org)
-        client = layout.chaincode_tls(cc, server_org)
-        return ClientTLS(
-            layout.tls_ca(server_org).read_text(),
-            (client / "client.crt").read_text(),
-            (client / "client.key").read_text(),
-        )
 
     ids: dict[str, str] = {}
     first_of: dict[tuple[str, str], Org] = {}  # (server address, server org) -> first org dialling it
@@ -219,7 +234,7 @@ def package_chaincode(layout: Layout, cc: ChaincodeInfo) -> dict[str, str]:
             ids[org.name] = ids[first_of[key].name]
             continue
         first_of[key] = org
-        ids[org.name] = write_package(path, cc.label, str(cc.servers[org.name]), tls(org))
+        ids[org.name] = write_package(path, cc.label, str(cc.servers[org.name]), client_tls(layout, cc, org))
     return ids
 
 

@@ -165,7 +165,14 @@ class Cluster:
             if obj["kind"] == "StatefulSet"
             else (status.get("availableReplicas") or 0)
         )
-        return ready >= want, f"{ready}/{want}"
+        # Ready means rolled out too: right after a changed template is applied, the old pods are
+        # still the ready ones until the controller has seen the change and replaced them.
+        seen = (status.get("observedGeneration") or 0) >= (live.metadata.generation or 0)
+        updated = (status.get("updatedReplicas") or 0) >= want
+        old_left = obj["kind"] == "Deployment" and (status.get("replicas") or 0) > want
+        if want and not (seen and updated and not old_left):
+            return False, f"{ready}/{want} ready, rolling out"
+        return ready >= want, f"{ready}/{want} ready"
 
     def pod_problem(self, obj: dict) -> str:
         """Why the workload's first unready pod is not ready, as the kubelet or scheduler says it."""
@@ -191,7 +198,7 @@ class Cluster:
                 if not ok:
                     problem = self.pod_problem(o)
                     waiting[f"{o['metadata']['namespace']}/{o['metadata']['name']}"] = (
-                        f"{count} ready{f'; {problem}' if problem else ''}"
+                        f"{count}{f'; {problem}' if problem else ''}"
                     )
             line = "waiting for " + ", ".join(f"{k} ({v})" for k, v in list(waiting.items())[:4])
             if waiting and line != shown:  # say it when it changes, not every poll

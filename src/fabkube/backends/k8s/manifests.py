@@ -39,7 +39,7 @@ from fabkube.components import (
 from fabkube.consensus.k8s import k8s_part
 from fabkube.generate import artifact_paths
 from fabkube.layout import Layout
-from fabkube.ops.lifecycle import org_plans, plan, shell_script, smoke_step
+from fabkube.ops.lifecycle import build_dir_name, current_connection, org_plans, plan, shell_script, smoke_step
 from fabkube.topology import OrdererNode, Org, PeerNode, Topology
 
 POD_ROOT = Path("/fabkube")  # where crypto and artifacts are mounted in every pod
@@ -84,6 +84,7 @@ def _fabric_node_objects(
     ports: dict[str, int],
     extra_mounts: list[dict],
     extra_volumes: list[dict],
+    init: list[dict] | None = None,
 ) -> list[dict]:
     """Secret (MSP + TLS), Service and single-replica StatefulSet of one orderer or peer."""
     spec, kind, name = layout.topo.spec, node.kind, node.hostname
@@ -112,6 +113,7 @@ def _fabric_node_objects(
     pod = {
         "containers": [container],
         "volumes": [_crypto_volume(f"{name}-crypto", items), *extra_volumes],
+        **({"initContainers": init} if init else {}),
         **scheduling(
             spec,
             getattr(spec.kubernetes.placement, kind),
@@ -154,12 +156,71 @@ def orderer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
 PEER_CONFIG = "/fabkube/peercfg"  # FABRIC_CFG_PATH of peers: our core.yaml, not the image's
 
 
-def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
-    """Per peer org a ConfigMap with Fabric's core.yaml (vm.endpoint empty, the image's ccaas builder),
-    then each peer's Secret, Service and StatefulSet mounting it."""
+CONNECTIONS = "/fabkube/connections"
+# The peer keeps each package's build on its volume (Fabric's persistent external builds), with
+# the connection.json the package had at install: a renewed chaincode client certificate (same
+# key, same package ID) reaches it here, copied in before the peer starts. sh and cp only: the
+# peer image has no Python or jq.
+CONNECTIONS_SCRIPT = f"""for f in {CONNECTIONS}/*; do
+  [ -f "$f" ] || continue
+  build="{DATA}/externalbuilder/builds/$(basename "$f")"
+  for d in "$build/release/chaincode/server" "$build/bld"; do
+    if [ -d "$d" ]; then cp "$f" "$d/connection.json" && echo "connection.json of $(basename "$f"): current"; fi
+  done
+done"""
+
+
+def _connections_secret(layout: Layout, org: Org, package_ids: dict[str, dict[str, str]]) -> dict | None:
+    """The current connection.json of every package the org's peers build, keyed by build dir name;
+    None without TLS (nothing in connection.json is renewed then) or chaincodes."""
+    spec = layout.topo.spec
+    if not spec.tls:
+        return None
+    data = {
+        build_dir_name(package_ids[cc.name][org.name]): base64.b64encode(
+            json.dumps(current_connection(layout, cc, org), indent=2).encode()
+        ).decode()
+        for cc in layout.topo.chaincodes
+        if org in cc.orgs and org.name in package_ids.get(cc.name, {})
+    }
+    if not data:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(spec, "peer-connections", org.namespace, "peer-connections", "peer"),
+        "type": "Opaque",
+        "data": data,
+    }
+
+
+def _connections_init(spec) -> dict:
+    c = make_container(
+        "connections",
+        image(spec, "peer"),
+        spec.resources.peer,
+        ["sh", "-c", CONNECTIONS_SCRIPT],
+        {},
+        {},
+        [{"name": "data", "mountPath": DATA}, {"name": "connections", "mountPath": CONNECTIONS, "readOnly": True}],
+        None,
+    )
+    del c["readinessProbe"]  # init containers have none
+    return c
+
+
+def peer_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[dict]:
+    """Per peer org a ConfigMap with Fabric's core.yaml (vm.endpoint empty, the image's ccaas builder)
+    and, with TLS, a Secret of its packages' current connection.json; then each peer's Secret,
+    Service and StatefulSet mounting them."""
     topo, spec = layout.topo, layout.topo.spec
     out = []
+    connections: dict[str, dict] = {}
     for org in topo.orgs:
+        secret = _connections_secret(layout, org, package_ids)
+        if secret is not None:
+            connections[org.name] = secret
+            out.append(secret)
         out.append(
             {
                 "apiVersion": "v1",
@@ -173,7 +234,12 @@ def peer_objects(layout: Layout, pod_layout: Layout) -> list[dict]:
     for p in topo.peers:
         ports = {"grpc": p.address.port, "chaincode": p.chaincode.port, "operations": p.operations.port}
         env = {**peer_env(topo, p, pod_layout, DATA), "FABRIC_CFG_PATH": PEER_CONFIG}
-        out += _fabric_node_objects(layout, pod_layout, p, ["peer", "node", "start"], env, ports, mount, volume)
+        volumes, init = volume, []
+        if p.org.name in connections:
+            conns = {"name": "connections", "secret": {"secretName": "peer-connections", "defaultMode": 0o440}}
+            volumes = [*volume, conns]
+            init = [_connections_init(spec)]
+        out += _fabric_node_objects(layout, pod_layout, p, ["peer", "node", "start"], env, ports, mount, volumes, init)
     return out
 
 
@@ -437,15 +503,48 @@ def policy_objects(layout: Layout) -> list[dict]:
     return out + k8s_part(topo.ordering.type).network_policies(layout)
 
 
+MOUNTED_DIGEST = "fabkube.io/mounted-sha256"
+WORKLOAD_KINDS = ("StatefulSet", "Deployment")
+
+
+def stamp_mounted(objects: list[dict]) -> None:
+    """Put into each workload's pod template the digest of the Secrets and ConfigMaps its pods mount:
+    a renewed certificate or a changed config then rolls exactly the pods that read it (a running
+    Fabric node reads its files only at start), and an unchanged one rolls nothing."""
+    held = {
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): _digest(o.get("data") or {})
+        for o in objects
+        if o["kind"] in ("Secret", "ConfigMap")
+    }
+    for o in objects:
+        if o["kind"] not in WORKLOAD_KINDS:
+            continue
+        ns, template = o["metadata"].get("namespace"), o["spec"]["template"]
+        mounted = []
+        for v in template["spec"].get("volumes", []):
+            if "secret" in v:
+                mounted.append(held.get(("Secret", ns, v["secret"]["secretName"]), "absent"))
+            elif "configMap" in v:
+                mounted.append(held.get(("ConfigMap", ns, v["configMap"]["name"]), "absent"))
+        if mounted:
+            template["metadata"].setdefault("annotations", {})[MOUNTED_DIGEST] = _digest(mounted)
+
+
 def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:
     """File name -> objects in it, one file per component group."""
+    files = _render_files(layout, package_ids)
+    stamp_mounted([o for objs in files.values() for o in objs])
+    return files
+
+
+def _render_files(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:
     pod_layout = Layout(POD_ROOT, layout.topo)
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
         "network-policies.yaml": policy_objects(layout),
         **k8s_part(layout.topo.ordering.type).files(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
-        "peers.yaml": peer_objects(layout, pod_layout),
+        "peers.yaml": peer_objects(layout, pod_layout, package_ids),
         "chaincode.yaml": chaincode_objects(layout, package_ids),
         "lifecycle.yaml": lifecycle_objects(layout, pod_layout, package_ids),
     }

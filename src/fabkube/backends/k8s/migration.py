@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fabkube.backends.k8s.network import K8sNetwork, _endpoint, _ref_meta
+from fabkube.backends.k8s.network import K8sNetwork, _ref_meta
 from fabkube.backends.k8s.objects import image, labels
 from fabkube.backends.k8s.workloads import locked
 from fabkube.errors import RuntimeFailure
@@ -42,19 +42,8 @@ class K8sMigrationHost(MigrationHost):
     # ------------------------------------------------------------ reaching the orderers
     @contextmanager
     def reach(self) -> Iterator[list[OrdererReach]]:
-        from fabkube.backends.k8s.portforward import port_forward
-
-        core = self.net.cluster.core
-        with contextlib.ExitStack() as stack:
-            out = []
-            for node in self.net.topo.orderers:
-                ns, pod = self.net._pod_name(node.name)
-                address, admin, ops = (
-                    stack.enter_context(port_forward(core, ns, pod, port))
-                    for port in (node.address.port, node.admin.port, node.operations.port)
-                )
-                out.append(OrdererReach(node.name, _endpoint(address), _endpoint(admin), _endpoint(ops)))
-            yield out
+        with self.net.orderer_reach() as reach:
+            yield reach
 
     # ------------------------------------------------------------ workloads
     def _objects(self) -> list[dict]:

@@ -6,6 +6,7 @@ and from the list of objects `up` applied (applied.json in the work dir).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -32,6 +33,7 @@ from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import Existing, network_toolchain
 from fabkube.layout import Layout, purge_workdir
+from fabkube.migration.host import OrdererReach
 from fabkube.reconcile.plan import Plan
 from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
@@ -254,6 +256,27 @@ class K8sNetwork(Network):
         if not pods:
             raise RuntimeFailure(f"{name} has no pod in namespace {ns} yet")
         return ns, pods[-1]["metadata"]["name"]
+
+    @contextmanager
+    def orderer_reach(self) -> Iterator[list[OrdererReach]]:
+        """Every orderer's client, admin and operations ports, port-forwarded to this machine."""
+        from fabkube.backends.k8s.portforward import port_forward
+
+        with contextlib.ExitStack() as stack:
+            out = []
+            for node in self.topo.orderers:
+                ns, pod = self._pod_name(node.name)
+                address, admin, ops = (
+                    stack.enter_context(port_forward(self.cluster.core, ns, pod, port))
+                    for port in (node.address.port, node.admin.port, node.operations.port)
+                )
+                out.append(OrdererReach(node.name, _endpoint(address), _endpoint(admin), _endpoint(ops)))
+            yield out
+
+    def renew_certificates(self, within, report: Reporter):
+        from fabkube.backends.k8s.renewal import renew_k8s
+
+        return renew_k8s(self, within, report)
 
     def logs(self, name: str, lines: int = 50) -> str:
         ns, pod = self._pod_name(name)

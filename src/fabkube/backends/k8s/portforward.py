@@ -33,11 +33,16 @@ threading.excepthook = _quiet_resets
 @contextmanager
 def port_forward(core, namespace: str, pod: str, port: int) -> Iterator[str]:
     """Yield "127.0.0.1:PORT" forwarding to `port` of `pod` while the context is open."""
+    from kubernetes import client
     from kubernetes.stream import portforward
 
     def open_stream():
+        # The client library swaps its ApiClient's request method for a websocket one while it opens
+        # a stream: on a shared client, another thread's call (a pod list, a second stream) made
+        # meanwhile goes the wrong way ("Missing required parameter `ports`"). Each stream gets one.
+        own = client.CoreV1Api(client.ApiClient(core.api_client.configuration))
         try:
-            pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+            pf = portforward(own.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
             return pf, pf.socket(port)
         except Exception as exc:  # the client raises ApiException, WebSocket errors, ...
             raise RuntimeFailure(f"cannot port-forward to {namespace}/{pod}:{port}: {exc}") from None

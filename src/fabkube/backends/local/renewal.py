@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fabkube.crypto.inventory import CertInfo, certificates, expiring
+from fabkube.crypto.inventory import CertInfo, certificates
 from fabkube.crypto.msp import _write_private
-from fabkube.crypto.renewal import CA_KINDS, refresh_derived, renew
+from fabkube.crypto.renewal import Renewal, due_leaves, refresh_derived, renew
 from fabkube.errors import UserError
 from fabkube.reporter import Reporter
 from fabkube.spec import duration_seconds
@@ -27,13 +26,6 @@ from fabkube.spec import duration_seconds
 LocalNetwork = Any
 
 PENDING = "renewal_pending"  # state key: components that still run with the old certificates
-
-
-@dataclass
-class Renewal:
-    renewed: list[Path] = field(default_factory=list)
-    restarted: list[str] = field(default_factory=list)
-    channel_updates: list[str] = field(default_factory=list)
 
 
 def _uses(comp, path: Path) -> bool:
@@ -79,8 +71,7 @@ def _renew(net: LocalNetwork, within: dt.timedelta | None, report: Reporter) -> 
             f"certs renew restarts one component at a time and needs the others serving: {', '.join(down[:5])} "
             f"{'is' if len(down) == 1 else 'are'} not running; run `fabkube up` (or `fabkube start`) first"
         )
-    leaves = [c for c in certificates(net.layout) if c.kind not in CA_KINDS]
-    due = leaves if within is None else expiring(leaves, within)
+    due = due_leaves(net.layout, within)
     result = Renewal()
     if due:
         validity = dt.timedelta(seconds=duration_seconds(net.loaded.spec.crypto.validity))

@@ -10,22 +10,33 @@ A channel no orderer has yet is not this module's: `up` makes it from its genesi
 from __future__ import annotations
 
 import copy
+import itertools
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
 from fabkube.consensus.raft.model import RaftModel
 from fabkube.consensus.raft.probes import channel_info
+from fabkube.errors import RuntimeFailure
 from fabkube.health import org_client_tls
 from fabkube.layout import Layout
-from fabkube.nodes import OrdererNode
+from fabkube.nodes import Endpoint, OrdererNode
 from fabkube.waiting import wait_until
 
 CATCH_UP = 180.0  # seconds for a new consenter to replicate the chain and take part
+REFRESH_WAIT = 120.0  # seconds for a consenter's renewed certificate to be ordered, sent again meanwhile
 
 Join = Callable[[OrdererNode, str, Path], None]  # (orderer, channel, config block file)
+# Where this machine reaches an orderer: (its host:port to dial, its admin endpoint); a
+# port-forward's on Kubernetes, the node's own addresses locally.
+Reach = Callable[[OrdererNode], tuple[str, Endpoint]]
+
+
+def direct(node: OrdererNode) -> tuple[str, Endpoint]:
+    return str(node.address), node.admin
 
 
 def consenter_key(c: dict) -> tuple[str, int]:
@@ -49,8 +60,10 @@ def add_consenter(config: dict, entry: dict, node: OrdererNode) -> dict:
 
 
 class Membership:
-    def __init__(self, layout: Layout, configs: ChannelConfigs, join: Join, info=lambda _m: None):
-        self.layout, self.configs, self.join, self.info = layout, configs, join, info
+    def __init__(
+        self, layout: Layout, configs: ChannelConfigs, join: Join, info=lambda _m: None, reach: Reach = direct
+    ):
+        self.layout, self.configs, self.join, self.info, self.reach = layout, configs, join, info, reach
         self._tls: dict[str, ssl.SSLContext] = {}
         model = layout.topo.ordering
         assert isinstance(model, RaftModel)
@@ -61,7 +74,7 @@ class Membership:
         endpoint trusts only its org's TLS CA)."""
         if node.org.name not in self._tls:
             self._tls[node.org.name] = org_client_tls(self.layout, node.org)
-        return channel_info(node.admin, self._tls[node.org.name], channel)
+        return channel_info(self.reach(node)[1], self._tls[node.org.name], channel)
 
     def _consenters(self, fetched: FetchedConfig) -> set[tuple[str, int]]:
         return {consenter_key(c) for c in (fetched.consensus.metadata or {}).get("consenters", [])}
@@ -75,17 +88,17 @@ class Membership:
             return []
         added = []
         for node in orderers:
-            fetched = self.configs.fetch(channel, str(having[0].address))
+            fetched = self.configs.fetch(channel, self.reach(having[0])[0])
             members = self._consenters(fetched)
             if (node.address.host, node.address.port) in members:
                 continue
             source = next((o for o in having if (o.address.host, o.address.port) in members), having[0])
             self.info(f"{channel}: add {node.name} as a consenter ({len(members)} -> {len(members) + 1})")
             entry = self.model.consensus_metadata([node], self.layout.node_tls)["consenters"][0]
-            self.configs.update(fetched, add_consenter(fetched.config, entry, node), str(source.address))
+            self.configs.update(fetched, add_consenter(fetched.config, entry, node), self.reach(source)[0])
             self._wait_named(node, source, channel)
             with tempfile.TemporaryDirectory(prefix="fabkube-join-") as d:
-                block = self.configs.fetch_block(channel, str(source.address), Path(d) / "config.block")
+                block = self.configs.fetch_block(channel, self.reach(source)[0], Path(d) / "config.block")
                 self.info(f"{channel}: {node.name} joins from config block {block}")
                 self.join(node, channel, Path(d) / "config.block")
             self._wait_caught_up(node, source, channel)
@@ -96,29 +109,58 @@ class Membership:
     def refresh_certs(self, channel: str, node: OrdererNode) -> bool:
         """Put the node's current TLS certificate into its consenter entry on `channel` (a renewal:
         same key, new certificate); False when the entry holds it already or the node is none."""
-        having = [o for o in self.layout.topo.orderers if self._channel(o, channel)]
+        heights = {
+            o.name: info.get("height") or 0 for o in self.layout.topo.orderers if (info := self._channel(o, channel))
+        }
+        having = [o for o in self.layout.topo.orderers if o.name in heights]
         if not having:
             return False
-        source = next((o for o in having if o.name != node.name), having[0])
-        fetched = self.configs.fetch(channel, str(source.address))
+        # The furthest of the others first: one restarted a moment ago may still be catching up.
+        others = sorted((o for o in having if o.name != node.name), key=lambda o: -heights[o.name]) or having
         entry = self.model.consensus_metadata([node], self.layout.node_tls)["consenters"][0]
-        new = copy.deepcopy(fetched.config)
-        consenters = new["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
-        found = [c for c in consenters["consenters"] if consenter_key(c) == consenter_key(entry)]
-        if not found or all(found[0].get(k) == entry[k] for k in ("client_tls_cert", "server_tls_cert")):
-            return False
-        found[0].update({k: entry[k] for k in ("client_tls_cert", "server_tls_cert")})
-        self.info(f"{channel}: {node.name}'s renewed TLS certificate into its consenter entry")
-        self.configs.update(fetched, new, str(source.address))
-        wanted = entry["server_tls_cert"]
+        certs = ("client_tls_cert", "server_tls_cert")
+
+        def holds(config: dict) -> bool | None:
+            """Whether the node's entry holds the current certificates; None if it has no entry."""
+            meta = config["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
+            found = [c for c in meta.get("consenters", []) if consenter_key(c) == consenter_key(entry)]
+            return all(found[0].get(k) == entry[k] for k in certs) if found else None
 
         def written() -> bool:
-            meta = self.configs.fetch(channel, str(source.address)).consensus.metadata or {}
-            return any(c.get("server_tls_cert") == wanted for c in meta.get("consenters", []))
+            # Ordered means a quorum has it: any orderer's config holding it says so.
+            for o in others:
+                try:
+                    if holds(self.configs.fetch(channel, self.reach(o)[0]).config):
+                        return True
+                except RuntimeFailure:
+                    continue
+            return False
 
-        wait_until(written, 60.0, f"{channel}'s config to hold {node.name}'s renewed certificate", interval=1.0,
-                   log=self.configs.log)  # fmt: skip
-        return True
+        deadline = time.monotonic() + REFRESH_WAIT
+        for attempt in itertools.count():
+            source = others[attempt % len(others)]
+            fetched = self.configs.fetch(channel, self.reach(source)[0])
+            state = holds(fetched.config)
+            if state is None or (state and attempt == 0):
+                return False
+            if state:
+                return True
+            new = copy.deepcopy(fetched.config)
+            meta = new["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
+            found = next(c for c in meta["consenters"] if consenter_key(c) == consenter_key(entry))
+            found.update({k: entry[k] for k in certs})
+            self.info(f"{channel}: {node.name}'s renewed TLS certificate into its consenter entry (via {source.name})")
+            try:
+                self.configs.update(fetched, new, self.reach(source)[0])
+                # A follower answers SUCCESS before it forwards to the leader, and a forward over a
+                # cluster connection not yet up again (an orderer just restarted) is dropped: look.
+                wait_until(written, 20.0, f"{channel}'s config to hold {node.name}'s renewed certificate",
+                           interval=1.0, log=self.configs.log)  # fmt: skip
+                return True
+            except RuntimeFailure:
+                if time.monotonic() > deadline:
+                    raise
+        raise AssertionError("unreachable")
 
     def wait_caught_up(self, node: OrdererNode, channel: str) -> None:
         """After `node` restarted: it takes part in `channel` again, as far as another orderer."""
@@ -130,7 +172,7 @@ class Membership:
     def _wait_named(self, node: OrdererNode, source: OrdererNode, channel: str) -> None:
         key = (node.address.host, node.address.port)
         what = f"{channel}'s config to name {node.name} a consenter"
-        named = lambda: key in self._consenters(self.configs.fetch(channel, str(source.address)))  # noqa: E731
+        named = lambda: key in self._consenters(self.configs.fetch(channel, self.reach(source)[0]))  # noqa: E731
         wait_until(named, 60.0, what, interval=1.0, log=self.configs.log)
 
     def _wait_caught_up(self, node: OrdererNode, source: OrdererNode, channel: str) -> None:

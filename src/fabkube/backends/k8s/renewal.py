@@ -1,0 +1,151 @@
+"""`certs renew` on a Kubernetes network: sign the due certificates again in the work dir (same CAs,
+same keys, as locally), apply the Secrets that carry them, then roll each workload whose pods
+mount a changed Secret, one at a time and each ready before the next: ZooKeeper, the brokers
+(their StatefulSets replace one pod at a time, waiting for it to be ready), each orderer (on Raft,
+its consenter entry in every channel config first, through a port-forward), each peer, the
+chaincode servers.
+
+Which workloads still have to roll is read from the cluster: a pod template carries the digest of
+what it mounts (manifests.stamp_mounted), so a workload whose live digest differs from the
+rendered one runs old certificates. A renewal interrupted anywhere finishes when run again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from fabkube.backends.k8s.manifests import MOUNTED_DIGEST, WORKLOAD_KINDS
+from fabkube.crypto.renewal import Renewal, due_leaves, refresh_derived, renew
+from fabkube.errors import UserError
+from fabkube.reporter import Reporter
+from fabkube.spec import duration_seconds
+
+# The K8sNetwork that calls in here (network.py imports this module, not the other way).
+K8sNetwork = Any
+
+ROLLOUT = 600.0  # seconds for one workload to roll (a 3-broker StatefulSet restarts 3 JVMs)
+MARKER = "renewal.json"  # in the work dir while a renewal has Secrets or workloads left to apply
+
+
+def renew_k8s(net: K8sNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
+    """Renew what ends within `within` (None: every leaf) and roll what mounts it; never beside a
+    migration (both roll orderers and update channel configs)."""
+    from fabkube.migration.kafka_to_raft import MigrationLock
+
+    with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
+        return _renew(net, within, report)
+
+
+def _kind(obj: dict) -> str:
+    return (obj["spec"]["template"]["metadata"].get("labels") or {}).get("app.kubernetes.io/component", "")
+
+
+def _rolling_order(net: K8sNetwork, objects: list[dict]) -> list[dict]:
+    services = list(dict.fromkeys(s.kind for s in net.topo.ordering.services))  # in start order
+    order = [*services, "orderer", "peer", "chaincode"]
+    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
+    return sorted(workloads, key=lambda o: order.index(_kind(o)) if _kind(o) in order else len(order))
+
+
+def _live_digest(net: K8sNetwork, obj: dict) -> str | None:
+    live = net.cluster._get(net.cluster._resource(obj), obj["metadata"])
+    if live is None:
+        return None
+    annotations = (live.to_dict()["spec"]["template"]["metadata"] or {}).get("annotations") or {}
+    return annotations.get(MOUNTED_DIGEST)
+
+
+def _name(obj: dict) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def _renew(net: K8sNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
+    if not net.was_up():
+        raise UserError(f"network {net.name} was never brought up on Kubernetes: nothing to renew")
+    marker = net.workdir / MARKER
+    resuming = marker.is_file()
+    cluster = net.cluster
+    if not resuming:
+        # One workload rolls at a time while the others serve: all of them must serve first.
+        waiting = [
+            f"{_name(o)} ({count})"
+            for o in _rolling_order(net, net.rendered().objects())
+            for ok, count in [cluster.workload_ready(o)]
+            if not ok
+        ]
+        if waiting:
+            raise UserError(
+                f"certs renew rolls one workload at a time and needs the others ready: {', '.join(waiting[:4])} "
+                "not ready; run `fabkube up` (or wait) first"
+            )
+    result = Renewal()
+    due = due_leaves(net.layout, within)
+    if due:
+        spec = net.loaded.spec
+        validity = dt.timedelta(seconds=duration_seconds(spec.crypto.validity))
+        marker.write_text(json.dumps({"started": time.time()}))  # before any file changes
+        result.renewed = renew(net.layout, due, validity)
+        report.info(f"renewed {len(result.renewed)} certificates (valid {spec.crypto.validity} from now)")
+    refresh_derived(net.layout)  # also after a renewal cut short between the two
+    if not marker.is_file():
+        return result  # nothing renewed now or left by an earlier run
+    net._rendered = None  # render again: the Secrets from the renewed files
+    objects = net.rendered().objects()
+    held = [o for o in objects if o["kind"] in ("Secret", "ConfigMap")]
+    changed = sum(a.changed for a in cluster.apply(held, ("Secret", "ConfigMap")))
+    report.info(f"applied {len(held)} Secrets and ConfigMaps, {changed} changed")
+    for obj in _rolling_order(net, objects):
+        wanted = obj["spec"]["template"]["metadata"].get("annotations", {}).get(MOUNTED_DIGEST)
+        if _live_digest(net, obj) == wanted and cluster.workload_ready(obj)[0]:
+            continue
+        if _kind(obj) == "orderer" and not net.topo.ordering.system_channel:
+            result.channel_updates += _consenter_certs(net, obj, report)
+        report.info(f"roll {_name(obj)}")
+        cluster.apply([obj], (obj["kind"],))
+        cluster.wait_rollout([obj], ROLLOUT, report.info)
+        if _kind(obj) == "orderer" and not net.topo.ordering.system_channel:
+            _wait_caught_up(net, obj, report)
+        result.restarted.append(_name(obj))
+    marker.unlink(missing_ok=True)
+    return result
+
+
+def _orderer_of(net: K8sNetwork, obj: dict):
+    return next(o for o in net.topo.orderers if o.hostname == obj["metadata"]["name"])
+
+
+def _membership(net: K8sNetwork, reach: list, report: Reporter):
+    from fabkube.channel.config import orderer_admin_configs
+    from fabkube.consensus.raft.membership import Membership
+    from fabkube.generate import network_toolchain
+
+    tools = net.tools or network_toolchain(net.loaded.spec).ensure(report.info)
+    by_name = {r.name: r for r in reach}
+    configs = orderer_admin_configs(net.layout, tools, net.workdir / "logs" / "renewal.log")
+    return Membership(
+        net.layout,
+        configs,
+        lambda *_a: None,
+        report.info,
+        reach=lambda node: (str(by_name[node.name].address), by_name[node.name].admin),
+    )
+
+
+def _consenter_certs(net: K8sNetwork, obj: dict, report: Reporter) -> list[str]:
+    """The orderer's renewed TLS certificate into its consenter entry in every channel, before its
+    pod restarts with it (Fabric's Raft guide: one consenter's certificate per update)."""
+    node = _orderer_of(net, obj)
+    with net.orderer_reach() as reach:
+        members = _membership(net, reach, report)
+        return [f"{node.name} on {ch.name}" for ch in net.topo.channels if members.refresh_certs(ch.name, node)]
+
+
+def _wait_caught_up(net: K8sNetwork, obj: dict, report: Reporter) -> None:
+    node = _orderer_of(net, obj)
+    with net.orderer_reach() as reach:
+        members = _membership(net, reach, report)
+        for ch in net.topo.channels:
+            members.wait_caught_up(node, ch.name)
