@@ -101,8 +101,10 @@ def test_seed_migrates_under_load_losing_nothing(seed):
             time.sleep(3)  # and it keeps committing
     gap = load.longest_gap(start, end)
     after = f"{resumed - end:.1f}s after migrate returned" if resumed is not None else "never"
-    print(f"migrate took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
-          f"commits resumed {after}; {load.summary()}")
+    print(
+        f"migrate took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
+        f"commits resumed {after}; {load.summary()}"
+    )
     print(migrate.stdout)
     # One orderer: the peer's gateway reconnects to it on gRPC's backoff (up to 120 s), as Fabric's
     # own gateway tests found (hyperledger/fabric#4590); the figure is printed, the bound is gRPC's.
