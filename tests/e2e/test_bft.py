@@ -47,7 +47,7 @@ def leaders(home) -> list[str]:
 
 
 def test_bft_network_on_fabric_3_reaches_100(bft):
-    home, spec, up = bft
+    home, _spec, up = bft
     assert "mycc: value is 100" in up.stdout, up.stdout
     assert "orderers (BFT, channel participation) - 4 running, 4 started" in up.stderr, up.stderr
     assert "orderer3 joins mychannel" in up.stderr
