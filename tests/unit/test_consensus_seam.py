@@ -7,6 +7,8 @@ Kubernetes manifests. A Raft-shaped variant shows the model can drop the system 
 join channels through the channel participation API) and ask for consenters' client pairs.
 """
 
+from pathlib import Path
+
 import pytest
 from conftest import EXAMPLES
 from cryptography import x509
@@ -178,7 +180,7 @@ def test_bft_configtx_maps_every_consenter_by_its_enrollment_certificate(tmp_pat
     mapping = orderer["ConsenterMapping"]
     assert [m["ID"] for m in mapping] == [1, 2, 3, 4]
     for m, node in zip(mapping, topo.orderers, strict=True):
-        identity = x509.load_pem_x509_certificate(open(m["Identity"], "rb").read())
+        identity = x509.load_pem_x509_certificate(Path(m["Identity"]).read_bytes())
         assert identity.subject.rfc4514_string().startswith(f"CN={node.fqdn}"), identity.subject
         assert (m["Host"], m["Port"], m["MSPID"]) == (node.address.host, node.address.port, node.org.msp_id)
     assert set(orderer["SmartBFT"]) >= {"RequestBatchMaxCount", "LeaderHeartbeatTimeout", "SpeedUpViewChange"}
