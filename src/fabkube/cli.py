@@ -357,12 +357,16 @@ def certs_renew(
 def _print_status(st: NetworkStatus) -> None:
     table = Table(title=f"{st.name} ({st.target}: {st.location})")
     where = "namespace/node" if st.target == "k8s" else "pid"
-    for col in ("component", "kind", where, "address", "state"):
+    for col in ("component", "kind", where, "address", "state", "fabric"):
         table.add_column(col)
     for c in st.components:
         colour = "green" if c.state in ("running", "Running ready") else "red" if c.state == "stopped" else "yellow"
-        table.add_row(c.name, c.kind, c.where, c.address, f"[{colour}]{c.state}[/]")
+        table.add_row(c.name, c.kind, c.where, c.address, f"[{colour}]{c.state}[/]", c.fabric)
     out.print(table)
+    for name, ch in st.channels.items():
+        caps = ", ".join(f"{g} {'+'.join(v) or '-'}" for g, v in ch["capabilities"].items())
+        state = "" if ch["state"] == "STATE_NORMAL" else f" ({ch['state']})"
+        out.print(f"channel {name}: {ch['type']}{state}; capabilities {caps}", highlight=False)
     if st.heights:
         ht = Table(title="ledger heights")
         channels = sorted({c for by in st.heights.values() for c in by})

@@ -48,6 +48,16 @@ def operations_get(ep: Endpoint, path: str, tls: ssl.SSLContext | None, timeout:
         return None
 
 
+def fabric_version(ep: Endpoint, tls: ssl.SSLContext | None, timeout: float = TIMEOUT) -> str | None:
+    """The Fabric version a node reports on its operations endpoint (/version), None if it does not."""
+    import json
+
+    try:
+        return json.loads(operations_get(ep, "/version", tls, timeout) or "null").get("Version")
+    except (ValueError, AttributeError):
+        return None
+
+
 def operations_ok(ep: Endpoint, path: str, tls: ssl.SSLContext | None) -> bool:
     return operations_get(ep, path, tls) is not None
 

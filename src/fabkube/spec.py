@@ -74,7 +74,9 @@ class CryptoSpec(Model):
 
 
 class FabricSpec(Model):
-    version: str = F(DEFAULT_FABRIC_VERSION, "Fabric release to build and run; 2.5.9 is the one served here")
+    version: str = F(
+        DEFAULT_FABRIC_VERSION, "Fabric release to build and run: 2.5.9 (Kafka, Raft) or 3.1.1 (Raft, BFT)"
+    )
 
 
 class RaftSpec(Model):
@@ -94,8 +96,10 @@ class OrdererOrgSpec(Model):
 
 
 class OrderingSpec(Model):
-    type: Literal["kafka", "raft"] = F(
-        "kafka", "Ordering type: kafka (ZooKeeper + brokers, system channel) or raft (etcdraft, no system channel)"
+    type: Literal["kafka", "raft", "bft"] = F(
+        "kafka",
+        "Ordering type: kafka (ZooKeeper + brokers, system channel; Fabric 2.5), raft (etcdraft, no system "
+        "channel) or bft (SmartBFT, Fabric 3; 4 or more orderers)",
     )
     orderers: int = F(1, "Orderer nodes", ge=1, le=9)
     batchTimeout: str = F("2s", "Longest wait before a block is cut, e.g. 2s or 500ms", DURATION)
@@ -409,10 +413,23 @@ def _check_ordering(spec: NetworkSpec, p: _Problems) -> None:
         p.error(("ordering", "orgName"), f"{o.orgName!r} must start with a letter and hold letters and digits only")
     if not DNS_SUBDOMAIN.match(o.domain):
         p.error(("ordering", "domain"), f"{o.domain!r} is not a DNS domain (lowercase, dot-separated labels)")
+    major = FABRIC_VERSIONS[spec.fabric.version].major if spec.fabric.version in FABRIC_VERSIONS else None
+    if o.type == "kafka" and major is not None and major >= 3:
+        p.error(
+            ("ordering", "type"),
+            f"kafka is gone in Fabric {spec.fabric.version} (no Kafka consenter, no system channel); allowed: raft or "
+            "bft. A Kafka network moves on with `fabkube migrate --to raft` on 2.5.9 first",
+        )
+    if o.type == "bft" and major is not None and major < 3:
+        p.error(("ordering", "type"), f"bft needs Fabric 3 (fabric.version 3.1.1), not {spec.fabric.version}")
     if o.type == "raft":
         _check_raft(spec, p)
+    elif o.type == "bft":
+        _check_bft(spec, p)
     elif o.organizations:
-        p.error(("ordering", "organizations"), f"several orderer organizations need ordering.type raft, not {o.type}")
+        p.error(
+            ("ordering", "organizations"), f"several orderer organizations need ordering.type raft or bft, not {o.type}"
+        )
     for i, org in enumerate(o.organizations):
         base = ("ordering", "organizations", i)
         if not ORG_NAME.match(org.name) or len(org.name) > 50:
@@ -441,6 +458,19 @@ def _check_raft(spec: NetworkSpec, p: _Problems) -> None:
         p.warn(("ordering", "orderers"), f"{n} consenters (even) tolerate no more failures than {n - 1}")
     if n > 9:
         p.error(("ordering", "organizations"), f"{n} orderers in all; allowed: 1 to 9")
+
+
+def _check_bft(spec: NetworkSpec, p: _Problems) -> None:
+    n = spec.ordering.orderer_count
+    if not spec.tls:
+        p.error(("tls",), "false is not allowed with ordering.type bft: consenters authenticate each other by TLS")
+    if n < 4:
+        where = ("ordering", "organizations") if spec.ordering.organizations else ("ordering", "orderers")
+        p.error(where, f"{n} BFT consenter(s) tolerate no faulty one: BFT needs 3f+1, at least 4; allowed: 4 to 9")
+    elif (n - 1) % 3:
+        p.warn(("ordering", "orderers"), f"{n} BFT consenters tolerate {(n - 1) // 3} faulty, as {n - (n - 1) % 3} do")
+    if n > 9:
+        p.error(("ordering", "organizations"), f"{n} orderers in all; allowed: 4 to 9")
 
 
 def _check_kafka(spec: NetworkSpec, p: _Problems) -> None:

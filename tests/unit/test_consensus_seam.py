@@ -7,6 +7,8 @@ Kubernetes manifests. A Raft-shaped variant shows the model can drop the system 
 join channels through the channel participation API) and ask for consenters' client pairs.
 """
 
+from pathlib import Path
+
 import pytest
 from conftest import EXAMPLES
 from cryptography import x509
@@ -91,8 +93,11 @@ def test_types_are_found_by_name():
     raft = ordering_model("raft")
     assert raft.toolchain_parts == () and not raft.system_channel
     assert local_part("raft").stages == () and k8s_part("raft").type == "raft"
-    with pytest.raises(ValueError, match="no ordering model for ordering type 'bft'"):
-        ordering_model("bft")
+    bft = ordering_model("bft")
+    assert bft.toolchain_parts == () and not bft.system_channel and bft.title == "BFT"
+    assert local_part("bft").stages == () and k8s_part("bft").type == "bft"
+    with pytest.raises(ValueError, match="no ordering model for ordering type 'pbft'"):
+        ordering_model("pbft")
     with pytest.raises(ValueError, match="no local deployment for ordering type 'participation'"):
         local_part("participation")
 
@@ -159,3 +164,28 @@ def test_a_type_without_a_system_channel_and_with_consenter_client_pairs(tmp_pat
 
     env = orderer_env(topo, topo.orderers[0], layout, "/data")
     assert env["ORDERER_GENERAL_BOOTSTRAPMETHOD"] == "none" and "ORDERER_GENERAL_BOOTSTRAPFILE" not in env
+
+
+def test_bft_configtx_maps_every_consenter_by_its_enrollment_certificate(tmp_path):
+    """examples/bft.yaml: OrdererType BFT, a ConsenterMapping with IDs from 1 (SmartBFT refuses 0)
+    whose Identity is each orderer's enrollment certificate (how a node finds itself), every
+    SmartBFT option written, channel capability V3_0 and no channel-wide orderer Addresses (an
+    error at V3_0; each org's OrdererEndpoints instead)."""
+    topo = build_topology(load_spec(EXAMPLES / "bft.yaml").spec, "local")
+    layout = Layout(tmp_path, topo)
+    generate_crypto(topo, layout.crypto)
+    configtx = render_configtx(layout)
+    orderer = configtx["Orderer"]
+    assert orderer["OrdererType"] == "BFT" and "Addresses" not in orderer
+    mapping = orderer["ConsenterMapping"]
+    assert [m["ID"] for m in mapping] == [1, 2, 3, 4]
+    for m, node in zip(mapping, topo.orderers, strict=True):
+        identity = x509.load_pem_x509_certificate(Path(m["Identity"]).read_bytes())
+        assert identity.subject.rfc4514_string().startswith(f"CN={node.fqdn}"), identity.subject
+        assert (m["Host"], m["Port"], m["MSPID"]) == (node.address.host, node.address.port, node.org.msp_id)
+    assert set(orderer["SmartBFT"]) >= {"RequestBatchMaxCount", "LeaderHeartbeatTimeout", "SpeedUpViewChange"}
+    profile = configtx["Profiles"]["Channel_mychannel"]
+    assert profile["Capabilities"] == {"V3_0": True} and profile["Orderer"]["OrdererType"] == "BFT"
+    assert configtx["Organizations"][0]["OrdererEndpoints"] == [str(o.address) for o in topo.orderers]
+    model = topo.ordering
+    assert [model.quorum(n) for n in (4, 5, 7, 10)] == [3, 4, 5, 7]

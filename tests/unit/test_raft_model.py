@@ -111,7 +111,7 @@ def test_orderer_organizations_rules_and_topology():
     ]
     assert topo.orderers[2].address.host == "orderer2.raftorgs-ordererorg2.svc.cluster.local"
     kafka = (EXAMPLES / "raft-orgs.yaml").read_text().replace("type: raft", "type: kafka")
-    with pytest.raises(UserError, match=r"several orderer organizations need ordering\.type raft, not kafka"):
+    with pytest.raises(UserError, match=r"several orderer organizations need ordering\.type raft or bft, not kafka"):
         parse_spec(kafka)
     bad = (
         (EXAMPLES / "raft-orgs.yaml")

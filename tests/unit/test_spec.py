@@ -197,3 +197,32 @@ def test_collection_rules():
     assert "chaincodes[0].collections[0].name" in text and "not first '_' or '-'" in text
     assert "chaincodes[0].collections[0].requiredPeerCount" in text and "allowed: 0 to 1" in text
     assert "duplicate collection name '_s'" in text
+
+
+FABRIC3 = [
+    ("kafka on 3", "fabric: {version: 3.1.1}\n", "kafka is gone in Fabric 3.1.1 (no Kafka consenter"),
+    ("bft on 2.5", "ordering: {type: bft, orderers: 4}\n", "bft needs Fabric 3 (fabric.version 3.1.1), not 2.5.9"),
+    ("bft of 3", "fabric: {version: 3.1.1}\nordering: {type: bft, orderers: 3}\n", "BFT needs 3f+1, at least 4"),
+    (
+        "bft no tls",
+        "fabric: {version: 3.1.1}\ntls: false\nordering: {type: bft, orderers: 4}\n",
+        "consenters authenticate",
+    ),
+    ("3.0.0", "fabric: {version: 3.0.0}\n", "'3.0.0' is not available; allowed: 2.5.16, 2.5.9, 3.1.1"),
+]
+
+
+@pytest.mark.parametrize("label,text,message", FABRIC3, ids=[b[0] for b in FABRIC3])
+def test_fabric3_rules(label, text, message):
+    with pytest.raises(UserError) as exc:
+        parse_spec(spec_with(text))
+    assert any(message in p for p in exc.value.problems), exc.value.problems
+
+
+def test_bft_example_and_its_warnings():
+    bft = load_spec(EXAMPLES / "bft.yaml")
+    assert bft.spec.ordering.type == "bft" and bft.spec.fabric.version == "3.1.1" and bft.warnings == []
+    five = parse_spec(spec_with("fabric: {version: 3.1.1}\nordering: {type: bft, orderers: 5}\n"))
+    assert any("5 BFT consenters tolerate 1 faulty, as 4 do" in w for w in five.warnings), five.warnings
+    raft3 = parse_spec(spec_with("fabric: {version: 3.1.1}\nordering: {type: raft, orderers: 3}\n"))
+    assert raft3.spec.ordering.type == "raft"

@@ -47,6 +47,7 @@ class ComponentStatus:
     pid: int | None = None
     namespace: str = ""
     node: str = ""
+    fabric: str = ""  # the Fabric version an orderer or peer reports (/version), "" if it does not
 
     @property
     def where(self) -> str:
@@ -64,6 +65,8 @@ class NetworkStatus:
     heights: dict[str, dict[str, int | None]] = field(default_factory=dict)  # peer -> channel -> height
     # orderer -> channel -> {"height", "status", "leader"}, where the ordering type tells (Raft)
     orderers: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # channel -> {"capabilities": {"channel", "orderer", "application": [names]}, "type": consensus}
+    channels: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -73,6 +76,7 @@ class NetworkStatus:
             "components": [vars(c) for c in self.components],
             "heights": self.heights,
             "orderers": self.orderers,
+            "channels": self.channels,
         }
 
 
@@ -271,6 +275,32 @@ class Network(ABC):
                 return gw.contract(cc.channel, cc.name).evaluate(args[0], *args[1:]).decode(errors="replace")
         except GatewayError as exc:
             raise RuntimeFailure(_one_line(exc), self.peer_log_hint(node.name)) from None
+
+    def channel_summaries(self, orderer: str) -> dict[str, dict]:
+        """Each channel's consensus type and capabilities, from its config as the orderer at
+        `orderer` (host:port dialable from here) serves it; a channel it does not serve is left out."""
+        from fabkube.channel.config import orderer_admin_configs
+        from fabkube.generate import network_toolchain
+
+        tools = self.tools or network_toolchain(self.loaded.spec).ensure()
+        configs = orderer_admin_configs(self.layout, tools, self.workdir / "logs" / "status.log")
+        configs.attempts = 1
+        out = {}
+        for ch in self.topo.channels:
+            try:
+                fetched = configs.fetch(ch.name, orderer)
+            except RuntimeFailure:
+                continue
+            out[ch.name] = {
+                "type": fetched.consensus.type,
+                "state": fetched.consensus.state,
+                "capabilities": {
+                    "channel": fetched.capabilities(None),
+                    "orderer": fetched.capabilities("Orderer"),
+                    "application": fetched.capabilities("Application"),
+                },
+            }
+        return out
 
     def renew_certificates(self, within, report: Reporter):
         """Renew leaf certificates ending within `within` (None: all) and roll what uses them."""

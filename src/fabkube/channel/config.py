@@ -91,6 +91,7 @@ class ChannelConfigs:
     def __init__(self, tools: Toolchain, admin: AdminIdentity, log: Path, cosigners: tuple[AdminIdentity, ...] = ()):
         """`cosigners` sign every update too (several orderer orgs: /Channel/Orderer/Admins is MAJORITY)."""
         self.tools, self.admin, self.log, self.cosigners = tools, admin, log, cosigners
+        self.attempts = ATTEMPTS  # 1 where an answer now matters more than one later (status)
 
     def _env(self, who: AdminIdentity | None = None) -> dict[str, str]:
         who = who or self.admin
@@ -108,7 +109,7 @@ class ChannelConfigs:
 
     def _run(self, tool: str, args: list[str], timeout: float = 60, who: AdminIdentity | None = None) -> str:
         argv = [str(self.tools.bin(tool)), *args]
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(1, self.attempts + 1):
             try:
                 proc = subprocess.run(argv, env=self._env(who), capture_output=True, text=True, timeout=timeout)
                 output, code = proc.stdout + proc.stderr, proc.returncode
@@ -119,7 +120,7 @@ class ChannelConfigs:
                 fh.write(f"$ {tool} {' '.join(args)}\n{output}\n")
             if code == 0:
                 return proc.stdout
-            if attempt < ATTEMPTS and any(t in output for t in RETRYABLE):
+            if attempt < self.attempts and any(t in output for t in RETRYABLE):
                 time.sleep(1.0)
                 continue
             last = next((x for x in reversed(output.splitlines()) if x.strip()), f"exit code {code}")

@@ -15,12 +15,25 @@ import yaml
 from fabkube.layout import Layout
 from fabkube.runlog import run_logged
 from fabkube.toolchain import Toolchain
+from fabkube.toolchain.versions import FABRIC_VERSIONS
 from fabkube.topology import Org, Topology
 
 SYSTEM_CHANNEL = "system-channel"
 SYSTEM_PROFILE = "SystemChannel"
 CONSORTIUM = "FabkubeConsortium"
 CAPABILITIES = {"Channel": {"V2_0": True}, "Orderer": {"V2_0": True}, "Application": {"V2_5": True}}
+
+
+def fabric3(topo: Topology) -> bool:
+    return FABRIC_VERSIONS[topo.spec.fabric.version].major >= 3
+
+
+def capabilities(topo: Topology) -> dict[str, dict[str, bool]]:
+    """What new channels get. On Fabric 3, channel capability V3_0 (BFT requires it; every node of a
+    new 3.x network runs 3.x); Orderer V2_0 and Application V2_5 are still the newest there."""
+    if fabric3(topo):
+        return {**CAPABILITIES, "Channel": {"V3_0": True}}
+    return CAPABILITIES
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -85,6 +98,7 @@ def _org_section(layout: Layout, org: Org, topo: Topology) -> dict:
 def render_configtx(layout: Layout) -> dict:
     topo, spec = layout.topo, layout.topo.spec
     o = spec.ordering
+    caps = capabilities(topo)
     orderer_orgs = [_org_section(layout, org, topo) for org in topo.orderer_orgs]
     app_orgs = {org.name: _org_section(layout, org, topo) for org in topo.orgs}
     channel_policies = {
@@ -94,7 +108,8 @@ def render_configtx(layout: Layout) -> dict:
     }
     orderer = {
         **topo.ordering.configtx_orderer(topo.orderers, layout.node_tls),
-        "Addresses": [str(n.address) for n in topo.orderers],
+        # The channel-wide orderer addresses are an error at V3_0: each orderer org's own endpoints.
+        **({} if fabric3(topo) else {"Addresses": [str(n.address) for n in topo.orderers]}),
         "BatchTimeout": o.batchTimeout,
         "BatchSize": {
             "MaxMessageCount": o.maxMessageCount,
@@ -108,7 +123,7 @@ def render_configtx(layout: Layout) -> dict:
             "Admins": _meta("MAJORITY Admins"),
             "BlockValidation": _meta("ANY Writers"),
         },
-        "Capabilities": CAPABILITIES["Orderer"],
+        "Capabilities": caps["Orderer"],
     }
     application = {
         "Organizations": [],
@@ -119,13 +134,13 @@ def render_configtx(layout: Layout) -> dict:
             "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
             "Endorsement": _meta("MAJORITY Endorsement"),
         },
-        "Capabilities": CAPABILITIES["Application"],
+        "Capabilities": caps["Application"],
     }
     profiles: dict = {}
     if topo.ordering.system_channel:
         profiles[SYSTEM_PROFILE] = {
             "Policies": channel_policies,
-            "Capabilities": CAPABILITIES["Channel"],
+            "Capabilities": caps["Channel"],
             "Orderer": orderer,
             "Consortiums": {CONSORTIUM: {"Organizations": list(app_orgs.values())}},
         }
@@ -137,15 +152,15 @@ def render_configtx(layout: Layout) -> dict:
         profiles[channel_profile(ch.name)] = {
             **base,
             "Policies": channel_policies,
-            "Capabilities": CAPABILITIES["Channel"],
+            "Capabilities": caps["Channel"],
             **members,
         }
     return {
         "Organizations": [*orderer_orgs, *app_orgs.values()],
-        "Capabilities": CAPABILITIES,
+        "Capabilities": caps,
         "Application": application,
         "Orderer": orderer,
-        "Channel": {"Policies": channel_policies, "Capabilities": CAPABILITIES["Channel"]},
+        "Channel": {"Policies": channel_policies, "Capabilities": caps["Channel"]},
         "Profiles": profiles,
     }
 

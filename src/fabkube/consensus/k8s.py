@@ -42,6 +42,17 @@ class K8sOrdering(ABC):
         return f"statefulset.kubernetes.io/pod-name={node.name}"
 
 
+def healthz_probes(node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
+    """Probes on the operations endpoint's /healthz (safe where no backing service is checked by it,
+    unlike Kafka's), and a liveness that gives a restarted consenter time to catch up."""
+    scheme = "HTTPS" if tls else "HTTP"
+    get = {"httpGet": {"path": "/healthz", "port": node.operations.port, "scheme": scheme}, "timeoutSeconds": 3}
+    startup = {**get, "periodSeconds": 2, "failureThreshold": 150}
+    ready = {**get, "periodSeconds": 5}
+    live = {**get, "periodSeconds": 10, "failureThreshold": 6}
+    return startup, ready, live
+
+
 K8S_PARTS: Registry[K8sOrdering] = Registry("k8s", "Kubernetes deployment")
 
 

@@ -61,6 +61,16 @@ class LocalOrdering(ABC):
         return {}
 
 
+def read_from(log: Path, offset: int) -> str:
+    """What a component's log holds from byte `offset` (its current run), "" if unreadable."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 LOCAL_PARTS: Registry[LocalOrdering] = Registry("local", "local deployment")
 
 

@@ -78,6 +78,12 @@ class OrderingModel(ABC):
         self.target = ctx.target
         self.orderer_org = ctx.orderer_org
 
+    title: ClassVar[str] = ""  # what users call it: Kafka, Raft, BFT
+
+    def quorum(self, orderers: int) -> int:
+        """How many of `orderers` must run for a channel to order (1: any one, as with Kafka)."""
+        return 1
+
     @property
     def services(self) -> list[ServiceNode]:
         """The backing-service nodes, in start order."""
@@ -135,6 +141,30 @@ class Registry(Generic[T]):
             return self._parts[type_name]
         except KeyError:
             raise ValueError(f"no {self.what} for ordering type {type_name!r}") from None
+
+
+class ParticipationModel(OrderingModel):
+    """A type whose orderers replicate among themselves (Raft, BFT): no system channel, every
+    channel joined through the channel participation API."""
+
+    system_channel = False
+
+    def orderer_env(self, node: OrdererNode, tls: Path) -> dict[str, str]:
+        """Mutual TLS between consenters with the node's own pair, and the admin endpoint (channel
+        participation) requiring a client certificate from the orderer org's TLS CA."""
+        pair = {"CERTIFICATE": str(tls / "server.crt"), "PRIVATEKEY": str(tls / "server.key")}
+        roots = f"[{tls / 'ca.crt'}]"
+        return {
+            "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
+            "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": pair["CERTIFICATE"],
+            "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": pair["PRIVATEKEY"],
+            "ORDERER_GENERAL_CLUSTER_ROOTCAS": roots,
+            "ORDERER_ADMIN_TLS_ENABLED": "true",
+            **{f"ORDERER_ADMIN_TLS_{k}": v for k, v in pair.items()},
+            "ORDERER_ADMIN_TLS_ROOTCAS": roots,
+            "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
+            "ORDERER_ADMIN_TLS_CLIENTROOTCAS": roots,
+        }
 
 
 MODELS: Registry[type[OrderingModel]] = Registry("model", "ordering model")

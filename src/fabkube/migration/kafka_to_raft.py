@@ -36,10 +36,10 @@ import yaml
 
 from fabkube.channel.config import FetchedConfig, orderer_admin_configs
 from fabkube.channel.configtx import SYSTEM_CHANNEL
+from fabkube.consensus.participation import channel_info, leaders
 from fabkube.consensus.raft.model import raft_model
-from fabkube.consensus.raft.probes import channel_info, leaders
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.health import operations_get, operations_tls, org_client_tls
+from fabkube.health import fabric_version, operations_get, operations_tls, org_client_tls
 from fabkube.migration.host import MigrationHost, OrdererReach
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
@@ -530,10 +530,7 @@ def _metric_channels(r: OrdererReach, tls: ssl.SSLContext | None) -> list[str]:
 
 
 def _version(r: OrdererReach, tls: ssl.SSLContext | None) -> str | None:
-    try:
-        return json.loads(operations_get(r.operations, "/version", tls, 5) or "null").get("Version")
-    except (ValueError, AttributeError):
-        return None
+    return fabric_version(r.operations, tls, 5)
 
 
 def _numeric(version: str) -> tuple[int, ...]:

@@ -167,6 +167,11 @@ def _orderer_changes(before: Topology, after: Topology, out: list[str]) -> None:
             f"ordering.orderers: {len(before.orderers)} -> {len(after.orderers)}: a Kafka network does not grow by "
             "orderers (move it to Raft with `fabkube migrate --to raft`, then add consenters)"
         )
+    if before.ordering.type == "bft" and len(after.orderers) > len(before.orderers):
+        out.append(
+            f"ordering.orderers: {len(before.orderers)} -> {len(after.orderers)}: adding BFT consenters to a "
+            "running network is not supported yet"
+        )
     for node in before.orderers:
         now = next((o for o in after.orderers if o.name == node.name), None)
         if now is not None and (now.org.name, now.fqdn) != (node.org.name, node.fqdn):

@@ -177,10 +177,11 @@ class Toolchain:
         go = _need("go", "install Go 1.22 or newer (the Go toolchain builds Fabric from the Go module proxy)")
         out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
         m = re.match(r"go(\d+)\.(\d+)", out)
-        if not m or (int(m.group(1)), int(m.group(2))) < MIN_GO:
+        need = max(MIN_GO, self.fabric.go)
+        if not m or (int(m.group(1)), int(m.group(2))) < need:
             raise RuntimeFailure(
                 f"Go {out or '(unknown)'} is too old: Fabric {self.fabric.version} needs Go "
-                f"{MIN_GO[0]}.{MIN_GO[1]} or newer"
+                f"{need[0]}.{need[1]} or newer"
             )
         return go
 
@@ -227,7 +228,8 @@ class Toolchain:
         src = self.fabric_dir / "src"
         src.mkdir(parents=True, exist_ok=True)
         (src / "go.mod").write_text(
-            f"module fabkube.local/fabricbuild\n\ngo 1.22\n\nrequire {FABRIC_MODULE} {self.fabric.module_version}\n"
+            f"module fabkube.local/fabricbuild\n\ngo {self.fabric.go[0]}.{self.fabric.go[1]}\n\n"
+            f"require {FABRIC_MODULE} {self.fabric.module_version}\n"
         )
         go_sum = f"fabric-{self.fabric.version}.go.sum"
         (src / "go.sum").write_text(_data(go_sum))

@@ -19,6 +19,11 @@ class FabricVersion:
     commit: str
     module_version: str  # what the Go module proxy serves for that commit
     unavailable: str | None = None
+    go: tuple[int, int] = (1, 22)  # the oldest Go its go.mod allows
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
 
 
 FABRIC_VERSIONS: dict[str, FabricVersion] = {
@@ -32,6 +37,14 @@ FABRIC_VERSIONS: dict[str, FabricVersion] = {
         "f871cf92a026aba7b12e6f06d71ded3e6e659d71",
         "v1.4.0-rc1.0.20260617221605-f871cf92a026",
         unavailable="the Go module proxy refuses this commit (403, not available)",
+    ),
+    # Fabric 3: no Kafka, no system channel, BFT (SmartBFT) ordering; V3_0 channel capability.
+    # The proxy serves 3.1.1 and 3.1.0 (3.0.0 and 3.1.2-3.1.5 answer 403); 3.1.1 is the newest.
+    "3.1.1": FabricVersion(
+        "3.1.1",
+        "435a7f1a780a",  # the 12 hex digits the pseudo-version pins
+        "v1.4.0-rc1.0.20250510200036-435a7f1a780a",
+        go=(1, 24),
     ),
 }
 DEFAULT_FABRIC_VERSION = "2.5.9"

@@ -160,10 +160,10 @@ class LocalNetwork(Network):
     def ordering_hint(self) -> str:
         names = [o.name for o in self.topo.orderers]
         stopped = [n for n in names if not self.supervisor.running(n)]
-        needed = len(names) // 2 + 1 if not self.topo.ordering.system_channel else 1
+        needed = self.topo.ordering.quorum(len(names))
         if len(names) - len(stopped) >= needed:
             return ""
-        rule = f"Raft orders only with a majority ({needed} of {len(names)}) running" if needed > 1 else ""
+        rule = f"{self.topo.ordering.title} orders only with {needed} of {len(names)} running" if needed > 1 else ""
         return (
             f"; {len(stopped)} of {len(names)} orderers are stopped ({', '.join(stopped)})"
             + (f": {rule}" if rule else "")
@@ -372,14 +372,26 @@ class LocalNetwork(Network):
                 state = "stopped"
             else:
                 state = "running" if self._probe(comp)() else "unhealthy"
-            rows.append(ComponentStatus(comp.name, comp.kind, state, comp.address, pid))
+            fabric = self._fabric(comp, state)
+            rows.append(ComponentStatus(comp.name, comp.kind, state, comp.address, pid, fabric=fabric))
         channels = [ch.name for ch in self.topo.channels]
         orderers = {
             o.name: by
             for o in self.topo.orderers
             if self.supervisor.running(o.name) and (by := self.ordering.orderer_channels(self.layout, o, channels))
         }
-        return NetworkStatus(self.name, self.target, str(self.workdir), rows, self.heights(), orderers)
+        status = NetworkStatus(self.name, self.target, str(self.workdir), rows, self.heights(), orderers)
+        serving = next((o for o in self.topo.orderers if self.supervisor.running(o.name)), None)
+        if serving is not None:
+            status.channels = self.channel_summaries(str(serving.address))
+        return status
+
+    def _fabric(self, comp: Component, state: str) -> str:
+        h = comp.health
+        if state != "running" or h.kind not in ("orderer", "peer") or h.operations is None:
+            return ""
+        node = next(n for n in [*self.topo.orderers, *self.topo.peers] if n.name == comp.name)
+        return health.fabric_version(h.operations, health.operations_tls(self.layout, node.org)) or ""
 
     def heights(self) -> dict[str, dict[str, int | None]]:
         """Ledger height of each running peer on each of its channels."""

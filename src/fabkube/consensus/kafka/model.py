@@ -39,6 +39,7 @@ class KafkaNode(ServiceNode):
 @register_model
 class KafkaModel(OrderingModel):
     type = "kafka"
+    title = "Kafka"
     system_channel = True  # Kafka has no channel participation: orderers boot from the system channel
     toolchain_parts = ("kafka",)
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from fabkube.consensus.k8s import K8sOrdering, register_k8s
-from fabkube.consensus.raft.probes import describe
+from fabkube.consensus.k8s import K8sOrdering, healthz_probes, register_k8s
+from fabkube.consensus.participation import describe
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 
@@ -13,12 +13,7 @@ class RaftK8s(K8sOrdering):
     type = "raft"
 
     def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
-        scheme = "HTTPS" if tls else "HTTP"
-        get = {"httpGet": {"path": "/healthz", "port": node.operations.port, "scheme": scheme}, "timeoutSeconds": 3}
-        startup = {**get, "periodSeconds": 2, "failureThreshold": 150}
-        ready = {**get, "periodSeconds": 5}
-        live = {**get, "periodSeconds": 10, "failureThreshold": 6}
-        return startup, ready, live
+        return healthz_probes(node, tls)
 
     def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
         return describe(layout, node, channels)

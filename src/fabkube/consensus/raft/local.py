@@ -8,8 +8,8 @@ import ssl
 from pathlib import Path
 
 from fabkube import health
-from fabkube.consensus.local import LocalOrdering, Stage, register_local
-from fabkube.consensus.raft.probes import describe
+from fabkube.consensus.local import LocalOrdering, Stage, read_from, register_local
+from fabkube.consensus.participation import describe
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 
@@ -27,7 +27,7 @@ class RaftLocal(LocalOrdering):
             return False
         if not channels:
             return True
-        led = channels_with_leader(_read_from(log, offset))
+        led = channels_with_leader(read_from(log, offset))
         return all(ch in led for ch in channels)
 
     def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
@@ -43,15 +43,6 @@ def channels_with_leader(log_text: str) -> set[str]:
     for leader, channel in LEADER_CHANGED.findall(log_text):
         last[channel] = leader
     return {ch for ch, leader in last.items() if leader != "0"}
-
-
-def _read_from(log: Path, offset: int) -> str:
-    try:
-        with log.open("rb") as fh:
-            fh.seek(offset)
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 RAFT_LOCAL = register_local(RaftLocal())

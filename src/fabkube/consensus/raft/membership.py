@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
+from fabkube.consensus.participation import channel_info
 from fabkube.consensus.raft.model import RaftModel
-from fabkube.consensus.raft.probes import channel_info
 from fabkube.errors import RuntimeFailure
 from fabkube.health import org_client_tls
 from fabkube.layout import Layout

@@ -8,15 +8,18 @@ import base64
 from collections.abc import Callable
 from pathlib import Path
 
-from fabkube.consensus.model import OrderingModel, register_model
+from fabkube.consensus.model import OrderingModel, ParticipationModel, register_model
 from fabkube.nodes import OrdererNode
 from fabkube.spec import size_bytes
 
 
 @register_model
-class RaftModel(OrderingModel):
+class RaftModel(ParticipationModel):
     type = "raft"
-    system_channel = False
+    title = "Raft"
+
+    def quorum(self, orderers: int) -> int:
+        return orderers // 2 + 1  # a majority
 
     def configtx_orderer(self, orderers: list[OrdererNode], tls_dir: Callable[[OrdererNode], Path]) -> dict:
         r = self.spec.ordering.raft
@@ -60,23 +63,6 @@ class RaftModel(OrderingModel):
                 "max_inflight_blocks": r.maxInflightBlocks,
                 "snapshot_interval_size": size_bytes(r.snapshotIntervalSize),
             },
-        }
-
-    def orderer_env(self, node: OrdererNode, tls: Path) -> dict[str, str]:
-        """Mutual TLS between consenters with the node's own pair, and the admin endpoint (channel
-        participation) requiring a client certificate from the orderer org's TLS CA."""
-        pair = {"CERTIFICATE": str(tls / "server.crt"), "PRIVATEKEY": str(tls / "server.key")}
-        roots = f"[{tls / 'ca.crt'}]"
-        return {
-            "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
-            "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": pair["CERTIFICATE"],
-            "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": pair["PRIVATEKEY"],
-            "ORDERER_GENERAL_CLUSTER_ROOTCAS": roots,
-            "ORDERER_ADMIN_TLS_ENABLED": "true",
-            **{f"ORDERER_ADMIN_TLS_{k}": v for k, v in pair.items()},
-            "ORDERER_ADMIN_TLS_ROOTCAS": roots,
-            "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
-            "ORDERER_ADMIN_TLS_CLIENTROOTCAS": roots,
         }
 
 

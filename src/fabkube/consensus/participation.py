@@ -1,6 +1,6 @@
-"""What a Raft orderer says of a channel: the channel participation API (height, status,
-consensus relation, over mutual TLS as the orderer org's admin) and its Prometheus metrics
-(`consensus_etcdraft_is_leader`), on the operations endpoint."""
+"""What an orderer of a type without a system channel (Raft, BFT) says of a channel: the channel
+participation API (height, status, consensus relation, over mutual TLS as the orderer org's admin)
+and its Prometheus metrics (`consensus_<type>_is_leader`), on the operations endpoint."""
 
 from __future__ import annotations
 
@@ -37,18 +37,22 @@ def channel_info(admin: Endpoint, tls: ssl.SSLContext, channel: str) -> dict | N
         return None
 
 
-LEADER = re.compile(r'^consensus_etcdraft_is_leader\{channel="([^"]+)"\} (\S+)$', re.M)
+RAFT_LEADER = "consensus_etcdraft_is_leader"
+BFT_LEADER = "consensus_BFT_is_leader"  # orderer/consensus/smartbft/metrics.go at 3.1.1
 
 
-def leaders(operations: Endpoint, tls: ssl.SSLContext | None) -> dict[str, bool]:
+def leaders(operations: Endpoint, tls: ssl.SSLContext | None, metric: str = RAFT_LEADER) -> dict[str, bool]:
     """channel -> whether this orderer leads it, from its metrics."""
     text = operations_get(operations, "/metrics", tls, TIMEOUT) or ""
-    return {ch: float(v) == 1.0 for ch, v in LEADER.findall(text)}
+    pattern = re.compile(rf'^{metric}\{{channel="([^"]+)"\}} (\S+)$', re.M)
+    return {ch: float(v) == 1.0 for ch, v in pattern.findall(text)}
 
 
-def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext, channels: list[str]) -> dict:
+def orderer_channels(
+    admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext, channels: list[str], metric: str = RAFT_LEADER
+) -> dict:
     """channel -> ChannelOnOrderer for one orderer."""
-    lead = leaders(operations, tls)
+    lead = leaders(operations, tls, metric)
     out = {}
     for ch in channels:
         info = channel_info(admin, tls, ch)
@@ -59,9 +63,7 @@ def orderer_channels(admin: Endpoint, operations: Endpoint, tls: ssl.SSLContext,
     return out
 
 
-def describe(layout, node, channels: list[str]) -> dict[str, dict]:
+def describe(layout, node, channels: list[str], metric: str = RAFT_LEADER) -> dict[str, dict]:
     """channel -> {"height", "status", "leader"} as one orderer (at node.admin/node.operations) says."""
-    return {
-        ch: c.as_dict()
-        for ch, c in orderer_channels(node.admin, node.operations, org_client_tls(layout, node.org), channels).items()
-    }
+    tls = org_client_tls(layout, node.org)
+    return {ch: c.as_dict() for ch, c in orderer_channels(node.admin, node.operations, tls, channels, metric).items()}
