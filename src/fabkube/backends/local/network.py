@@ -387,11 +387,10 @@ class LocalNetwork(Network):
         return status
 
     def _fabric(self, comp: Component, state: str) -> str:
-        h = comp.health
-        if state != "running" or h.kind not in ("orderer", "peer") or h.operations is None:
+        node = next((n for n in [*self.topo.orderers, *self.topo.peers] if n.name == comp.name), None)
+        if state != "running" or node is None:
             return ""
-        node = next(n for n in [*self.topo.orderers, *self.topo.peers] if n.name == comp.name)
-        return health.fabric_version(h.operations, health.operations_tls(self.layout, node.org)) or ""
+        return health.fabric_version(node.operations, health.operations_tls(self.layout, node.org)) or ""
 
     def heights(self) -> dict[str, dict[str, int | None]]:
         """Ledger height of each running peer on each of its channels."""
