@@ -96,7 +96,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
     print(f"seed up on real pods in {time.monotonic() - start:.0f}s")
     out = up.stderr.replace("\n", " ")
-    assert "40 objects, 40 changed" in out, up.stderr
+    assert "42 objects, 42 changed" in out, up.stderr
     assert "lifecycle Job succeeded" in out and "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
 
     # Placed as in the user's `kubectl get pods -owide`: ZooKeeper and Kafka on hw1, Fabric on hw2.
@@ -131,7 +131,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
 
     # A second `up` changes nothing and does not run the lifecycle again.
     again = cli(cluster, "up", str(spec), "--target", "k8s", home=home).stderr.replace("\n", " ")
-    assert "40 objects, 0 changed" in again, again
+    assert "42 objects, 0 changed" in again, again
 
     # A new chaincode version: its image, then `up` replaces the Job and the lifecycle runs again.
     spec2 = seed_spec(tmp_path, "1.1", 2)

@@ -63,7 +63,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         ), pre.stdout
 
         up = cli("up", spec, "--target", "k8s", "--job-timeout", "5", home=home, sim=sim)
-        assert "40 objects, 40 changed" in up.stderr.replace("\n", " ")
+        assert "42 objects, 42 changed" in up.stderr.replace("\n", " ")
         assert "lifecycle Job still running" in up.stderr.replace("\n", " ")
 
         pods = pods_by_app(core)
@@ -124,7 +124,7 @@ def test_seed_on_the_users_two_node_cluster(sim_tools, home, tmp_path, tools):
         assert not job.status.succeeded
 
         again = cli("up", spec, "--target", "k8s", "--job-timeout", "1", home=home, sim=sim)
-        assert "40 objects, 0 changed" in again.stderr.replace("\n", " ")
+        assert "42 objects, 0 changed" in again.stderr.replace("\n", " ")
         assert batch.read_namespaced_job("lifecycle", "seed-org1").metadata.uid == job.metadata.uid
 
         # A new chaincode version: the script changes, and the (immutable) Job is replaced by a new one.
