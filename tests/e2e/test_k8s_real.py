@@ -320,6 +320,21 @@ def migrate_in_pods(cluster, home, spec):
     again = cli(cluster, "up", str(raft), "--target", "k8s", home=home).stderr.replace("\n", " ")
     assert "lifecycle Job" in again, again
 
+    # One consenter tolerates no fault: two more, added by `up` one at a time through port-forwards.
+    grown = spec.with_name("seed-basic-raft3.yaml")
+    grown.write_text(raft.read_text().replace("  orderers: 1\n", "  orderers: 3\n"))
+    plan = cli(cluster, "plan", str(grown), "--target", "k8s", home=home).stdout
+    assert "add orderer orderer1 (OrdererOrg) as a consenter of every channel" in plan, plan
+    start = time.monotonic()
+    up3 = cli(cluster, "up", str(grown), "--target", "k8s", home=home).stderr.replace("\n", " ")
+    print(f"2 consenters added in real pods in {time.monotonic() - start:.0f}s")
+    assert "orderer1 on mychannel, orderer2 on mychannel" in up3, up3
+    status = json.loads(cli(cluster, "status", "--network", "seed-k8s", "--json", home=home).stdout)["orderers"]
+    assert sorted(status) == ["orderer0", "orderer1", "orderer2"], status
+    assert all(by["mychannel"]["status"] == "active" for by in status.values()), status
+    assert "committed (VALID)" in cli(cluster, "invoke", "mycc", "move", "a", "b", "1", "--network", "seed-k8s",
+                                      home=home).stdout  # fmt: skip
+
 
 def _gone(core, timeout=120) -> bool:
     deadline = time.monotonic() + timeout

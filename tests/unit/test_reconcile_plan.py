@@ -125,13 +125,19 @@ def test_an_org_inserted_before_others_would_move_their_ports():
     assert not diff(spec(), spec(insert), "k8s").refusals  # in-cluster ports are fixed
 
 
-def test_more_consenters_on_kubernetes_are_refused_for_now():
+def test_more_consenters_on_either_target_and_none_on_bft():
     more = spec(lambda d: d["ordering"].update(orderers=5), "raft.yaml")
-    assert diff(spec(name="raft.yaml"), more, "local").lines() == [
-        "add orderer orderer3 (OrdererOrg) as a consenter of every channel",
-        "add orderer orderer4 (OrdererOrg) as a consenter of every channel",
-    ]
-    assert "adding consenters on Kubernetes is not supported" in diff(spec(name="raft.yaml"), more, "k8s").refusals[0]
+    for target in ("local", "k8s"):
+        plan = diff(spec(name="raft.yaml"), more, target)
+        assert not plan.refusals and plan.lines() == [
+            "add orderer orderer3 (OrdererOrg) as a consenter of every channel",
+            "add orderer orderer4 (OrdererOrg) as a consenter of every channel",
+        ], target
+    five = spec(lambda d: d["ordering"].update(orderers=5), "bft.yaml")
+    assert (
+        "adding BFT consenters to a running network is not supported yet"
+        in diff(spec(name="bft.yaml"), five, "local").refusals[0]
+    )
 
 
 def test_signatures_follow_the_channels_admins_rule():

@@ -110,11 +110,6 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
     _orderer_changes(before, after, out)
     _removals(before, after, out)
     _redefinitions(before, after, out)
-    if target == "k8s" and not after.ordering.system_channel and len(after.orderers) > len(before.orderers):
-        out.append(
-            f"ordering.orderers: {len(before.orderers)} -> {len(after.orderers)} on a running Raft network: adding "
-            "consenters on Kubernetes is not supported yet (locally `up` adds them one at a time)"
-        )
     if target == "local" and not out:
         moved = _moved_ports(before, after)
         if moved:

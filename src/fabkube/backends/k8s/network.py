@@ -137,6 +137,11 @@ class K8sNetwork(Network):
             Action("server-side apply (field manager fabkube)", _apply),
             Action("wait for rollouts", _wait_rollouts),
             Action(
+                "consenters: new orderers join running channels",
+                _grow_consenters,
+                lambda c: c.options.lifecycle and any(ch.kind == "orderer" for ch in c.plan.changes),
+            ),
+            Action(
                 "organizations: new orgs into running channels",
                 _add_orgs,
                 lambda c: c.options.lifecycle and bool(c.plan.org_additions() or c.plan.new_orgs()),
@@ -431,6 +436,57 @@ def _apply(ctx: UpContext) -> str:
 def _wait_rollouts(ctx: UpContext) -> str:
     ctx.net.cluster.wait_rollout(ctx.objects, ctx.options.rollout_timeout, ctx.report.info)
     return f"{sum(o['kind'] in ('StatefulSet', 'Deployment') for o in ctx.objects)} workloads ready"
+
+
+def _grow_consenters(ctx: UpContext) -> str:
+    """Orderers the spec added join each running channel as consenters, one at a time, as locally
+    (Membership.grow: a config update naming it, then it joins from the newest config block and
+    replicates), with every orderer reached through a port-forward to its pod. Before the Jobs: an
+    org's Job then finds its new orderer on each channel already."""
+    import subprocess
+
+    from fabkube.channel.config import orderer_admin_configs
+    from fabkube.consensus.raft.membership import Membership
+    from fabkube.ops.commands import AdminTarget, OsnChannelJoin
+
+    net = ctx.net
+    if net.topo.ordering.system_channel:
+        return "a type with a system channel does not grow by orderers"
+    tools = (net.tools or network_toolchain(net.loaded.spec)).ensure(ctx.report.info)
+    layout, log = net.layout, net.workdir / "logs" / "members.log"
+    running = net.existing().channels
+    added = []
+    with net.orderer_reach() as reach:
+        by_name = {r.name: r for r in reach}
+
+        def join(node, channel: str, block: Path) -> None:
+            tls = layout.admin_tls(node.org)
+            target = AdminTarget(
+                str(by_name[node.name].admin),
+                str(layout.tls_ca(node.org)),
+                str(tls / "client.crt"),
+                str(tls / "client.key"),
+            )
+            argv = [str(tools.bin("osnadmin")), *OsnChannelJoin(channel, str(block), target).args()]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            output = proc.stdout + proc.stderr
+            with log.open("a") as fh:
+                fh.write(f"$ osnadmin {' '.join(argv[1:])}\n{output}\n")
+            # osnadmin answers HTTP errors with exit status 0; 405: it has the channel already.
+            if "Status: 201" not in output and "Status: 405" not in output:
+                raise RuntimeFailure(f"{node.name} could not join {channel}: {output.strip()[-300:]}", log)
+
+        members = Membership(
+            layout,
+            orderer_admin_configs(layout, tools, log),
+            join,
+            ctx.report.info,
+            reach=lambda node: (str(by_name[node.name].address), by_name[node.name].admin),
+        )
+        for ch in net.topo.channels:
+            if ch.name in running:
+                added += [f"{name} on {ch.name}" for name in members.grow(ch.name)]
+    return ", ".join(added) or "every orderer is a consenter already"
 
 
 def _add_orgs(ctx: UpContext) -> str:
