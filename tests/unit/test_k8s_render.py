@@ -391,3 +391,26 @@ def test_the_connections_script_copies_into_existing_builds_only(tmp_path):
     assert (build / "release/chaincode/server/connection.json").read_text() == "new"
     assert (build / "bld/connection.json").read_text() == "new"
     assert not (tmp_path / "data" / "externalbuilder" / "builds" / "never_1.0-def").exists()
+
+
+def test_a_new_chaincode_restarts_no_peer_and_any_version_makes_a_valid_secret_key(tools, tmp_path):
+    """peer-connections is read by the init container only, at a start: a chaincode added to the
+    spec changes no peer's digest (`up` must not restart every peer of an org at once). Its keys
+    are Secret-safe whatever the version holds ('+'), the items name the files after the builds."""
+    import re
+
+    from fabkube.spec import parse_spec
+
+    text = (EXAMPLES / "seed.yaml").read_text()
+    before = _workloads(render(load_spec(EXAMPLES / "seed.yaml"), tmp_path, tools).objects())
+    extra = '  - {name: more, path: "builtin:abstore", channel: mychannel, version: "1.0+b1", image: "reg/more:1"}\n'
+    grown = parse_spec(text.replace("chaincodes:\n", "chaincodes:\n" + extra))
+    objects = render(grown, tmp_path, tools).objects()
+    after = _workloads(objects)
+    peers = [n for n, o in before.items() if o["metadata"]["labels"]["app.kubernetes.io/component"] == "peer"]
+    assert peers and all(_digest_of(before[n]) == _digest_of(after[n]) for n in peers)
+    secret = next(o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "peer-connections")
+    assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", k) for k in secret["data"])
+    items = next(v["secret"]["items"] for v in pod_spec(after[peers[0]])["volumes"] if v["name"] == "connections")
+    assert any(i["path"].startswith("more_1.0+b1-") for i in items), items
+    assert {i["key"] for i in items} == set(secret["data"])

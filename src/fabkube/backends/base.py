@@ -282,7 +282,9 @@ class Network(ABC):
         from fabkube.channel.config import orderer_admin_configs
         from fabkube.generate import network_toolchain
 
-        tools = self.tools or network_toolchain(self.loaded.spec).ensure()
+        tools = self.tools or network_toolchain(self.loaded.spec)
+        if not tools.fabric_ready():
+            return {}  # status never builds Fabric
         configs = orderer_admin_configs(self.layout, tools, self.workdir / "logs" / "status.log")
         configs.attempts = 1
         out = {}

@@ -79,6 +79,7 @@ class OrderingModel(ABC):
         self.orderer_org = ctx.orderer_org
 
     title: ClassVar[str] = ""  # what users call it: Kafka, Raft, BFT
+    renewal_refused: ClassVar[str | None] = None  # why `certs renew` cannot run on the type, if so
 
     def quorum(self, orderers: int) -> int:
         """How many of `orderers` must run for a channel to order (1: any one, as with Kafka)."""

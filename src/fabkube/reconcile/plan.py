@@ -94,13 +94,15 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
               where: str, out: list[str]) -> None:  # fmt: skip
     recorded, new = applied.ordering.type, wanted.ordering.type
     if recorded != new:
-        out.append(
-            f"ordering.type: {new}, but network {wanted.name} runs {recorded} ({where}): move it with "
-            f"`fabkube migrate --to {new} --network {wanted.name}`, then `up` the new spec"
-            if recorded == "kafka"
-            else f"ordering.type: {new}, but network {wanted.name} was migrated to {recorded} ({where}): "
-            f"set ordering.type: {recorded} in the spec"
-        )
+        if recorded == "kafka" and new == "raft":
+            why = f"move it with `fabkube migrate --to raft --network {wanted.name}`, then `up` the new spec"
+        elif new == "bft":
+            why = (
+                f"moving a running network to BFT (`migrate --to bft`) is not there yet; keep ordering.type: {recorded}"
+            )
+        else:
+            why = f"`up` does not change the ordering type; set ordering.type: {recorded} in the spec"
+        out.append(f"ordering.type: {new}, but network {wanted.name} runs {recorded} ({where}): {why}")
         return
     if applied.tls != wanted.tls:
         out.append(f"tls: {applied.tls} -> {wanted.tls} on a running network is not supported; keep {applied.tls}")

@@ -140,6 +140,22 @@ class Cluster:
                 out.append(Applied(kind, meta.get("namespace"), meta["name"], changed))
         return out
 
+    def restart(self, obj: dict) -> None:
+        """Replace a workload's pods with its template unchanged, as `kubectl rollout restart` does
+        (an annotation under its own field manager, which fabkube's apply leaves alone)."""
+        import datetime as dt
+
+        meta = obj["metadata"]
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        self._resource(obj).patch(
+            name=meta["name"],
+            namespace=meta.get("namespace"),
+            body=patch,
+            content_type="application/strategic-merge-patch+json",
+            field_manager=f"{FIELD_MANAGER}-restart",
+        )
+
     def _replace(self, res, meta: dict) -> None:
         """Delete a Job (and its pods) and wait until it is gone, so it can be created anew."""
         res.delete(name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Foreground"})

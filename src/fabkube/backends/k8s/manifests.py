@@ -170,28 +170,35 @@ CONNECTIONS_SCRIPT = f"""for f in {CONNECTIONS}/*; do
 done"""
 
 
-def _connections_secret(layout: Layout, org: Org, package_ids: dict[str, dict[str, str]]) -> dict | None:
-    """The current connection.json of every package the org's peers build, keyed by build dir name;
-    None without TLS (nothing in connection.json is renewed then) or chaincodes."""
+CONNECTIONS_SECRET = "peer-connections"
+
+
+def _connections_secret(
+    layout: Layout, org: Org, package_ids: dict[str, dict[str, str]]
+) -> tuple[dict, list[dict]] | None:
+    """The current connection.json of every package the org's peers build, and the volume items
+    that name each file after its build dir (a Secret key may not hold every character a chaincode
+    version may, '+'); None without TLS (nothing in connection.json is renewed then) or chaincodes."""
     spec = layout.topo.spec
     if not spec.tls:
         return None
-    data = {
-        build_dir_name(package_ids[cc.name][org.name]): base64.b64encode(
-            json.dumps(current_connection(layout, cc, org), indent=2).encode()
-        ).decode()
+    builds = {
+        build_dir_name(package_ids[cc.name][org.name]): current_connection(layout, cc, org)
         for cc in layout.topo.chaincodes
         if org in cc.orgs and org.name in package_ids.get(cc.name, {})
     }
-    if not data:
+    if not builds:
         return None
-    return {
+    keys = {name: f"build-{hashlib.sha256(name.encode()).hexdigest()[:16]}" for name in sorted(builds)}
+    data = {keys[n]: base64.b64encode(json.dumps(conn, indent=2).encode()).decode() for n, conn in builds.items()}
+    secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": meta(spec, "peer-connections", org.namespace, "peer-connections", "peer"),
+        "metadata": meta(spec, CONNECTIONS_SECRET, org.namespace, CONNECTIONS_SECRET, "peer"),
         "type": "Opaque",
         "data": data,
     }
+    return secret, [{"key": keys[n], "path": n} for n in sorted(builds)]
 
 
 def _connections_init(spec) -> dict:
@@ -215,12 +222,12 @@ def peer_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str, dict
     Service and StatefulSet mounting them."""
     topo, spec = layout.topo, layout.topo.spec
     out = []
-    connections: dict[str, dict] = {}
+    connections: dict[str, list[dict]] = {}
     for org in topo.orgs:
-        secret = _connections_secret(layout, org, package_ids)
-        if secret is not None:
-            connections[org.name] = secret
-            out.append(secret)
+        made = _connections_secret(layout, org, package_ids)
+        if made is not None:
+            connections[org.name] = made[1]
+            out.append(made[0])
         out.append(
             {
                 "apiVersion": "v1",
@@ -236,7 +243,10 @@ def peer_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str, dict
         env = {**peer_env(topo, p, pod_layout, DATA), "FABRIC_CFG_PATH": PEER_CONFIG}
         volumes, init = volume, []
         if p.org.name in connections:
-            conns = {"name": "connections", "secret": {"secretName": "peer-connections", "defaultMode": 0o440}}
+            conns = {
+                "name": "connections",
+                "secret": {"secretName": CONNECTIONS_SECRET, "items": connections[p.org.name], "defaultMode": 0o440},
+            }
             volumes = [*volume, conns]
             init = [_connections_init(spec)]
         out += _fabric_node_objects(layout, pod_layout, p, ["peer", "node", "start"], env, ports, mount, volumes, init)
@@ -512,7 +522,9 @@ def stamp_mounted(objects: list[dict]) -> None:
     a renewed certificate or a changed config then rolls exactly the pods that read it (a running
     Fabric node reads its files only at start), and an unchanged one rolls nothing."""
     held = {
-        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): _digest(o.get("data") or {})
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): _digest(
+            o.get("data") or {}, o.get("binaryData") or {}
+        )
         for o in objects
         if o["kind"] in ("Secret", "ConfigMap")
     }
@@ -522,6 +534,11 @@ def stamp_mounted(objects: list[dict]) -> None:
         ns, template = o["metadata"].get("namespace"), o["spec"]["template"]
         mounted = []
         for v in template["spec"].get("volumes", []):
+            if v.get("secret", {}).get("secretName") == CONNECTIONS_SECRET:
+                # Read by the init container only, at a start: a chaincode added or upgraded
+                # changes it and must not restart every peer of the org (`certs renew` rolls the
+                # peers when the client certificate in it was renewed).
+                continue
             if "secret" in v:
                 mounted.append(held.get(("Secret", ns, v["secret"]["secretName"]), "absent"))
             elif "configMap" in v:

@@ -154,6 +154,15 @@ class K8sNetwork(Network):
         ]
 
     def up(self, report: Reporter | None = None, options: UpOptions | None = None) -> UpResult:
+        from fabkube.backends.k8s.renewal import MARKER
+
+        if (self.workdir / MARKER).is_file():
+            # Its orderers must roll one at a time, each consenter entry updated first: `up` would
+            # apply every changed orderer at once and leave the channels without a quorum.
+            raise UserError(
+                f"a `certs renew` of network {self.name} did not finish: run `fabkube certs renew --network "
+                f"{self.name}` to finish it, then `up`"
+            )
         ctx = UpContext(self, report or SilentReporter(), options or UpOptions())
         ctx.plan = self.check_plan(ctx.report)
         self.cluster.version()  # bad kubeconfig or unreachable cluster: fail before anything is written

@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from fabkube.backends.k8s.manifests import MOUNTED_DIGEST, WORKLOAD_KINDS
+from fabkube.backends.k8s.manifests import CONNECTIONS_SECRET, MOUNTED_DIGEST, WORKLOAD_KINDS
 from fabkube.crypto.renewal import Renewal, due_leaves, refresh_derived, renew
 from fabkube.errors import UserError
 from fabkube.reporter import Reporter
@@ -35,6 +35,8 @@ def renew_k8s(net: K8sNetwork, within: dt.timedelta | None, report: Reporter) ->
     migration (both roll orderers and update channel configs)."""
     from fabkube.migration.kafka_to_raft import MigrationLock
 
+    if net.topo.ordering.renewal_refused:
+        raise UserError(net.topo.ordering.renewal_refused)
     with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
         return _renew(net, within, report)
 
@@ -65,52 +67,86 @@ def _name(obj: dict) -> str:
 def _renew(net: K8sNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
     if not net.was_up():
         raise UserError(f"network {net.name} was never brought up on Kubernetes: nothing to renew")
-    marker = net.workdir / MARKER
-    resuming = marker.is_file()
+    marker_file = net.workdir / MARKER
+    marker = json.loads(marker_file.read_text()) if marker_file.is_file() else None
     cluster = net.cluster
-    if not resuming:
-        # One workload rolls at a time while the others serve: all of them must serve first.
-        waiting = [
-            f"{_name(o)} ({count})"
-            for o in _rolling_order(net, net.rendered().objects())
-            for ok, count in [cluster.workload_ready(o)]
-            if not ok
-        ]
-        if waiting:
-            raise UserError(
-                f"certs renew rolls one workload at a time and needs the others ready: {', '.join(waiting[:4])} "
-                "not ready; run `fabkube up` (or wait) first"
-            )
+    if marker is None:
+        _check_ready(net)
     result = Renewal()
     due = due_leaves(net.layout, within)
+    if marker is not None:
+        # Run again after an interruption: what that run signed already is not signed again.
+        started = dt.datetime.fromtimestamp(marker["started"], dt.UTC) - dt.timedelta(minutes=1)
+        due = [c for c in due if c.not_before < started]
     if due:
         spec = net.loaded.spec
         validity = dt.timedelta(seconds=duration_seconds(spec.crypto.validity))
-        marker.write_text(json.dumps({"started": time.time()}))  # before any file changes
+        marker = marker or {"started": time.time(), "peers": []}
+        marker_file.write_text(json.dumps(marker))  # before any file changes
         result.renewed = renew(net.layout, due, validity)
         report.info(f"renewed {len(result.renewed)} certificates (valid {spec.crypto.validity} from now)")
     refresh_derived(net.layout)  # also after a renewal cut short between the two
-    if not marker.is_file():
+    if marker is None:
         return result  # nothing renewed now or left by an earlier run
     net._rendered = None  # render again: the Secrets from the renewed files
     objects = net.rendered().objects()
+    marker["peers"] += [p for p in _peers_with_new_connections(net, objects) if p not in marker["peers"]]
+    marker_file.write_text(json.dumps(marker))
     held = [o for o in objects if o["kind"] in ("Secret", "ConfigMap")]
     changed = sum(a.changed for a in cluster.apply(held, ("Secret", "ConfigMap")))
     report.info(f"applied {len(held)} Secrets and ConfigMaps, {changed} changed")
+    raft = not net.topo.ordering.system_channel
     for obj in _rolling_order(net, objects):
         wanted = obj["spec"]["template"]["metadata"].get("annotations", {}).get(MOUNTED_DIGEST)
-        if _live_digest(net, obj) == wanted and cluster.workload_ready(obj)[0]:
+        forced = _name(obj) in marker["peers"]
+        if not forced and _live_digest(net, obj) == wanted and cluster.workload_ready(obj)[0]:
+            if raft and _kind(obj) == "orderer":
+                _wait_caught_up(net, obj, report)  # an earlier run may have stopped right after its roll
             continue
-        if _kind(obj) == "orderer" and not net.topo.ordering.system_channel:
+        if raft and _kind(obj) == "orderer":
             result.channel_updates += _consenter_certs(net, obj, report)
         report.info(f"roll {_name(obj)}")
-        cluster.apply([obj], (obj["kind"],))
+        if forced and _live_digest(net, obj) == wanted:
+            cluster.restart(obj)  # same template: a restart, as `kubectl rollout restart` makes it
+        else:
+            cluster.apply([obj], (obj["kind"],))
         cluster.wait_rollout([obj], ROLLOUT, report.info)
-        if _kind(obj) == "orderer" and not net.topo.ordering.system_channel:
+        if raft and _kind(obj) == "orderer":
             _wait_caught_up(net, obj, report)
         result.restarted.append(_name(obj))
-    marker.unlink(missing_ok=True)
+        if forced:
+            marker["peers"].remove(_name(obj))
+            marker_file.write_text(json.dumps(marker))
+    marker_file.unlink(missing_ok=True)
     return result
+
+
+def _check_ready(net: K8sNetwork) -> None:
+    """One workload rolls at a time while the others serve: all of them must serve first."""
+    waiting = [
+        f"{_name(o)} ({count})"
+        for o in _rolling_order(net, net.rendered().objects())
+        for ok, count in [net.cluster.workload_ready(o)]
+        if not ok
+    ]
+    if waiting:
+        raise UserError(
+            f"certs renew rolls one workload at a time and needs the others ready: {', '.join(waiting[:4])} "
+            "not ready; run `fabkube up` (or wait) first"
+        )
+
+
+def _peers_with_new_connections(net: K8sNetwork, objects: list[dict]) -> list[str]:
+    """Peers of each org whose peer-connections Secret is about to change: they read their chaincode
+    client certificate from it at a start only, and it is not in their digest, so they roll by name."""
+    cluster, out = net.cluster, []
+    for secret in (o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == CONNECTIONS_SECRET):
+        live = cluster._get(cluster._resource(secret), secret["metadata"])
+        if live is None or (live.to_dict().get("data") or {}) != secret["data"]:
+            ns = secret["metadata"]["namespace"]
+            peers = [o for o in objects if o["kind"] == "StatefulSet" and _kind(o) == "peer"]
+            out += [_name(o) for o in peers if o["metadata"]["namespace"] == ns]
+    return out
 
 
 def _orderer_of(net: K8sNetwork, obj: dict):

@@ -56,6 +56,8 @@ def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter
     migration (both restart orderers and update channel configs)."""
     from fabkube.migration.kafka_to_raft import MigrationLock
 
+    if net.topo.ordering.renewal_refused:
+        raise UserError(net.topo.ordering.renewal_refused)
     with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
         return _renew(net, within, report)
 

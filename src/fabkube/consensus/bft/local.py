@@ -27,7 +27,10 @@ class BftLocal(LocalOrdering):
             return False
         if not channels:
             return True
-        return read_from(log, offset).count(SERVICING) >= len(channels)
+        text = read_from(log, offset)
+        # The chain's logger carries the channel: "... servicing chain channel=mychannel".
+        serviced = {ch for line in text.splitlines() if SERVICING in line for ch in channels if f"channel={ch}" in line}
+        return serviced >= set(channels)
 
     def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
         return describe(layout, node, channels, BFT_LEADER)

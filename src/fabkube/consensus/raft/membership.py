@@ -139,18 +139,20 @@ class Membership:
         deadline = time.monotonic() + REFRESH_WAIT
         for attempt in itertools.count():
             source = others[attempt % len(others)]
-            fetched = self.configs.fetch(channel, self.reach(source)[0])
-            state = holds(fetched.config)
-            if state is None or (state and attempt == 0):
-                return False
-            if state:
-                return True
-            new = copy.deepcopy(fetched.config)
-            meta = new["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
-            found = next(c for c in meta["consenters"] if consenter_key(c) == consenter_key(entry))
-            found.update({k: entry[k] for k in certs})
-            self.info(f"{channel}: {node.name}'s renewed TLS certificate into its consenter entry (via {source.name})")
             try:
+                fetched = self.configs.fetch(channel, self.reach(source)[0])
+                state = holds(fetched.config)
+                if state is None or (state and attempt == 0):
+                    return False
+                if state:
+                    return True
+                new = copy.deepcopy(fetched.config)
+                meta = new["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["metadata"]
+                found = next(c for c in meta["consenters"] if consenter_key(c) == consenter_key(entry))
+                found.update({k: entry[k] for k in certs})
+                self.info(
+                    f"{channel}: {node.name}'s renewed TLS certificate into its consenter entry (via {source.name})"
+                )
                 self.configs.update(fetched, new, self.reach(source)[0])
                 # A follower answers SUCCESS before it forwards to the leader, and a forward over a
                 # cluster connection not yet up again (an orderer just restarted) is dropped: look.
