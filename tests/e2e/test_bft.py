@@ -87,3 +87,12 @@ def test_bft_leader_killed_under_load_loses_nothing(bft):
     run_cli("start", old, home=home)
     wait_for(f"{old} to catch up",
              lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1)  # fmt: skip
+
+
+def test_certs_renew_on_bft_is_refused_in_one_line_before_anything_changes(bft):
+    home = bft[0]
+    crypto = home / "networks" / NAME / "crypto"
+    before = {p: p.read_bytes() for p in crypto.rglob("*.pem")}
+    proc = run_cli("certs", "renew", "--all", home=home, check=False)
+    assert proc.returncode == 2 and "certs renew: not on BFT networks yet" in proc.stderr, proc.stderr
+    assert {p: p.read_bytes() for p in crypto.rglob("*.pem")} == before
