@@ -171,3 +171,16 @@ def test_a_network_from_the_earlier_port_numbering_is_refused_not_moved(tmp_path
         net.check_port_layout()
     net.state.data["port_layout"] = PORT_LAYOUT
     net.check_port_layout()  # brought up with blocks: fine
+
+
+def test_ordering_type_changes_are_refused_with_the_way_to_go():
+    kafka, raft = spec(), spec(name="raft.yaml")
+    as_kafka = spec(lambda d: d["ordering"].update(type="kafka"), "raft.yaml")
+    assert "was migrated to raft" in diff(raft, as_kafka, "local").refusals[0]
+    as_raft = spec(lambda d: d["ordering"].update(type="raft"))
+    assert "fabkube migrate --to raft" in diff(kafka, as_raft, "local").refusals[0]
+    raft3 = spec(lambda d: (d["fabric"].update(version="3.1.1"), d["ordering"].update(orderers=4)), "raft.yaml")
+    as_bft = spec(
+        lambda d: (d["fabric"].update(version="3.1.1"), d["ordering"].update(type="bft", orderers=4)), "raft.yaml"
+    )
+    assert "`migrate --to bft`) is not there yet" in diff(raft3, as_bft, "local").refusals[0]

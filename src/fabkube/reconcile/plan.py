@@ -100,6 +100,13 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
             why = (
                 f"moving a running network to BFT (`migrate --to bft`) is not there yet; keep ordering.type: {recorded}"
             )
+        elif new == "kafka":
+            # Only a migration takes a network from Kafka, and there is no way back to it.
+            out.append(
+                f"ordering.type: kafka, but network {wanted.name} was migrated to {recorded} ({where}): "
+                f"set ordering.type: {recorded} in the spec"
+            )
+            return
         else:
             why = f"`up` does not change the ordering type; set ordering.type: {recorded} in the spec"
         out.append(f"ordering.type: {new}, but network {wanted.name} runs {recorded} ({where}): {why}")
