@@ -10,6 +10,7 @@ org admin's TLS pair.
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import urllib.error
@@ -50,8 +51,6 @@ def operations_get(ep: Endpoint, path: str, tls: ssl.SSLContext | None, timeout:
 
 def fabric_version(ep: Endpoint, tls: ssl.SSLContext | None, timeout: float = TIMEOUT) -> str | None:
     """The Fabric version a node reports on its operations endpoint (/version), None if it does not."""
-    import json
-
     try:
         return json.loads(operations_get(ep, "/version", tls, timeout) or "null").get("Version")
     except (ValueError, AttributeError):

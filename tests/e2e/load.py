@@ -137,3 +137,33 @@ class RetryingLoad(SubmitLoad):
                 self.retries += 1
             time.sleep(0.5)
         return f"failed after {self.attempts} attempts: {last}"
+
+
+def kill_leader_under_load(net, pid: int, prefix: str, moved, what: str, elect_timeout: float = 60,
+                           settle: float = 15, **load_options) -> tuple[SubmitLoad, float, int, int]:  # fmt: skip
+    """SIGKILL the leading orderer (`pid`) while a client submits through Org1's Gateway; wait until
+    `moved()` says another leads, then `settle` seconds more. Returns the load, the seconds until
+    another led, and the commits seen before the kill and at the end."""
+    import os
+    import signal
+
+    from conftest import wait_for
+
+    with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), prefix, **load_options) as load:
+        time.sleep(5)
+        before = load.count()
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(what, moved, timeout=elect_timeout)
+        elected = time.monotonic() - killed_at
+        time.sleep(settle)
+        after = load.count()
+    return load, elected, before, after
+
+
+def assert_on_every_peer(net, load: SubmitLoad, peers=("peer0.org1", "peer1.org1")) -> None:
+    """Every transaction the client saw committed is on each of Org1's `peers`."""
+    for peer in peers:
+        with net.gateway("Org1", peer) as pgw:
+            missing = load.missing_on(pgw.contract("mychannel", "basic"))
+        assert not missing, f"reported committed but not on {peer}: {missing[:10]}"

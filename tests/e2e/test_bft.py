@@ -4,13 +4,11 @@ channels' capability and which orderer leads; the leader killed under load is re
 transaction the client saw committed is on every peer."""
 
 import json
-import os
-import signal
 import time
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import SubmitLoad
+from load import assert_on_every_peer, kill_leader_under_load
 
 from fabkube.backends import open_network
 
@@ -67,23 +65,14 @@ def test_bft_leader_killed_under_load_loses_nothing(bft):
     old = leaders(home)[0]
     pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
                if c["name"] == old)  # fmt: skip
-    with net.gateway("Org1") as gw:
-        with SubmitLoad(gw.contract("mychannel", "basic"), "bft", workers=4, timeout=30) as load:
-            time.sleep(5)
-            before = load.count()
-            os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
-            wait_for("another BFT leader", lambda: any(o != old for o in leaders(home)), timeout=120)
-            elected = time.monotonic() - killed_at
-            time.sleep(10)
-            after = load.count()
-        print(f"BFT leader {old} killed: another leads after {elected:.1f}s; {load.summary()}")
-        assert after > before, "nothing committed after the leader was killed"
-        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
-        for peer in ("peer0.org1", "peer1.org1"):
-            with net.gateway("Org1", peer) as pgw:
-                missing = load.missing_on(pgw.contract("mychannel", "basic"))
-            assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
+    moved = lambda: any(o != old for o in leaders(home))  # noqa: E731
+    load, elected, before, after = kill_leader_under_load(
+        net, pid, "bft", moved, "another BFT leader", elect_timeout=120, settle=10, workers=4, timeout=30
+    )
+    print(f"BFT leader {old} killed: another leads after {elected:.1f}s; {load.summary()}")
+    assert after > before, "nothing committed after the leader was killed"
+    assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+    assert_on_every_peer(net, load)
     run_cli("start", old, home=home)
     wait_for(f"{old} to catch up",
              lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1)  # fmt: skip

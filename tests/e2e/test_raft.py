@@ -5,14 +5,11 @@ peer; a stopped follower catches up; with a majority down clients get a clear er
 `start` the network commits again."""
 
 import json
-import os
 import re
-import signal
-import time
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import SubmitLoad
+from load import assert_on_every_peer, kill_leader_under_load
 
 from fabkube.backends import open_network
 
@@ -78,24 +75,12 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
     old = leader(home)
     pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
                if c["name"] == old)  # fmt: skip
-    with net.gateway("Org1") as gw:
-        with SubmitLoad(gw.contract("mychannel", "basic"), "raft") as load:
-            time.sleep(5)
-            before = load.count()
-            os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
-            wait_for("a new leader", lambda: any(
-                by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old))  # fmt: skip
-            elected = time.monotonic() - killed_at
-            time.sleep(15)
-            after = load.count()
-        print(f"leader {old} killed: new leader in {elected:.1f}s; {load.summary()}")
-        assert after > before, "nothing committed after the leader was killed"
-        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
-        for peer in ("peer0.org1", "peer1.org1"):
-            with net.gateway("Org1", peer) as pgw:
-                missing = load.missing_on(pgw.contract("mychannel", "basic"))
-            assert not missing, f"reported committed but not on {peer}: {missing[:10]}"
+    moved = lambda: any(by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old)  # noqa: E731
+    load, elected, before, after = kill_leader_under_load(net, pid, "raft", moved, "a new leader")
+    print(f"leader {old} killed: new leader in {elected:.1f}s; {load.summary()}")
+    assert after > before, "nothing committed after the leader was killed"
+    assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+    assert_on_every_peer(net, load)
     run_cli("start", old, home=home)
     wait_for(
         f"{old} to catch up", lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1

@@ -305,7 +305,17 @@ class Network(ABC):
         return out
 
     def renew_certificates(self, within, report: Reporter):
-        """Renew leaf certificates ending within `within` (None: all) and roll what uses them."""
+        """Renew leaf certificates ending within `within` (None: all) and roll what uses them; never
+        on a type that refuses it, never beside a migration (both restart orderers and update
+        channel configs)."""
+        from fabkube.migration.kafka_to_raft import MigrationLock
+
+        if self.topo.ordering.renewal_refused:
+            raise UserError(self.topo.ordering.renewal_refused)
+        with MigrationLock(self.layout.root / "migrate.lock", "certificate renewal"):
+            return self._renew_certificates(within, report)
+
+    def _renew_certificates(self, within, report: Reporter):
         raise NotApplicable(
             f"certs renew: not on {self.target} yet; `fabkube certs` lists what ends when, and the README's "
             "Certificates section says what renewing takes"

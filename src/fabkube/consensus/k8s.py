@@ -53,6 +53,21 @@ def healthz_probes(node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
     return startup, ready, live
 
 
+class ParticipationK8s(K8sOrdering):
+    """A type whose orderers replicate among themselves (Raft, BFT): no backing services, /healthz
+    probes, and what each orderer says of its channels through the channel participation API."""
+
+    leader_metric: ClassVar[str] = ""  # the operations gauge saying this orderer leads a channel
+
+    def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
+        return healthz_probes(node, tls)
+
+    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
+        from fabkube.consensus.participation import describe
+
+        return describe(layout, node, channels, self.leader_metric)
+
+
 K8S_PARTS: Registry[K8sOrdering] = Registry("k8s", "Kubernetes deployment")
 
 

@@ -71,6 +71,32 @@ def read_from(log: Path, offset: int) -> str:
         return ""
 
 
+class ParticipationLocal(LocalOrdering):
+    """A type whose orderers replicate among themselves (Raft, BFT): nothing runs beside them; an
+    orderer is ready when healthy and, in this run, ordering every channel it joined (so a restarted
+    one is ready once it can order again, not merely once it listens)."""
+
+    leader_metric: ClassVar[str] = ""  # the operations gauge saying this orderer leads a channel
+
+    def orderer_ready(
+        self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
+    ) -> bool:
+        from fabkube import health
+
+        if not (health.tcp_open(node.address) and health.operations_ok(node.operations, "/healthz", ops_tls)):
+            return False
+        return not channels or self.ordering(read_from(log, offset), channels)
+
+    @abstractmethod
+    def ordering(self, log_text: str, channels: list[str]) -> bool:
+        """Whether the log of the orderer's current run says it orders every one of `channels`."""
+
+    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
+        from fabkube.consensus.participation import describe
+
+        return describe(layout, node, channels, self.leader_metric)
+
+
 LOCAL_PARTS: Registry[LocalOrdering] = Registry("local", "local deployment")
 
 

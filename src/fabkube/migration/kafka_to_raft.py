@@ -249,7 +249,7 @@ class KafkaToRaft:
         problems = []
         if not self.layout.topo.spec.tls:
             problems.append("tls: false: Raft consenters authenticate each other by TLS; the network needs tls: true")
-        versions = {r.name: _version(r, self.ops_tls) for r in reach}
+        versions = {r.name: fabric_version(r.operations, self.ops_tls, 5) for r in reach}
         distinct = set(versions.values())
         if None in distinct:
             down = [n for n, v in versions.items() if v is None]
@@ -527,10 +527,6 @@ class KafkaToRaft:
 def _metric_channels(r: OrdererReach, tls: ssl.SSLContext | None) -> list[str]:
     text = operations_get(r.operations, "/metrics", tls, 5) or ""
     return sorted(set(re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\}', text, re.M)))
-
-
-def _version(r: OrdererReach, tls: ssl.SSLContext | None) -> str | None:
-    return fabric_version(r.operations, tls, 5)
 
 
 def _numeric(version: str) -> tuple[int, ...]:

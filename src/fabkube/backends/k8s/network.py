@@ -287,7 +287,7 @@ class K8sNetwork(Network):
                 out.append(OrdererReach(node.name, _endpoint(address), _endpoint(admin), _endpoint(ops)))
             yield out
 
-    def renew_certificates(self, within, report: Reporter):
+    def _renew_certificates(self, within, report: Reporter):
         from fabkube.backends.k8s.renewal import renew_k8s
 
         return renew_k8s(self, within, report)

@@ -31,14 +31,9 @@ MARKER = "renewal.json"  # in the work dir while a renewal has Secrets or worklo
 
 
 def renew_k8s(net: K8sNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
-    """Renew what ends within `within` (None: every leaf) and roll what mounts it; never beside a
-    migration (both roll orderers and update channel configs)."""
-    from fabkube.migration.kafka_to_raft import MigrationLock
-
-    if net.topo.ordering.renewal_refused:
-        raise UserError(net.topo.ordering.renewal_refused)
-    with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
-        return _renew(net, within, report)
+    """Renew what ends within `within` (None: every leaf) and roll what uses it (the caller,
+    Network.renew_certificates, checks the type and holds the migration lock)."""
+    return _renew(net, within, report)
 
 
 def _kind(obj: dict) -> str:

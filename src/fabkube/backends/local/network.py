@@ -473,7 +473,7 @@ class LocalNetwork(Network):
             self.component(name)
         self._stop_ordered(names)
 
-    def renew_certificates(self, within, report: Reporter):
+    def _renew_certificates(self, within, report: Reporter):
         from fabkube.backends.local.renewal import renew_local
 
         return renew_local(self, within, report)

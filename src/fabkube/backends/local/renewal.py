@@ -52,14 +52,9 @@ def _affected(net: LocalNetwork, due: list[CertInfo]) -> list[str]:
 
 
 def renew_local(net: LocalNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:
-    """Renew what ends within `within` (None: every leaf) and roll what uses it; never beside a
-    migration (both restart orderers and update channel configs)."""
-    from fabkube.migration.kafka_to_raft import MigrationLock
-
-    if net.topo.ordering.renewal_refused:
-        raise UserError(net.topo.ordering.renewal_refused)
-    with MigrationLock(net.layout.root / "migrate.lock", "certificate renewal"):
-        return _renew(net, within, report)
+    """Renew what ends within `within` (None: every leaf) and roll what uses it (the caller,
+    Network.renew_certificates, checks the type and holds the migration lock)."""
+    return _renew(net, within, report)
 
 
 def _renew(net: LocalNetwork, within: dt.timedelta | None, report: Reporter) -> Renewal:

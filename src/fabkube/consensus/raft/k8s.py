@@ -3,20 +3,13 @@
 
 from __future__ import annotations
 
-from fabkube.consensus.k8s import K8sOrdering, healthz_probes, register_k8s
-from fabkube.consensus.participation import describe
-from fabkube.layout import Layout
-from fabkube.nodes import OrdererNode
+from fabkube.consensus.k8s import ParticipationK8s, register_k8s
+from fabkube.consensus.participation import RAFT_LEADER
 
 
-class RaftK8s(K8sOrdering):
+class RaftK8s(ParticipationK8s):
     type = "raft"
-
-    def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
-        return healthz_probes(node, tls)
-
-    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
-        return describe(layout, node, channels)
+    leader_metric = RAFT_LEADER
 
 
 RAFT_K8S = register_k8s(RaftK8s())

@@ -4,34 +4,19 @@ operations endpoint says healthy (with no channel it serves none yet, and joins 
 from __future__ import annotations
 
 import re
-import ssl
-from pathlib import Path
 
-from fabkube import health
-from fabkube.consensus.local import LocalOrdering, Stage, read_from, register_local
-from fabkube.consensus.participation import describe
-from fabkube.layout import Layout
-from fabkube.nodes import OrdererNode
+from fabkube.consensus.local import ParticipationLocal, Stage, register_local
+from fabkube.consensus.participation import RAFT_LEADER
 
 
-class RaftLocal(LocalOrdering):
+class RaftLocal(ParticipationLocal):
     type = "raft"
     orderer = Stage("orderer", "orderers (Raft, channel participation)", 120.0, "/healthz on its operations port")
+    leader_metric = RAFT_LEADER
 
-    def orderer_ready(
-        self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
-    ) -> bool:
-        """Healthy, and every channel it joined knows a leader in this run (so a restarted orderer
-        is ready once it can order again, not merely once it listens)."""
-        if not (health.tcp_open(node.address) and health.operations_ok(node.operations, "/healthz", ops_tls)):
-            return False
-        if not channels:
-            return True
-        led = channels_with_leader(read_from(log, offset))
+    def ordering(self, log_text: str, channels: list[str]) -> bool:
+        led = channels_with_leader(log_text)
         return all(ch in led for ch in channels)
-
-    def orderer_channels(self, layout: Layout, node: OrdererNode, channels: list[str]) -> dict[str, dict]:
-        return describe(layout, node, channels)
 
 
 # etcdraft logs each change of leader it sees: "Raft leader changed: 0 -> 2 channel=mychannel node=1".
