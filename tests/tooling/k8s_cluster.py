@@ -767,13 +767,24 @@ def _kill_cgroup(name: str) -> None:
     if not root.is_dir():
         return
     for _ in range(50):
-        pids = {int(p) for f in root.rglob("cgroup.procs") for p in f.read_text().split()}
+        pids = _cgroup_pids(root)
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
+
+
+def _cgroup_pids(root: Path) -> set[int]:
+    """Every pid in a cgroup tree. Containers exit and containerd removes their cgroups while
+    we walk, so a directory or file that vanishes is skipped, not an error."""
+    pids: set[int] = set()
+    for dirpath, _dirs, files in os.walk(root):
+        if "cgroup.procs" in files:
+            with contextlib.suppress(OSError):
+                pids.update(int(p) for p in Path(dirpath, "cgroup.procs").read_text().split())
+    return pids
 
 
 def _kill_shims(node_dir: str) -> None:
@@ -806,9 +817,11 @@ def _remove_cgroup(name: str) -> None:
         d = ctrl / name
         if not d.is_dir():
             continue
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            with contextlib.suppress(OSError):
-                sub.rmdir()
+        # Deepest first; os.walk skips what vanishes while it walks (rglob raised on it).
+        for dirpath, _dirs, _files in os.walk(d, topdown=False):
+            if dirpath != str(d):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
         with contextlib.suppress(OSError):
             d.rmdir()
 
