@@ -615,6 +615,42 @@ def migrate(
 
 @app.command()
 @_guard
+def upgrade(
+    fabric: str = typer.Option(..., "--fabric", help="The Fabric version to move the network to (3.1.1)."),
+    no_backup: bool = typer.Option(
+        False, "--no-backup", help="Copy no node's data before its restart (you have your own backup)."
+    ),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Move a running Raft network to a newer Fabric, node by node; run it again to finish after an interruption."""
+    from fabkube.backends import upgrade_host
+    from fabkube.migration.upgrade import Upgrade
+
+    net = _open_network(network, workdir)
+    procedure = Upgrade(upgrade_host(net, RichReporter(err)), fabric, backup=not no_backup)
+    try:
+        result = procedure.run()
+    except KeyboardInterrupt:
+        again = f"fabkube upgrade --fabric {fabric}"
+        err.print(f"[red]interrupted[/]: run `{again}` again to finish: it reads where the network is")
+        raise typer.Exit(130) from None
+    if result["already"]:
+        out.print(f"network {net.name} already runs Fabric {fabric}: nothing to do", highlight=False)
+        return
+    if result["backup"]:
+        kept = f"each node's data before its restart: {result['backup']} (remove it when you no longer need it)"
+        out.print(kept, highlight=False, soft_wrap=True)
+    out.print(
+        f"network {net.name} runs Fabric {fabric} ({result['seconds']:.0f}s): set `fabric.version: {fabric}` in your "
+        f"spec (the work dir's copy says so: {net.workdir / 'spec.yaml'})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@_guard
 def preflight(
     spec: Path = typer.Argument(..., help="The network spec (YAML)."),
     context: str | None = typer.Option(None, "--context", help="kubeconfig context."),

@@ -53,3 +53,17 @@ def migration_host(net: Network, report):
     from fabkube.backends.local.migration import LocalMigrationHost
 
     return LocalMigrationHost(net, report)  # type: ignore[arg-type]
+
+
+def upgrade_host(net: Network, report):
+    """The network as an upgrade of its Fabric binaries drives it (fabkube.migration.host), on its target."""
+    if net.target == "k8s":
+        from fabkube.backends.base import NotApplicable
+
+        raise NotApplicable(
+            "upgrade: not on Kubernetes yet; the local target upgrades (the README's Upgrading to Fabric 3 "
+            "says what it takes by hand)"
+        )
+    from fabkube.backends.local.upgrade import LocalUpgradeHost
+
+    return LocalUpgradeHost(net, report)  # type: ignore[arg-type]

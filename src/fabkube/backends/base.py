@@ -308,7 +308,7 @@ class Network(ABC):
         """Renew leaf certificates ending within `within` (None: all) and roll what uses them; never
         on a type that refuses it, never beside a migration (both restart orderers and update
         channel configs)."""
-        from fabkube.migration.kafka_to_raft import MigrationLock
+        from fabkube.migration.orderers import MigrationLock
 
         if self.topo.ordering.renewal_refused:
             raise UserError(self.topo.ordering.renewal_refused)

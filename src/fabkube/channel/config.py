@@ -193,4 +193,12 @@ def orderer_admin_configs(layout: Layout, tools: Toolchain, log: Path) -> Channe
         return AdminIdentity(org.msp_id, layout.admin_msp(org), layout.tls_ca(org) if tls else None)
 
     first, *others = layout.topo.orderer_orgs
-    return ChannelConfigs(tools, identity(first), log, tuple(identity(o) for o in others))
+    admin = identity(first)
+    if tls and others:
+        # Reads go to any orderer, of any orderer org: trust every orderer org's TLS CA (the peer
+        # CLI's --cafile takes a PEM bundle).
+        bundle = layout.root / "artifacts" / "orderer-tls-cas.pem"
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        bundle.write_text("".join(layout.tls_ca(o).read_text() for o in layout.topo.orderer_orgs))
+        admin = AdminIdentity(admin.msp_id, admin.msp_dir, bundle)
+    return ChannelConfigs(tools, admin, log, tuple(identity(o) for o in others))

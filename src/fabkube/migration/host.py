@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabkube.layout import Layout
-from fabkube.nodes import Endpoint
+from fabkube.nodes import Endpoint, Org
 from fabkube.reporter import Reporter
 from fabkube.toolchain import Toolchain
 
@@ -79,6 +79,56 @@ class MigrationHost(ABC):
     @abstractmethod
     def remove_services(self) -> str:
         """After the migration: remove what ran Kafka (its data stays until `down --purge`); say what."""
+
+    @property
+    @abstractmethod
+    def backups(self) -> Path:
+        """Where backups are kept."""
+
+
+@dataclass(frozen=True)
+class NodeReach:
+    """A Fabric node (orderer or peer) as an upgrade reads it: its operations endpoint (/version,
+    /metrics), dialable from this machine, and its org (whose TLS client reads it)."""
+
+    name: str
+    kind: str  # orderer, peer
+    org: Org
+    operations: Endpoint
+
+
+class UpgradeHost(ABC):
+    """One network on its target, as an upgrade of its Fabric binaries drives it."""
+
+    layout: Layout
+    tools: Toolchain  # of the recorded version: the target's once recorded
+    report: Reporter
+
+    @property
+    @abstractmethod
+    def recorded_version(self) -> str:
+        """The Fabric version the work dir says the network runs (what a node starts on)."""
+
+    @abstractmethod
+    def reach(self) -> AbstractContextManager[list[OrdererReach]]:
+        """Every orderer's endpoints, dialable while the context is open."""
+
+    @abstractmethod
+    def nodes(self) -> AbstractContextManager[list[NodeReach]]:
+        """Every orderer, then every peer, dialable while the context is open."""
+
+    @abstractmethod
+    def ensure_running(self) -> list[str]:
+        """Start the orderers and peers that are stopped, on the recorded version; return them."""
+
+    @abstractmethod
+    def record_version(self, spec_text: str) -> None:
+        """Make `spec_text` the work dir's spec: from now on every node starts on its version."""
+
+    @abstractmethod
+    def roll(self, name: str, backup: Path | None) -> None:
+        """Stop the node, copy its data under `backup` (unless None), start it on the recorded
+        version, and wait until it serves."""
 
     @property
     @abstractmethod

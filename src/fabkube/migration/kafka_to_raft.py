@@ -19,15 +19,10 @@ phase 4 began). Once Raft has left maintenance there is no way back: Fabric says
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
-import os
-import re
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,21 +31,29 @@ import yaml
 
 from fabkube.channel.config import FetchedConfig, orderer_admin_configs
 from fabkube.channel.configtx import SYSTEM_CHANNEL
-from fabkube.consensus.participation import channel_info, leaders
+from fabkube.consensus.participation import channel_info
 from fabkube.consensus.raft.model import raft_model
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.health import fabric_version, operations_get, operations_tls, org_client_tls
+from fabkube.health import fabric_version, operations_tls, org_client_tls
 from fabkube.migration.host import MigrationHost, OrdererReach
+from fabkube.migration.orderers import (
+    MAINTENANCE,
+    NORMAL,
+    MigrationLock,
+    metric_channels,
+    numeric_version,
+    participation,
+    remove_system_channel,
+    update_and_wait,
+    wait_leaders,
+)
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
-from fabkube.waiting import wait_until
 
-MAINTENANCE, NORMAL = "STATE_MAINTENANCE", "STATE_NORMAL"
 # ConsensusTypeMigration() in common/capabilities/orderer.go: V1_4_2 or V2_0 on the Orderer group.
 ORDERER_CAPABILITIES = {"V1_4_2", "V2_0"}
 CHANNEL_CAPABILITIES = {"V1_4_2", "V1_4_3", "V2_0", "V3_0"}
 MIN_VERSION = (1, 4, 2)
-UPDATE_WAIT = 90.0  # seconds for a config update to reach every orderer
 PHASES = ("check", "maintenance", "backup", "switch", "restart", "normal", "retire")
 TITLES = {
     "check": "check preconditions",
@@ -115,33 +118,6 @@ class Observed:
         return {ch: self.first(ch).height for ch in self.channels}
 
 
-class MigrationLock:
-    """One migration (or certificate renewal) per network at a time: a second one would interleave
-    config updates and restarts."""
-
-    def __init__(self, path: Path, what: str = "migration"):
-        self.path, self.what = path, what
-        self.fh = None
-
-    def __enter__(self) -> MigrationLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = self.path.open("a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.seek(0)
-            holder = self.fh.read().strip() or "another process"
-            raise UserError(f"a {holder.split(',')[0]} of this network is running ({holder}); wait for it") from None
-        self.fh.truncate(0)
-        self.fh.write(f"{self.what}, pid {os.getpid()}")
-        self.fh.flush()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        assert self.fh is not None
-        self.fh.close()
-
-
 class KafkaToRaft:
     def __init__(self, host: MigrationHost, backup: bool = True):
         """backup False: no copy in phase 3 (the operator has their own), so no `--abort` after the switch."""
@@ -181,7 +157,7 @@ class KafkaToRaft:
         known = [ch.name for ch in self.layout.topo.channels]
         found: set[str] = set()
         for r in reach:
-            found |= set(_metric_channels(r, self.ops_tls))
+            found |= set(metric_channels(r, self.ops_tls))
         found.discard(SYSTEM_CHANNEL)
         apps = [ch for ch in known if ch in found or not found] + sorted(found - set(known))
         system = self.host.recorded_type == "kafka" or self._system_channel_on(reach)
@@ -189,7 +165,7 @@ class KafkaToRaft:
 
     def _system_channel_on(self, reach: list[OrdererReach]) -> bool:
         tls = self.tls
-        return any(_participation(r, tls).get("systemChannel") for r in reach)
+        return any(participation(r, tls).get("systemChannel") for r in reach)
 
     # ------------------------------------------------------------ the procedure
     def run(self) -> dict:
@@ -257,7 +233,7 @@ class KafkaToRaft:
         elif len(distinct) > 1:
             listed = ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
             problems.append(f"orderers run different Fabric versions ({listed}): upgrade them to one version first")
-        elif _numeric(next(iter(distinct))) < MIN_VERSION:
+        elif numeric_version(next(iter(distinct))) < MIN_VERSION:
             problems.append(f"orderers run Fabric {next(iter(distinct))}: the migration needs 1.4.2 or newer")
         for ch in obs.channels:
             for orderer, view in obs.views[ch].items():
@@ -301,33 +277,7 @@ class KafkaToRaft:
         return f"{changed} channels changed" + (f", {done} already past it" if done else "")
 
     def _update(self, reach: list[OrdererReach], fetched: FetchedConfig, new: dict, holds) -> None:
-        ch = fetched.channel
-        try:
-            self.configs.update(fetched, new, str(reach[0].address))
-        except RuntimeFailure:
-            # A lost answer to an update that was applied: the config shows it; else it failed.
-            now = self.configs.fetch(ch, str(reach[0].address))
-            if not holds(now):
-                raise
-        self._wait_everywhere(reach, ch, fetched.block_number, holds)
-
-    def _wait_everywhere(self, reach: list[OrdererReach], ch: str, after: int, holds) -> None:
-        pending: list[str] = []
-
-        def done() -> bool:
-            pending.clear()
-            for r in reach:
-                try:
-                    now = self.configs.fetch(ch, str(r.address))
-                except RuntimeFailure:
-                    pending.append(r.name)
-                    continue
-                if now.block_number <= after or not holds(now):
-                    pending.append(r.name)
-            return not pending
-
-        wait_until(done, UPDATE_WAIT, f"the config update of {ch} on every orderer", interval=1.0,
-                   log=self.log, pending=lambda: "not yet on " + ", ".join(pending))  # fmt: skip
+        update_and_wait(self.configs, reach, fetched, new, holds, self.log)
 
     # ------------------------------------------------------------ 3 backup
     def _backup(self) -> tuple[Path | None, str]:
@@ -433,7 +383,7 @@ class KafkaToRaft:
         self.report.info("starting the orderers as Raft consenters; waiting for a leader on every channel")
         host.start_raft_orderers()
         with self.host.reach() as reach:
-            _wait_leaders(reach, self.ops_tls, apps, self.log)
+            wait_leaders(reach, lambda _r: self.ops_tls, apps, self.log)
         return f"orderers on Raft, each channel has a leader; stopped {', '.join(stopped) or 'nothing more'}"
 
     def _raft_serving(self) -> bool:
@@ -453,24 +403,10 @@ class KafkaToRaft:
 
     # ------------------------------------------------------------ 7 retire
     def _retire(self, reach: list[OrdererReach]) -> str:
-        tls = self.tls
-        removed = []
-        if self._system_channel_on(reach):
-            sys_view = self.configs.fetch(SYSTEM_CHANNEL, str(reach[0].address))
-            if sys_view.consensus.state != MAINTENANCE:
-                # Maintenance first: no channel is created through it while it goes (Fabric's guide).
-                self.report.info(f"{SYSTEM_CHANNEL}: {MAINTENANCE}")
-                self._update(reach, sys_view, sys_view.with_consensus(state=MAINTENANCE),
-                             lambda c: c.consensus.state == MAINTENANCE)  # fmt: skip
-            apps = [ch.name for ch in self.layout.topo.channels]
-            for r in reach:
-                if not _participation(r, tls).get("systemChannel"):
-                    continue
-                self.report.info(f"{r.name}: remove {SYSTEM_CHANNEL}")
-                _remove_channel(r, tls, SYSTEM_CHANNEL)
-                # The orderer halts and restarts every channel without it: wait for their leaders.
-                _wait_leaders(reach, self.ops_tls, apps, self.log)
-                removed.append(r.name)
+        apps = [ch.name for ch in self.layout.topo.channels]
+        removed = remove_system_channel(
+            reach, self.configs, self.tls, lambda _r: self.ops_tls, apps, self.report.info, self.log
+        )
         note = self.host.remove_services()
         return (f"system channel removed from {', '.join(removed)}; " if removed else "") + note
 
@@ -519,50 +455,3 @@ class KafkaToRaft:
             with self.report.step("leave maintenance on Kafka") as s:
                 s.detail = self._set_state(reach, obs, NORMAL, only_type="kafka")
         return f"back on Kafka from {backup}"
-
-
-# ---------------------------------------------------------------- orderer endpoints
-
-
-def _metric_channels(r: OrdererReach, tls: ssl.SSLContext | None) -> list[str]:
-    text = operations_get(r.operations, "/metrics", tls, 5) or ""
-    return sorted(set(re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\}', text, re.M)))
-
-
-def _numeric(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
-
-
-def _participation(r: OrdererReach, tls: ssl.SSLContext) -> dict:
-    """GET /participation/v1/channels: {"systemChannel": ..., "channels": [...]}; {} when the API
-    is off (a Kafka orderer) or the orderer does not answer."""
-    try:
-        with urllib.request.urlopen(f"https://{r.admin}/participation/v1/channels", timeout=5, context=tls) as resp:
-            return json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return {}
-
-
-def _remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
-    req = urllib.request.Request(f"https://{r.admin}/participation/v1/channels/{channel}", method="DELETE")
-    try:
-        with urllib.request.urlopen(req, timeout=60, context=tls) as resp:
-            if resp.status not in (200, 204):
-                raise RuntimeFailure(f"{r.name}: removing {channel} answered {resp.status}")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:  # already gone
-            return
-        raise RuntimeFailure(f"{r.name}: removing {channel} answered {exc.code}: {exc.read()[:200]!r}") from None
-
-
-def _wait_leaders(reach: list[OrdererReach], tls: ssl.SSLContext | None, channels: list[str], log: Path) -> None:
-    def missing() -> list[str]:
-        led = {ch: False for ch in channels}
-        for r in reach:
-            for ch, is_leader in leaders(r.operations, tls).items():
-                if ch in led and is_leader:
-                    led[ch] = True
-        return [ch for ch, ok in led.items() if not ok]
-
-    wait_until(lambda: not missing(), 120.0, "a Raft leader on every channel", interval=1.0, log=log,
-               pending=lambda: "none yet on " + ", ".join(missing()))  # fmt: skip
