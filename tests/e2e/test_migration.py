@@ -11,6 +11,7 @@ process is SIGKILLed at each phase boundary in turn and run again until it finis
 orderer is killed under load and Raft carries on.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import time
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import SubmitLoad
+from load import RetryingLoad, SubmitLoad
 
 from fabkube.backends import open_network
 from fabkube.channel.config import orderer_admin_configs
@@ -167,6 +168,54 @@ def test_migrated_seed_grows_to_three_consenters_and_survives_a_leader_kill(seed
     run_cli("start", old, home=home)
 
 
+def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
+    """Fabric's documented 2.5 -> 3 order on the migrated, grown seed while a client submits the way
+    Fabric's Gateway docs advise (it retries through the org's other peer while its own restarts)."""
+    home, spec = seed
+    workdir = home / "networks" / "migseed"
+    net = open_network(workdir)
+    a_before = run_cli("query", "mycc", "a", home=home).stdout.strip()
+    with contextlib.ExitStack() as stack:
+        contracts = [stack.enter_context(net.gateway("Org1", p)).contract("mychannel", "basic")
+                     for p in ("peer0.org1", "peer1.org1")]  # fmt: skip
+        with RetryingLoad(contracts, "upg", workers=4, timeout=15) as load:
+            time.sleep(3)
+            start = time.monotonic()
+            upgrade = run_cli("upgrade", "--fabric", "3.1.1", home=home, timeout=900)
+            end = time.monotonic()
+            resumed = load.first_commit_after(end, within=RECONNECT_BOUND)
+            time.sleep(3)
+        gap = load.longest_gap(start, end)
+        print(f"upgrade took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; {load.summary()}; "
+              f"retries {load.retries}\n{upgrade.stderr}")  # fmt: skip
+        assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after the upgrade"
+        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+        assert not load.failed, load.summary()
+        assert not load.missing_on(contracts[1])
+    for n in range(1, 7):
+        assert f"✓ {n}/6 " in upgrade.stderr, upgrade.stderr
+    assert "4/6 roll the orderers onto Fabric 3.1.1 - 3 rolled" in upgrade.stderr
+    assert "5/6 roll the peers onto Fabric 3.1.1 - 2 rolled" in upgrade.stderr
+    st = status(home)
+    assert {c["name"]: c["fabric"] for c in st["components"] if c["kind"] in ("orderer", "peer")} == {
+        n: "3.1.1" for n in ("orderer0", "orderer1", "orderer2", "peer0.org1", "peer1.org1")
+    }
+    assert st["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"]
+    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
+    with open_network(workdir).gateway("Org1") as gw:
+        assert json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))["Owner"] == "ann"
+    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    assert (workdir / "backups" / "upgrade-to-3.1.1" / "orderer0" / "ledger").is_dir()
+
+    raft_spec = spec.with_name("seed-raft.yaml")
+    old = run_cli("up", str(raft_spec), home=home, check=False)
+    assert old.returncode == 2 and "runs Fabric 3.1.1" in old.stderr, old.stderr
+    v3_spec = spec.with_name("seed-v3.yaml")
+    v3_spec.write_text(raft_spec.read_text().replace("version: 2.5.9", "version: 3.1.1"))
+    assert "0 steps run" in run_cli("up", str(v3_spec), home=home).stderr
+    assert "already runs Fabric 3.1.1" in run_cli("upgrade", "--fabric", "3.1.1", home=home).stdout
+
+
 # ---------------------------------------------------------------- ha, two channels: refusals, abort, interruptions
 
 
@@ -230,6 +279,8 @@ def test_channel_below_the_capability_is_refused_before_anything_changes(ha):
     refused = run_cli("migrate", "--to", "raft", home=home, check=False)
     assert refused.returncode == 2, refused.stderr
     assert "channel second: Orderer capabilities ['V1_1']; the migration needs V1_4_2 or V2_0" in refused.stderr
+    early = run_cli("upgrade", "--fabric", "3.1.1", home=home, check=False)
+    assert early.returncode == 2 and "orders with Kafka, which Fabric 3 no longer has" in early.stderr, early.stderr
     assert consensus(home, "second") == ("kafka", "STATE_NORMAL")
     assert consensus(home, "system-channel") == ("kafka", "STATE_NORMAL")
     set_orderer_capability(home, "second", "V2_0")
@@ -284,3 +335,43 @@ def test_migrated_ha_survives_an_orderer_killed_under_load(ha):
     all_on_every_peer(net, load, "second", "basic", [("Org1", "peer0.org1"), ("Org1", "peer1.org1")])
     assert commits(home)
     run_cli("start", victim, home=home)
+
+
+def upgrade_until(home, marker: str) -> str:
+    """Run `upgrade --fabric 3.1.1` and SIGKILL it as soon as a progress line starts with `marker`."""
+    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
+    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "upgrade", "--fabric", "3.1.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(marker):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return "".join(seen)
+    proc.wait()
+    raise AssertionError(f"upgrade ended before {marker!r} (exit {proc.returncode}):\n{''.join(seen)}")
+
+
+def test_upgrade_killed_at_each_phase_boundary_and_mid_roll_finishes_when_run_again(ha):
+    """Two orderer-and-peer orgs' channels to 3.1.1, the upgrade SIGKILLed at each phase boundary
+    and while a node of each kind rolls; the last run finishes from what the network says."""
+    home = ha[0]
+    before = run_cli("query", "abcc", "a", home=home).stdout.strip()
+    for marker in ("✓ 1/6 ", "✓ 2/6 ", "✓ 3/6 ", "  orderer1: Fabric", "✓ 4/6 ", "  peer1.org2: Fabric", "✓ 5/6 "):
+        upgrade_until(home, marker)
+    done = run_cli("upgrade", "--fabric", "3.1.1", home=home, timeout=900)
+    print(done.stderr)
+    assert "✓ 6/6 " in done.stderr and "runs Fabric 3.1.1" in done.stdout, done.stderr
+    assert "4/6 roll the orderers onto Fabric 3.1.1 - every orderer already on 3.1.1" in done.stderr
+    net = open_network(home / "networks" / "migha")
+    configs = orderer_admin_configs(net.layout, net.tools, net.layout.log("test"))
+    for ch in ("hachannel", "second"):
+        fetched = configs.fetch(ch, str(net.topo.orderers[2].address))
+        assert fetched.capabilities(None) == ["V3_0"]
+        assert "OrdererAddresses" not in fetched.config["channel_group"]["values"]
+    versions = {c["name"]: c["fabric"] for c in status(home)["components"] if c["kind"] in ("orderer", "peer")}
+    assert set(versions.values()) == {"3.1.1"} and len(versions) == 7, versions
+    assert run_cli("query", "abcc", "a", home=home).stdout.strip() == before
+    assert commits(home)
