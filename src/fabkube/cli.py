@@ -559,6 +559,7 @@ def start(
 
 class OrderingType(StrEnum):
     raft = "raft"
+    bft = "bft"
 
 
 @app.command()
@@ -572,14 +573,18 @@ def migrate(
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
-    """Move a running Kafka network to Raft, every channel, live; run it again after an interruption to finish."""
+    """Move a running Kafka network to Raft (Fabric 2.5), or a Raft network to BFT (Fabric 3), every channel,
+    live; run it again after an interruption to finish."""
     from fabkube.backends import migration_host
     from fabkube.migration.kafka_to_raft import KafkaToRaft
 
     if (to is None) == (not abort):
-        raise UserError("migrate: give --to raft, or --abort")
+        raise UserError("migrate: give --to raft, --to bft, or --abort")
     net = _open_network(network, workdir)
     reporter = RichReporter(err)
+    if to == OrderingType.bft:
+        _migrate_to_bft(net, reporter, no_backup)
+        return
     procedure = KafkaToRaft(migration_host(net, reporter), backup=not no_backup)
     again = "fabkube migrate --abort" if abort else "fabkube migrate --to raft"
     try:
@@ -611,6 +616,29 @@ def migrate(
     )
     if len(net.topo.orderers) == 1:
         _warn(["one Raft consenter tolerates no fault: raise ordering.orderers in the spec and run `up`"])
+
+
+def _migrate_to_bft(net: Network, reporter: RichReporter, no_backup: bool) -> None:
+    from fabkube.backends import upgrade_host
+    from fabkube.migration.raft_to_bft import RaftToBft
+
+    try:
+        result = RaftToBft(upgrade_host(net, reporter), backup=not no_backup).run()
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]: run `fabkube migrate --to bft` again to finish: it reads where the network is")
+        raise typer.Exit(130) from None
+    if result["already"]:
+        out.print(f"network {net.name} already runs BFT: nothing to do", highlight=False)
+        return
+    out.print(f"maintenance window (no commits): {result['maintenance_seconds']:.1f}s", highlight=False)
+    if result["backup"]:
+        out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
+    out.print(
+        f"network {net.name} runs BFT: set `ordering.type: bft` in your spec (the work dir's copy says so: "
+        f"{net.workdir / 'spec.yaml'})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -183,4 +183,4 @@ def test_ordering_type_changes_are_refused_with_the_way_to_go():
     as_bft = spec(
         lambda d: (d["fabric"].update(version="3.1.1"), d["ordering"].update(type="bft", orderers=4)), "raft.yaml"
     )
-    assert "`migrate --to bft`) is not there yet" in diff(raft3, as_bft, "local").refusals[0]
+    assert "move it with `fabkube migrate --to bft --network raft`" in diff(raft3, as_bft, "local").refusals[0]

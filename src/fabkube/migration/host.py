@@ -98,7 +98,8 @@ class NodeReach:
 
 
 class UpgradeHost(ABC):
-    """One network on its target, as an upgrade of its Fabric binaries drives it."""
+    """One network on its target, as an upgrade of its Fabric binaries, or a move from Raft to BFT
+    on Fabric 3, drives it: node by node, or every orderer at once."""
 
     layout: Layout
     tools: Toolchain  # of the recorded version: the target's once recorded
@@ -122,8 +123,16 @@ class UpgradeHost(ABC):
         """Start the orderers and peers that are stopped, on the recorded version; return them."""
 
     @abstractmethod
-    def record_version(self, spec_text: str) -> None:
-        """Make `spec_text` the work dir's spec: from now on every node starts on its version."""
+    def record_spec(self, spec_text: str) -> None:
+        """Make `spec_text` the work dir's spec: from now on every node starts as it says (its
+        Fabric version, its ordering type)."""
+
+    @abstractmethod
+    def stop_orderers(self) -> None: ...
+
+    @abstractmethod
+    def start_orderers(self) -> None:
+        """Start the stopped orderers together, as the recorded spec says; wait until each serves."""
 
     @abstractmethod
     def roll(self, name: str, backup: Path | None) -> None:

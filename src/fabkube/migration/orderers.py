@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
 from fabkube.channel.configtx import SYSTEM_CHANNEL
-from fabkube.consensus.participation import leaders
+from fabkube.consensus.participation import BFT_LEADER, RAFT_LEADER, leaders
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.health import operations_get
 from fabkube.migration.host import OrdererReach
@@ -86,16 +86,20 @@ def remove_channel(r: OrdererReach, tls: ssl.SSLContext, channel: str) -> None:
         raise RuntimeFailure(f"{r.name}: removing {channel} answered {exc.code}: {exc.read()[:200]!r}") from None
 
 
-def wait_leaders(reach: list[OrdererReach], tls_of: OpsTls, channels: list[str], log: Path) -> None:
+def wait_leaders(reach: list[OrdererReach], tls_of: OpsTls, channels: list[str], log: Path,
+                 metric: str = RAFT_LEADER, timeout: float = 120.0) -> None:  # fmt: skip
+    """Until every channel has a leader, as the orderers' `metric` gauge says."""
+
     def missing() -> list[str]:
         led = {ch: False for ch in channels}
         for r in reach:
-            for ch, is_leader in leaders(r.operations, tls_of(r)).items():
+            for ch, is_leader in leaders(r.operations, tls_of(r), metric).items():
                 if ch in led and is_leader:
                     led[ch] = True
         return [ch for ch, ok in led.items() if not ok]
 
-    wait_until(lambda: not missing(), 120.0, "a Raft leader on every channel", interval=1.0, log=log,
+    what = "a BFT leader" if metric == BFT_LEADER else "a Raft leader"
+    wait_until(lambda: not missing(), timeout, f"{what} on every channel", interval=1.0, log=log,
                pending=lambda: "none yet on " + ", ".join(missing()))  # fmt: skip
 
 
@@ -156,3 +160,11 @@ def remove_system_channel(
         wait_leaders(reach, tls_of, apps, log)
         removed.append(r.name)
     return removed
+
+
+def ledger_heights(ep, tls: ssl.SSLContext | None) -> dict[str, int]:
+    """channel -> ledger height, from a node's metrics (orderers and peers both export it)."""
+    text = operations_get(ep, "/metrics", tls, 5) or ""
+    return {
+        ch: int(float(v)) for ch, v in re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\} (\S+)$', text, re.M)
+    }

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 import ssl
 import time
 from pathlib import Path
@@ -34,12 +33,12 @@ from fabkube.channel.config import AdminIdentity, ChannelConfigs, FetchedConfig,
 from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import network_toolchain
-from fabkube.health import fabric_version, operations_get, operations_tls, org_client_tls
+from fabkube.health import fabric_version, operations_tls, org_client_tls
 from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
 from fabkube.migration.orderers import (
     MAINTENANCE,
     MigrationLock,
-    metric_channels,
+    ledger_heights,
     numeric_version,
     participation,
     remove_system_channel,
@@ -61,14 +60,6 @@ def version_spec_text(text: str, version: str) -> str:
     data.setdefault("fabric", {})["version"] = version
     head = f"# Written by `fabkube upgrade --fabric {version}`: the network's spec, now on Fabric {version}.\n"
     return head + yaml.safe_dump(data, sort_keys=False)
-
-
-def ledger_heights(ep, tls: ssl.SSLContext | None) -> dict[str, int]:
-    """channel -> ledger height, from a node's metrics (orderers and peers both export it)."""
-    text = operations_get(ep, "/metrics", tls, 5) or ""
-    return {
-        ch: int(float(v)) for ch, v in re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\} (\S+)$', text, re.M)
-    }
 
 
 class Upgrade:
@@ -101,13 +92,16 @@ class Upgrade:
         return {n.name: fabric_version(n.operations, self.ops_tls(n), 5) for n in nodes}
 
     def channels(self, reach: list[OrdererReach]) -> list[str]:
-        """The spec's channels and any other the orderers have, the system channel first if there."""
+        """The spec's channels and any other the orderers have, the system channel first if there;
+        as the channel participation API lists them (an orderer's metrics keep naming a removed
+        channel until it restarts)."""
         known = [ch.name for ch in self.layout.topo.channels]
         found: set[str] = set()
+        system = False
         for r in reach:
-            found |= set(metric_channels(r, self.orderer_ops_tls(r)))
-        system = SYSTEM_CHANNEL in found or any(participation(r, self.tls).get("systemChannel") for r in reach)
-        found.discard(SYSTEM_CHANNEL)
+            listed = participation(r, self.tls)
+            system = system or bool(listed.get("systemChannel"))
+            found |= {c["name"] for c in listed.get("channels") or []}
         return [SYSTEM_CHANNEL] * system + [ch for ch in known if ch in found or not found] + sorted(found - set(known))
 
     # ------------------------------------------------------------ the procedure
@@ -159,7 +153,7 @@ class Upgrade:
             s.detail = f"removed from {', '.join(removed)}" if removed else "none there"
         if host.recorded_version != self.target:
             # From here every node (re)starts on the target, whatever stops it.
-            host.record_version(self._target_text())
+            host.record_spec(self._target_text())
             self.layout = host.layout
         backup = self.host.backups / f"upgrade-to-{self.target}" if self.take_backup else None
         with self.report.step(f"4/6 roll the orderers onto Fabric {self.target}") as s:

@@ -96,10 +96,8 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
     if recorded != new:
         if recorded == "kafka" and new == "raft":
             why = f"move it with `fabkube migrate --to raft --network {wanted.name}`, then `up` the new spec"
-        elif new == "bft":
-            why = (
-                f"moving a running network to BFT (`migrate --to bft`) is not there yet; keep ordering.type: {recorded}"
-            )
+        elif recorded == "raft" and new == "bft":
+            why = f"move it with `fabkube migrate --to bft --network {wanted.name}`, then `up` the new spec"
         elif new == "kafka":
             # Only a migration takes a network from Kafka, and there is no way back to it.
             out.append(

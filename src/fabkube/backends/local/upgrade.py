@@ -1,6 +1,6 @@
-"""A local network as an upgrade drives it: each node stopped and started again through the
-supervisor, on the binaries of the version the work dir's spec now names; its data dir copied
-while it is stopped."""
+"""A local network as an upgrade (or a move to BFT) drives it: each node stopped and started again
+through the supervisor, as the work dir's spec now says (its version's binaries, its ordering
+type's settings); its data dir copied while it is stopped."""
 
 from __future__ import annotations
 
@@ -46,7 +46,13 @@ class LocalUpgradeHost(UpgradeHost):
                 self.net.start_components(group)
         return stopped
 
-    def record_version(self, spec_text: str) -> None:
+    def stop_orderers(self) -> None:
+        self.net.supervisor.stop_many([o.name for o in self.net.topo.orderers], timeout=20.0)
+
+    def start_orderers(self) -> None:
+        self.net.start_components([o.name for o in self.net.topo.orderers])
+
+    def record_spec(self, spec_text: str) -> None:
         loaded = parse_spec(spec_text)
         for copy in (self.layout.root / "applied-spec.yaml", self.layout.spec_copy):
             if copy.is_file() or copy == self.layout.spec_copy:
@@ -56,6 +62,11 @@ class LocalUpgradeHost(UpgradeHost):
         tools = network_toolchain(loaded.spec).ensure(self.report.info)
         self.net = LocalNetwork(loaded, self.net.workdir, tools)
         self.layout, self.tools = self.net.layout, tools
+        # Every orderer has every channel already: what `up` would join, it has (and a BFT orderer
+        # is ready when each channel it joined is serviced).
+        for ch in self.net.topo.channels:
+            for o in self.net.topo.orderers:
+                self.net.state.mark_done(f"orderer-join:{ch.name}:{o.name}")
 
     def roll(self, name: str, backup: Path | None) -> None:
         self.net.stop_components([name])
