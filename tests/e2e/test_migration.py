@@ -1,14 +1,15 @@
-"""Kafka to Raft, as a user runs it, on real orderers, brokers and ZooKeeper.
+"""Kafka to Raft, then Fabric 3.1.1 and BFT, as a user runs them, on real orderers, brokers and ZooKeeper.
 
-The seed: a client submits through the whole `migrate --to raft`; everything it saw committed is on
-both peers, everything written before reads the same after, new transactions commit, and no
-ZooKeeper or Kafka process is left. Then it grows to three consenters with `up` and survives a
-leader kill under load.
+The seed, the whole path with a client submitting at every stage: Kafka on 2.5.9, `migrate --to
+raft` (everything it saw committed is on both peers, everything written before reads the same
+after, new transactions commit, no ZooKeeper or Kafka process is left), four consenters by `up` and
+a leader killed under load, `upgrade --fabric 3.1.1`, then `migrate --to bft`.
 
 The ha shape with two channels: a channel below the needed capability is refused before anything
 changes; `--abort` from maintenance (before and after the switch) brings Kafka back; the migrate
 process is SIGKILLed at each phase boundary in turn and run again until it finishes; then one
-orderer is killed under load and Raft carries on.
+orderer is killed under load and Raft carries on; then `upgrade --fabric 3.1.1` is SIGKILLed at
+each phase boundary and mid-roll and run again until it finishes.
 """
 
 import contextlib
@@ -140,14 +141,15 @@ def test_seed_migrates_under_load_losing_nothing(seed):
     assert "already runs Raft" in run_cli("migrate", "--to", "raft", home=home).stdout
 
 
-def test_migrated_seed_grows_to_three_consenters_and_survives_a_leader_kill(seed):
+def test_migrated_seed_grows_to_four_consenters_and_survives_a_leader_kill(seed):
     home, spec = seed
     raft_spec = spec.with_name("seed-raft.yaml")
-    raft_spec.write_text(raft_spec.read_text().replace("orderers: 1", "orderers: 3"))
+    # Four: what BFT needs later on this path (a Raft set moves to BFT as it is).
+    raft_spec.write_text(raft_spec.read_text().replace("orderers: 1", "orderers: 4"))
     grown = run_cli("up", str(raft_spec), home=home)
-    assert "add orderer1 as a consenter (1 -> 2)" in grown.stderr and "(2 -> 3)" in grown.stderr, grown.stderr
+    assert "add orderer1 as a consenter (1 -> 2)" in grown.stderr and "(3 -> 4)" in grown.stderr, grown.stderr
     st = status(home)["orderers"]
-    assert sorted(st) == ["orderer0", "orderer1", "orderer2"]
+    assert sorted(st) == ["orderer0", "orderer1", "orderer2", "orderer3"]
     assert len({by["mychannel"]["height"] for by in st.values()}) == 1
     assert "no running channel lacks an orderer" in run_cli("up", str(raft_spec), home=home).stderr
 
@@ -194,11 +196,11 @@ def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
         assert not load.missing_on(contracts[1])
     for n in range(1, 7):
         assert f"✓ {n}/6 " in upgrade.stderr, upgrade.stderr
-    assert "4/6 roll the orderers onto Fabric 3.1.1 - 3 rolled" in upgrade.stderr
+    assert "4/6 roll the orderers onto Fabric 3.1.1 - 4 rolled" in upgrade.stderr
     assert "5/6 roll the peers onto Fabric 3.1.1 - 2 rolled" in upgrade.stderr
     st = status(home)
     assert {c["name"]: c["fabric"] for c in st["components"] if c["kind"] in ("orderer", "peer")} == {
-        n: "3.1.1" for n in ("orderer0", "orderer1", "orderer2", "peer0.org1", "peer1.org1")
+        n: "3.1.1" for n in ("orderer0", "orderer1", "orderer2", "orderer3", "peer0.org1", "peer1.org1")
     }
     assert st["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"]
     assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
@@ -214,6 +216,48 @@ def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
     v3_spec.write_text(raft_spec.read_text().replace("version: 2.5.9", "version: 3.1.1"))
     assert "0 steps run" in run_cli("up", str(v3_spec), home=home).stderr
     assert "already runs Fabric 3.1.1" in run_cli("upgrade", "--fabric", "3.1.1", home=home).stdout
+
+
+def test_upgraded_seed_moves_to_bft_under_load(seed):
+    """The last step of the path: Raft on 3.1.1 to BFT while a client submits; the peers come back
+    with BFT's block deliverer."""
+    home, spec = seed
+    workdir = home / "networks" / "migseed"
+    net = open_network(workdir)
+    a_before = run_cli("query", "mycc", "a", home=home).stdout.strip()
+    with contextlib.ExitStack() as stack:
+        contracts = [stack.enter_context(net.gateway("Org1", p)).contract("mychannel", "basic")
+                     for p in ("peer0.org1", "peer1.org1")]  # fmt: skip
+        with RetryingLoad(contracts, "bft", workers=4, timeout=15) as load:
+            time.sleep(3)
+            start = time.monotonic()
+            migrate = run_cli("migrate", "--to", "bft", home=home, timeout=900)
+            end = time.monotonic()
+            resumed = load.first_commit_after(end, within=RECONNECT_BOUND)
+            time.sleep(3)
+        gap = load.longest_gap(start, end)
+        print(f"migrate --to bft took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
+              f"{load.summary()}; retries {load.retries}\n{migrate.stdout}\n{migrate.stderr}")  # fmt: skip
+        assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after the move to BFT"
+        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+        for c in contracts:
+            assert not load.missing_on(c)
+    for n in range(1, 8):
+        assert f"✓ {n}/7 " in migrate.stderr, migrate.stderr
+    st = status(home)
+    assert st["channels"]["mychannel"]["type"] == "BFT" and st["channels"]["mychannel"]["state"] == "STATE_NORMAL"
+    assert sum(1 for by in st["orderers"].values() if by["mychannel"]["leader"]) == 1
+    for peer in ("peer0.org1", "peer1.org1"):
+        log = (workdir / "logs" / f"{peer}.log").read_text(errors="replace")
+        assert "Creating a BFT (byzantine fault tolerant) BlockDeliverer" in log, peer
+    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
+    with open_network(workdir).gateway("Org1") as gw:
+        assert json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))["Owner"] == "ann"
+    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    bft_spec = spec.with_name("seed-bft.yaml")
+    bft_spec.write_text(spec.with_name("seed-v3.yaml").read_text().replace("type: raft", "type: bft"))
+    assert "0 steps run" in run_cli("up", str(bft_spec), home=home).stderr
+    assert "already runs BFT" in run_cli("migrate", "--to", "bft", home=home).stdout
 
 
 # ---------------------------------------------------------------- ha, two channels: refusals, abort, interruptions
