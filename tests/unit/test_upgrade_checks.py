@@ -2,6 +2,8 @@
 servers standing in for operations endpoints and channel configs as configtxlator decodes them.
 (The upgrade itself runs against real networks: e2e/test_migration.py.)"""
 
+from contextlib import contextmanager
+
 import pytest
 import yaml
 from conftest import EXAMPLES
@@ -11,6 +13,7 @@ from fabkube.channel.config import FetchedConfig
 from fabkube.errors import UserError
 from fabkube.layout import Layout
 from fabkube.migration.host import NodeReach
+from fabkube.migration.raft_to_bft import RaftToBft, switched
 from fabkube.migration.upgrade import Upgrade, v3_config, version_spec_text
 from fabkube.reconcile.plan import diff
 from fabkube.reporter import SilentReporter
@@ -126,3 +129,73 @@ def test_plan_points_a_version_change_at_upgrade_and_an_old_version_at_the_new_o
     assert "`fabkube upgrade --fabric 3.1.1 --network raft`" in " ".join(up.refusals)
     back = diff(new, old, "local", "here")
     assert "fabric.version: 2.5.9, but network raft runs Fabric 3.1.1 (here): keep 3.1.1" in back.refusals
+
+
+# ---------------------------------------------------------------- Raft to BFT
+
+
+def raft_channel(consenters, caps=("V3_0",), orderer_caps=("V2_0",)) -> dict:
+    cfg = channel(addresses=False)
+    cfg["channel_group"]["values"]["Capabilities"] = {"value": {"capabilities": {c: {} for c in caps}}}
+    orderer = cfg["channel_group"]["groups"]["Orderer"]["values"]
+    orderer["Capabilities"] = {"value": {"capabilities": {c: {} for c in orderer_caps}}}
+    orderer["ConsensusType"]["value"]["metadata"] = {"consenters": [{"host": h, "port": p} for h, p in consenters]}
+    return cfg
+
+
+class BftHost(Host):
+    def __init__(self, tmp_path, orderers: int, version: str, node_version: str, ops):
+        super().__init__(tmp_path, "raft.yaml", version)
+        text = (EXAMPLES / "raft.yaml").read_text().replace("version: 2.5.9", f"version: {version}")
+        self.layout.spec_copy.write_text(text.replace("orderers: 3", f"orderers: {orderers}"))
+        spec = parse_spec(self.layout.spec_copy.read_text()).spec
+        self.layout = Layout(tmp_path, build_topology(spec, "local"))
+        self.ops = ops
+
+    @contextmanager
+    def nodes(self):
+        yield [NodeReach(o.name, "orderer", o.org, self.ops) for o in self.layout.topo.orderers]
+
+
+def bft_check(tmp_path, orderers: int, node_version: str, config_of) -> str:
+    with operations(node_version) as ep:
+        host = BftHost(tmp_path, orderers, "3.1.1", node_version, ep)
+        host.layout.topo.spec.tls = False  # the stand-in speaks plain HTTP
+        consenters = [(o.address.host, o.address.port) for o in host.layout.topo.orderers]
+        procedure = RaftToBft(host)
+        return procedure.check([], {"mychannel": FetchedConfig("mychannel", 5, config_of(consenters))})
+
+
+def test_four_raft_consenters_on_3_1_1_may_move_to_bft(tmp_path):
+    assert bft_check(tmp_path, 4, "3.1.1", raft_channel) == "0 consenters on Fabric 3.1.1, 1 channels"
+
+
+def test_bft_refuses_fewer_than_four_old_nodes_other_consenters_and_low_capabilities(tmp_path):
+    with pytest.raises(UserError) as err:
+        bft_check(tmp_path, 3, "2.5.9", lambda cs: raft_channel(cs[:2], caps=("V2_0",)))
+    text = "\n".join(err.value.problems)
+    assert "BFT needs every node on Fabric 3: run `fabkube upgrade --fabric 3.1.1`" in text
+    assert "channel mychannel: Channel capabilities ['V2_0']; BFT needs V3_0" in text
+    assert "its Raft consenters (127.0.0.1:" in text and "are not the spec's orderers" in text
+    assert "ordering.orderers: 3 BFT consenter(s) tolerate no faulty one" in text
+    assert "(line " not in text
+
+
+def test_switched_sets_type_mapping_and_policy_and_keeps_maintenance():
+    cfg = raft_channel([("127.0.0.1", 7050)])
+    cfg["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["state"] = "STATE_MAINTENANCE"
+    cfg["channel_group"]["groups"]["Orderer"]["policies"] = {
+        "BlockValidation": {"mod_policy": "Admins", "policy": {"type": 3, "value": {"rule": "ANY"}}}
+    }
+    values = {
+        "metadata": {"request_batch_max_count": "100"},
+        "Orderers": {"mod_policy": "Admins", "value": {"consenter_mapping": [{"id": 1}]}},
+        "BlockValidation": {"mod_policy": "Admins", "policy": {"type": 1, "value": {"rule": {"n_out_of": {"n": 1}}}}},
+    }
+    new = switched(FetchedConfig("mychannel", 5, cfg), values)
+    orderer = new["channel_group"]["groups"]["Orderer"]
+    ct = orderer["values"]["ConsensusType"]["value"]
+    assert (ct["type"], ct["state"], ct["metadata"]) == ("BFT", "STATE_MAINTENANCE", values["metadata"])
+    assert orderer["values"]["Orderers"] == values["Orderers"]
+    assert orderer["policies"]["BlockValidation"]["policy"]["type"] == 1
+    assert cfg["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["type"] == "etcdraft"
