@@ -623,14 +623,15 @@ def _migrate_to_bft(net: Network, reporter: RichReporter, no_backup: bool) -> No
     from fabkube.migration.raft_to_bft import RaftToBft
 
     try:
-        result = RaftToBft(upgrade_host(net, reporter), backup=not no_backup).run()
+        result = RaftToBft(upgrade_host(net, reporter, "migrate --to bft"), backup=not no_backup).run()
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]: run `fabkube migrate --to bft` again to finish: it reads where the network is")
         raise typer.Exit(130) from None
     if result["already"]:
         out.print(f"network {net.name} already runs BFT: nothing to do", highlight=False)
         return
-    out.print(f"maintenance window (no commits): {result['maintenance_seconds']:.1f}s", highlight=False)
+    if result["maintenance_seconds"] is not None:
+        out.print(f"maintenance window (no commits): {result['maintenance_seconds']:.1f}s", highlight=False)
     if result["backup"]:
         out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
     out.print(

@@ -147,6 +147,7 @@ def test_migrated_seed_grows_to_four_consenters_and_survives_a_leader_kill(seed)
     # Four: what BFT needs later on this path (a Raft set moves to BFT as it is).
     raft_spec.write_text(raft_spec.read_text().replace("orderers: 1", "orderers: 4"))
     grown = run_cli("up", str(raft_spec), home=home)
+    print(grown.stderr.strip().splitlines()[-1])
     assert "add orderer1 as a consenter (1 -> 2)" in grown.stderr and "(3 -> 4)" in grown.stderr, grown.stderr
     st = status(home)["orderers"]
     assert sorted(st) == ["orderer0", "orderer1", "orderer2", "orderer3"]

@@ -2,6 +2,7 @@
 servers standing in for operations endpoints and channel configs as configtxlator decodes them.
 (The upgrade itself runs against real networks: e2e/test_migration.py.)"""
 
+import base64
 from contextlib import contextmanager
 
 import pytest
@@ -12,6 +13,7 @@ from test_migration_checks import operations
 from fabkube.channel.config import FetchedConfig
 from fabkube.errors import UserError
 from fabkube.layout import Layout
+from fabkube.migration import raft_to_bft
 from fabkube.migration.host import NodeReach
 from fabkube.migration.raft_to_bft import RaftToBft, switched
 from fabkube.migration.upgrade import Upgrade, v3_config, version_spec_text
@@ -46,7 +48,14 @@ def channel(app_caps=("V2_5",), endpoints=True, type_="etcdraft", state="STATE_N
                     "groups": {"OrdererOrg": org},
                     "values": {"ConsensusType": {"value": {"type": type_, "state": state, "metadata": None}}},
                 },
-                "Application": {"values": {"Capabilities": caps(app_caps)}, "groups": {}},
+                "Application": {
+                    "values": {"Capabilities": caps(app_caps)},
+                    "groups": {"Org1MSP": {"values": {"MSP": {"value": {"config": {"name": "Org1MSP"}}}}}},
+                    "mod_policy": "Admins",
+                    "policies": {
+                        "Admins": {"policy": {"type": 3, "value": {"rule": "MAJORITY", "sub_policy": "Admins"}}}
+                    },
+                },
             },
         }
     }
@@ -83,6 +92,16 @@ def test_every_problem_is_named_per_channel(tmp_path):
         "only those: add them with a config update first",
         "upgrade: channel midway: in maintenance mode (a migration unfinished?); finish it first",
     ]
+
+
+def test_too_few_member_admins_to_sign_the_capability_is_refused_in_the_check(tmp_path):
+    cfg = channel()
+    app = cfg["channel_group"]["groups"]["Application"]
+    app["groups"]["Org9MSP"] = {"values": {"MSP": {"value": {"config": {"name": "Org9MSP"}}}}}
+    app["policies"]["Admins"]["policy"]["value"]["rule"] = "ALL"
+    with pytest.raises(UserError, match="channel mychannel: raising its capability needs 2 member orgs' admins to "
+                                        "sign and fabkube holds the keys of 1"):  # fmt: skip
+        check(tmp_path, ["2.5.9", "2.5.9"], {"mychannel": cfg})
 
 
 def test_a_node_that_does_not_answer_is_named(tmp_path):
@@ -135,11 +154,14 @@ def test_plan_points_a_version_change_at_upgrade_and_an_old_version_at_the_new_o
 
 
 def raft_channel(consenters, caps=("V3_0",), orderer_caps=("V2_0",)) -> dict:
+    """`consenters`: (host, port, base64 TLS certificate) as the etcdraft metadata holds them."""
     cfg = channel(addresses=False)
     cfg["channel_group"]["values"]["Capabilities"] = {"value": {"capabilities": {c: {} for c in caps}}}
     orderer = cfg["channel_group"]["groups"]["Orderer"]["values"]
     orderer["Capabilities"] = {"value": {"capabilities": {c: {} for c in orderer_caps}}}
-    orderer["ConsensusType"]["value"]["metadata"] = {"consenters": [{"host": h, "port": p} for h, p in consenters]}
+    orderer["ConsensusType"]["value"]["metadata"] = {
+        "consenters": [{"host": h, "port": p, "client_tls_cert": c, "server_tls_cert": c} for h, p, c in consenters]
+    }
     return cfg
 
 
@@ -157,22 +179,37 @@ class BftHost(Host):
         yield [NodeReach(o.name, "orderer", o.org, self.ops) for o in self.layout.topo.orderers]
 
 
-def bft_check(tmp_path, orderers: int, node_version: str, config_of) -> str:
+def bft_check(tmp_path, orderers: int, node_version: str, config_of, monkeypatch) -> str:
+    # configtxgen's BFT values are made once the check passes: the real ones need real crypto.
+    monkeypatch.setattr(raft_to_bft, "bft_orderer_values", lambda *a: {"made": True})
     with operations(node_version) as ep:
         host = BftHost(tmp_path, orderers, "3.1.1", node_version, ep)
         host.layout.topo.spec.tls = False  # the stand-in speaks plain HTTP
-        consenters = [(o.address.host, o.address.port) for o in host.layout.topo.orderers]
+        consenters = []
+        for o in host.layout.topo.orderers:
+            cert = host.layout.node_tls(o) / "server.crt"
+            cert.parent.mkdir(parents=True, exist_ok=True)
+            cert.write_bytes(f"cert of {o.name}".encode())
+            consenters.append((o.address.host, o.address.port, base64.b64encode(cert.read_bytes()).decode()))
         procedure = RaftToBft(host)
         return procedure.check([], {"mychannel": FetchedConfig("mychannel", 5, config_of(consenters))})
 
 
-def test_four_raft_consenters_on_3_1_1_may_move_to_bft(tmp_path):
-    assert bft_check(tmp_path, 4, "3.1.1", raft_channel) == "0 consenters on Fabric 3.1.1, 1 channels"
+def test_four_raft_consenters_on_3_1_1_may_move_to_bft(tmp_path, monkeypatch):
+    assert bft_check(tmp_path, 4, "3.1.1", raft_channel, monkeypatch) == "0 consenters on Fabric 3.1.1, 1 channels"
 
 
-def test_bft_refuses_fewer_than_four_old_nodes_other_consenters_and_low_capabilities(tmp_path):
+def test_a_consenter_with_another_tls_certificate_is_refused(tmp_path, monkeypatch):
+    def renewed(cs):
+        return raft_channel([*cs[:3], (cs[3][0], cs[3][1], "b2xk")])
+
+    with pytest.raises(UserError, match="not the spec's orderers with their current TLS certificates"):
+        bft_check(tmp_path, 4, "3.1.1", renewed, monkeypatch)
+
+
+def test_bft_refuses_fewer_than_four_old_nodes_other_consenters_and_low_capabilities(tmp_path, monkeypatch):
     with pytest.raises(UserError) as err:
-        bft_check(tmp_path, 3, "2.5.9", lambda cs: raft_channel(cs[:2], caps=("V2_0",)))
+        bft_check(tmp_path, 3, "2.5.9", lambda cs: raft_channel(cs[:2], caps=("V2_0",)), monkeypatch)
     text = "\n".join(err.value.problems)
     assert "BFT needs every node on Fabric 3: run `fabkube upgrade --fabric 3.1.1`" in text
     assert "channel mychannel: Channel capabilities ['V2_0']; BFT needs V3_0" in text
@@ -182,7 +219,7 @@ def test_bft_refuses_fewer_than_four_old_nodes_other_consenters_and_low_capabili
 
 
 def test_switched_sets_type_mapping_and_policy_and_keeps_maintenance():
-    cfg = raft_channel([("127.0.0.1", 7050)])
+    cfg = raft_channel([("127.0.0.1", 7050, "Y2VydA==")])
     cfg["channel_group"]["groups"]["Orderer"]["values"]["ConsensusType"]["value"]["state"] = "STATE_MAINTENANCE"
     cfg["channel_group"]["groups"]["Orderer"]["policies"] = {
         "BlockValidation": {"mod_policy": "Admins", "policy": {"type": 3, "value": {"rule": "ANY"}}}

@@ -55,14 +55,14 @@ def migration_host(net: Network, report):
     return LocalMigrationHost(net, report)  # type: ignore[arg-type]
 
 
-def upgrade_host(net: Network, report):
+def upgrade_host(net: Network, report, verb: str = "upgrade"):
     """The network as an upgrade of its Fabric binaries drives it (fabkube.migration.host), on its target."""
     if net.target == "k8s":
         from fabkube.backends.base import NotApplicable
 
         raise NotApplicable(
-            "upgrade: not on Kubernetes yet; the local target upgrades (the README's Upgrading to Fabric 3 "
-            "says what it takes by hand)"
+            f"{verb}: not on Kubernetes yet; on the local target it runs (the README's Upgrading to Fabric 3 "
+            "says what it does)"
         )
     from fabkube.backends.local.upgrade import LocalUpgradeHost
 

@@ -198,7 +198,12 @@ def orderer_admin_configs(layout: Layout, tools: Toolchain, log: Path) -> Channe
         # Reads go to any orderer, of any orderer org: trust every orderer org's TLS CA (the peer
         # CLI's --cafile takes a PEM bundle).
         bundle = layout.root / "artifacts" / "orderer-tls-cas.pem"
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        bundle.write_text("".join(layout.tls_ca(o).read_text() for o in layout.topo.orderer_orgs))
+        text = "".join(layout.tls_ca(o).read_text() for o in layout.topo.orderer_orgs)
+        if not bundle.is_file() or bundle.read_text() != text:
+            # Renamed into place: a peer CLI reading it meanwhile never sees half a file.
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            tmp = bundle.with_name(f".{bundle.name}.{os.getpid()}")
+            tmp.write_text(text)
+            tmp.replace(bundle)
         admin = AdminIdentity(admin.msp_id, admin.msp_dir, bundle)
     return ChannelConfigs(tools, admin, log, tuple(identity(o) for o in others))

@@ -135,9 +135,26 @@ class UpgradeHost(ABC):
         """Start the stopped orderers together, as the recorded spec says; wait until each serves."""
 
     @abstractmethod
+    def running(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def backup_node(self, name: str, dest: Path) -> None:
+        """Copy a stopped node's data to dest/<name>, whole or not at all."""
+
     def roll(self, name: str, backup: Path | None) -> None:
-        """Stop the node, copy its data under `backup` (unless None), start it on the recorded
-        version, and wait until it serves."""
+        """Stop the node, copy its data under `backup` (unless None), start it as the recorded spec
+        says, and wait until it serves."""
+        self.stop_node(name)
+        if backup is not None:
+            self.backup_node(name, backup)
+        self.start_node(name)
+
+    @abstractmethod
+    def stop_node(self, name: str) -> None: ...
+
+    @abstractmethod
+    def start_node(self, name: str) -> None:
+        """Start one node as the recorded spec says; wait until it serves."""
 
     @property
     @abstractmethod

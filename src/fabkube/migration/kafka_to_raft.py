@@ -38,8 +38,10 @@ from fabkube.health import fabric_version, operations_tls, org_client_tls
 from fabkube.migration.host import MigrationHost, OrdererReach
 from fabkube.migration.orderers import (
     MAINTENANCE,
+    MIGRATION_ORDERER_CAPABILITIES,
     NORMAL,
     MigrationLock,
+    OrdererTls,
     metric_channels,
     numeric_version,
     participation,
@@ -50,8 +52,7 @@ from fabkube.migration.orderers import (
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
 
-# ConsensusTypeMigration() in common/capabilities/orderer.go: V1_4_2 or V2_0 on the Orderer group.
-ORDERER_CAPABILITIES = {"V1_4_2", "V2_0"}
+ORDERER_CAPABILITIES = MIGRATION_ORDERER_CAPABILITIES
 CHANNEL_CAPABILITIES = {"V1_4_2", "V1_4_3", "V2_0", "V3_0"}
 MIN_VERSION = (1, 4, 2)
 PHASES = ("check", "maintenance", "backup", "switch", "restart", "normal", "retire")
@@ -404,9 +405,7 @@ class KafkaToRaft:
     # ------------------------------------------------------------ 7 retire
     def _retire(self, reach: list[OrdererReach]) -> str:
         apps = [ch.name for ch in self.layout.topo.channels]
-        removed = remove_system_channel(
-            reach, self.configs, self.tls, lambda _r: self.ops_tls, apps, self.report.info, self.log
-        )
+        removed = remove_system_channel(reach, self.configs, OrdererTls(self.layout), apps, self.report.info, self.log)
         note = self.host.remove_services()
         return (f"system channel removed from {', '.join(removed)}; " if removed else "") + note
 

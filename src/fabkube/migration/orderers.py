@@ -18,14 +18,54 @@ from fabkube.channel.config import ChannelConfigs, FetchedConfig
 from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.consensus.participation import BFT_LEADER, RAFT_LEADER, leaders
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.health import operations_get
+from fabkube.health import operations_get, org_client_tls
+from fabkube.layout import Layout
 from fabkube.migration.host import OrdererReach
+from fabkube.nodes import Org
 from fabkube.waiting import wait_until
 
 MAINTENANCE, NORMAL = "STATE_MAINTENANCE", "STATE_NORMAL"
 # How an orderer's operations endpoint is read: its own org's TLS client (None: plain HTTP).
 OpsTls = Callable[[OrdererReach], ssl.SSLContext | None]
 UPDATE_WAIT = 90.0  # seconds for a config update to reach every orderer
+# ConsensusTypeMigration() in common/capabilities/orderer.go: V1_4_2 or V2_0 on the Orderer group.
+MIGRATION_ORDERER_CAPABILITIES = {"V1_4_2", "V2_0"}
+
+
+class OrdererTls:
+    """Each orderer's admin and operations endpoints trust only its own org's TLS CA: read them
+    with that org's admin TLS client (several orderer orgs each have their own)."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def _org(self, r: OrdererReach) -> Org:
+        return next(o.org for o in self.layout.topo.orderers if o.name == r.name)
+
+    def admin(self, r: OrdererReach) -> ssl.SSLContext:
+        org = self._org(r)
+        if org.name not in self._contexts:
+            self._contexts[org.name] = org_client_tls(self.layout, org)
+        return self._contexts[org.name]
+
+    def ops(self, r: OrdererReach) -> ssl.SSLContext | None:
+        return self.admin(r) if self.layout.topo.spec.tls else None
+
+
+def listed_channels(reach: list[OrdererReach], tls: OrdererTls, known: list[str]) -> tuple[list[str], list[str]]:
+    """(the orderers holding a system channel, the application channels): the spec's channels
+    and any other an orderer lists, as the channel participation API says (an orderer's metrics
+    keep naming a removed channel until it restarts)."""
+    found: set[str] = set()
+    holders = []
+    for r in reach:
+        listed = participation(r, tls.admin(r))
+        if listed.get("systemChannel"):
+            holders.append(r)
+        found |= {c["name"] for c in listed.get("channels") or []}
+    found.discard(SYSTEM_CHANNEL)
+    return holders, [ch for ch in known if ch in found or not found] + sorted(found - set(known))
 
 
 class MigrationLock:
@@ -134,8 +174,7 @@ def update_and_wait(configs: ChannelConfigs, reach: list[OrdererReach], fetched:
 def remove_system_channel(
     reach: list[OrdererReach],
     configs: ChannelConfigs,
-    tls: ssl.SSLContext,
-    tls_of: OpsTls,
+    tls: OrdererTls,
     apps: list[str],
     info: Callable[[str], None],
     log: Path,
@@ -143,21 +182,22 @@ def remove_system_channel(
     """Fabric 2.5's way (create_channel_participation.md): the system channel into maintenance (no
     channel is created through it meanwhile), then removed from one orderer at a time, each
     orderer's channels led again before the next. Returns the orderers it was removed from."""
+    holders, _ = listed_channels(reach, tls, apps)
+    if not holders:
+        return []
+    if len(holders) == len(reach):
+        # Read from and sent to an orderer that has it; once one has dropped it, it is past this.
+        sys_view = configs.fetch(SYSTEM_CHANNEL, str(holders[0].address))
+        if sys_view.consensus.state != MAINTENANCE:
+            info(f"{SYSTEM_CHANNEL}: {MAINTENANCE}")
+            new = sys_view.with_consensus(state=MAINTENANCE)
+            update_and_wait(configs, holders, sys_view, new, lambda c: c.consensus.state == MAINTENANCE, log)
     removed: list[str] = []
-    if not any(participation(r, tls).get("systemChannel") for r in reach):
-        return removed
-    sys_view = configs.fetch(SYSTEM_CHANNEL, str(reach[0].address))
-    if sys_view.consensus.state != MAINTENANCE:
-        info(f"{SYSTEM_CHANNEL}: {MAINTENANCE}")
-        new = sys_view.with_consensus(state=MAINTENANCE)
-        update_and_wait(configs, reach, sys_view, new, lambda c: c.consensus.state == MAINTENANCE, log)
-    for r in reach:
-        if not participation(r, tls).get("systemChannel"):
-            continue
+    for r in holders:
         info(f"{r.name}: remove {SYSTEM_CHANNEL}")
-        remove_channel(r, tls, SYSTEM_CHANNEL)
+        remove_channel(r, tls.admin(r), SYSTEM_CHANNEL)
         # The orderer halts and restarts every channel without it: wait for their leaders.
-        wait_leaders(reach, tls_of, apps, log)
+        wait_leaders(reach, tls.ops, apps, log)
         removed.append(r.name)
     return removed
 

@@ -24,12 +24,11 @@ a policy by hand. Before phase 6 ends, the backup and Fabric's rollback steps ar
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
 import re
-import shutil
-import ssl
 import subprocess
 import tempfile
 import time
@@ -41,14 +40,17 @@ from fabkube.channel.config import FetchedConfig, orderer_admin_configs
 from fabkube.channel.configtx import channel_profile, render_configtx
 from fabkube.consensus.participation import BFT_LEADER, RAFT_LEADER
 from fabkube.errors import RuntimeFailure, UserError
-from fabkube.health import fabric_version, operations_tls, org_client_tls
+from fabkube.health import fabric_version, operations_tls
 from fabkube.layout import Layout
 from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
 from fabkube.migration.orderers import (
     MAINTENANCE,
+    MIGRATION_ORDERER_CAPABILITIES,
     NORMAL,
     MigrationLock,
+    OrdererTls,
     ledger_heights,
+    listed_channels,
     update_and_wait,
     wait_leaders,
 )
@@ -56,7 +58,6 @@ from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
 from fabkube.waiting import wait_until
 
-ORDERER_CAPABILITIES = {"V1_4_2", "V2_0"}  # ConsensusTypeMigration() at 3.1.1
 MARKER = "migrate-bft.json"  # peers still to restart after the switch
 
 
@@ -76,21 +77,15 @@ class RaftToBft:
         self.report = host.report
         self.log = self.layout.log("migrate")
         self.maintenance_started: float | None = None
+        self.channels: list[str] = [ch.name for ch in self.layout.topo.channels]
+        self.values: dict | None = None  # what configtxgen writes for BFT, made in the check
 
     def configs(self):
         return orderer_admin_configs(self.layout, self.host.tools, self.log)
 
     @functools.cached_property
-    def tls(self) -> ssl.SSLContext:
-        return org_client_tls(self.layout, self.layout.topo.orderer_org)
-
-    def ops_tls(self, r: OrdererReach) -> ssl.SSLContext | None:
-        org = next(o.org for o in self.layout.topo.orderers if o.name == r.name)
-        return operations_tls(self.layout, org)
-
-    @property
-    def channels(self) -> list[str]:
-        return [ch.name for ch in self.layout.topo.channels]
+    def tls(self) -> OrdererTls:
+        return OrdererTls(self.layout)
 
     def fetch_all(self, reach: list[OrdererReach]) -> dict[str, FetchedConfig]:
         configs = self.configs()
@@ -113,14 +108,17 @@ class RaftToBft:
                             "only a Raft network on Fabric 3 moves to BFT")  # fmt: skip
         host.ensure_running()
         with host.reach() as reach:
+            # Every channel of these orderers moves in the one window (Fabric's guide).
+            self.channels = listed_channels(reach, self.tls, self.channels)[1]
             fetched = self.fetch_all(reach)
             if self._finished(fetched):
                 return {"already": True}
             with self.report.step("1/7 check preconditions") as s:
                 s.detail = self.check(reach, fetched)
             with self.report.step("2/7 maintenance mode on every channel") as s:
-                s.detail = self._set_state(reach, MAINTENANCE, "etcdraft")
-            self.maintenance_started = time.monotonic()
+                s.detail, changed = self._set_state(reach, MAINTENANCE, "etcdraft")
+            if changed:
+                self.maintenance_started = time.monotonic()
         with self.report.step("3/7 back up the orderers") as s:
             backup, s.detail = self._backup()
         with host.reach() as reach, self.report.step("4/7 switch every channel to BFT") as s:
@@ -128,7 +126,7 @@ class RaftToBft:
         with self.report.step("5/7 restart the orderers as BFT consenters") as s:
             s.detail = self._restart()
         with host.reach() as reach, self.report.step("6/7 leave maintenance: transactions commit on BFT") as s:
-            s.detail = self._set_state(reach, NORMAL, "BFT")
+            s.detail, _ = self._set_state(reach, NORMAL, "BFT")
         window = time.monotonic() - self.maintenance_started if self.maintenance_started else None
         with self.report.step("7/7 restart the peers (they choose BFT's block deliverer)") as s:
             s.detail = self._peers()
@@ -152,7 +150,18 @@ class RaftToBft:
         old = [f"{n} {v or 'not answering'}" for n, v in versions.items() if not v or not v.startswith("3.")]
         if old:
             problems.append(f"{', '.join(old)}: BFT needs every node on Fabric 3: run `fabkube upgrade --fabric 3.1.1`")
-        spec_consenters = {(o.address.host, o.address.port) for o in self.layout.topo.orderers}
+        elif len(set(versions.values())) > 1:
+            problems.append(f"nodes run {', '.join(sorted(set(versions.values())))}: BFT needs one Fabric version")
+        # Fabric's maintenance filter compares the mapping with the Raft consenters: host, port and
+        # both TLS certificates, byte for byte (orderer/common/msgprocessor/maintenancefilter.go).
+        wanted = {
+            (
+                o.address.host,
+                o.address.port,
+                base64.b64encode((self.layout.node_tls(o) / "server.crt").read_bytes()).decode(),
+            )
+            for o in self.layout.topo.orderers
+        }
         for ch, f in fetched.items():
             c = f.consensus
             if c.type not in ("etcdraft", "BFT"):
@@ -161,22 +170,26 @@ class RaftToBft:
             if "V3_0" not in f.capabilities(None):
                 problems.append(f"channel {ch}: Channel capabilities {f.capabilities(None)}; BFT needs V3_0 "
                                 "(`fabkube upgrade --fabric 3.1.1` raises it)")  # fmt: skip
-            if not set(f.capabilities("Orderer")) & ORDERER_CAPABILITIES:
+            if not set(f.capabilities("Orderer")) & MIGRATION_ORDERER_CAPABILITIES:
                 problems.append(f"channel {ch}: Orderer capabilities {f.capabilities('Orderer')}; the migration "
                                 "needs V2_0")  # fmt: skip
             if c.type == "etcdraft":
-                raft = {(x["host"], int(x["port"])) for x in (c.metadata or {}).get("consenters", [])}
-                if raft != spec_consenters:
+                consenters = (c.metadata or {}).get("consenters", [])
+                raft = {(x["host"], int(x["port"]), x.get("server_tls_cert", "")) for x in consenters}
+                if raft != wanted or any(x.get("client_tls_cert") != x.get("server_tls_cert") for x in consenters):
+                    listed = ", ".join(sorted(f"{h}:{p}" for h, p, _ in raft))
                     problems.append(
-                        f"channel {ch}: its Raft consenters ({', '.join(sorted(f'{h}:{p}' for h, p in raft))}) are "
-                        "not the spec's orderers; Fabric migrates the same set: run `up` first"
+                        f"channel {ch}: its Raft consenters ({listed}) are not the spec's orderers with their current "
+                        "TLS certificates; Fabric moves the same set: run `up` (or finish `certs renew`) first"
                     )
         if problems:
             raise UserError(["migrate: " + p for p in dict.fromkeys(problems)])
+        # Made now, before anything changes: a configtxgen refusal stops the migration here.
+        self.values = bft_orderer_values(self.bft_layout(), self.host.tools, self.channels[0], self.log)
         return f"{len(reach)} consenters on Fabric {sorted(set(versions.values()))[0]}, {len(fetched)} channels"
 
     # ------------------------------------------------------------ 2 and 6
-    def _set_state(self, reach: list[OrdererReach], state: str, only_type: str) -> str:
+    def _set_state(self, reach: list[OrdererReach], state: str, only_type: str) -> tuple[str, int]:
         changed = 0
         configs = self.configs()
         for ch, f in self.fetch_all(reach).items():
@@ -188,32 +201,41 @@ class RaftToBft:
                             lambda c, s=state: c.consensus.state == s, self.log)  # fmt: skip
             changed += 1
         left = len(self.channels) - changed
-        return f"{changed} channels changed" + (f", {left} already" if left else "")
+        return f"{changed} channels changed" + (f", {left} already" if left else ""), changed
 
     # ------------------------------------------------------------ 3 backup
+    def _manifests(self) -> list[tuple[Path, dict]]:
+        out = []
+        for m in sorted(self.host.backups.glob("raft-to-bft-*/manifest.json")):
+            try:
+                out.append((m.parent, json.loads(m.read_text())))
+            except (OSError, ValueError):
+                continue
+        return out
+
     def _backup(self) -> tuple[Path | None, str]:
         with self.host.reach() as reach:
             fetched = self.fetch_all(reach)
             heights = {ch: self.configs().height(ch, str(reach[0].address)) for ch in self.channels}
-        if all(f.consensus.type == "BFT" for f in fetched.values()):
-            return None, "past it (every channel switched)"
+        if any(f.consensus.type == "BFT" for f in fetched.values()):
+            latest = self._manifests()[-1][0] if self._manifests() else None
+            return latest, "past it (channels switched)" + (f"; backup {latest}" if latest else "")
         if not self.take_backup:
             return None, "skipped (--no-backup)"
-        for m in sorted(self.host.backups.glob("raft-to-bft-*/manifest.json"), reverse=True):
-            if json.loads(m.read_text()).get("heights") == heights:
-                return m.parent, f"already taken: {m.parent}"
+        found = next((d for d, m in reversed(self._manifests()) if m.get("heights") == heights), None)
+        if found is not None:
+            return found, f"already taken: {found}"
         dest = self.host.backups / time.strftime("raft-to-bft-%Y%m%dT%H%M%SZ", time.gmtime())
         names = [o.name for o in self.layout.topo.orderers]
         self.report.info(f"stopping the orderers; copying their data to {dest}")
         self.host.stop_orderers()
         for name in names:
-            src = self.layout.data_dir(name)
-            if src.is_dir():
-                shutil.copytree(src, dest / name, symlinks=True)
+            self.host.backup_node(name, dest)
+        # Written last: a backup without its manifest is incomplete, and never used.
         (dest / "manifest.json").write_text(json.dumps({"heights": heights, "copied": names}, indent=2))
         self.host.start_orderers()
         with self.host.reach() as reach:
-            wait_leaders(reach, self.ops_tls, self.channels, self.log, RAFT_LEADER)
+            wait_leaders(reach, self.tls.ops, self.channels, self.log, RAFT_LEADER)
         return dest, f"{dest} ({len(names)} orderers)"
 
     # ------------------------------------------------------------ 4 switch
@@ -225,7 +247,9 @@ class RaftToBft:
         late = [ch for ch in todo if fetched[ch].consensus.state != MAINTENANCE]
         if late:
             raise RuntimeFailure(f"switch: {', '.join(late)} left maintenance mode; run migrate again", self.log)
-        values = bft_orderer_values(self.bft_layout(), self.host.tools, self.channels[0], self.log)
+        if self.take_backup and len(todo) == len(fetched) and not self._manifests():
+            raise RuntimeFailure("switch: no backup was taken; run migrate again", self.log)
+        values = self.values or bft_orderer_values(self.bft_layout(), self.host.tools, self.channels[0], self.log)
         configs = self.configs()
         for ch in todo:
             self.report.info(f"{ch}: BFT, {len(values['Orderers']['value']['consenter_mapping'])} consenters")
@@ -243,22 +267,23 @@ class RaftToBft:
         host = self.host
         if self.layout.topo.ordering.type == "bft" and self._bft_led():
             return "already running as BFT"
-        host.stop_orderers()
         if self.layout.topo.ordering.type != "bft":
-            # The peers to restart once BFT serves, recorded before anything runs as BFT.
+            # Recorded before any orderer stops: from here every orderer starts as BFT, whatever
+            # interrupts this; and the peers to restart once BFT serves.
             self.marker.write_text(json.dumps({"peers": [p.name for p in self.layout.topo.peers]}))
             host.record_spec(bft_spec_text(self.layout.spec_copy.read_text()))
             self.layout = host.layout
+        host.stop_orderers()
         self.report.info("starting the orderers as BFT consenters; waiting for a leader on every channel")
         host.start_orderers()
         with host.reach() as reach:
-            wait_leaders(reach, self.ops_tls, self.channels, self.log, BFT_LEADER)
+            wait_leaders(reach, self.tls.ops, self.channels, self.log, BFT_LEADER)
         return "every channel has a BFT leader"
 
     def _bft_led(self) -> bool:
         try:
             with self.host.reach() as reach:
-                wait_leaders(reach, self.ops_tls, self.channels, self.log, BFT_LEADER, timeout=5)
+                wait_leaders(reach, self.tls.ops, self.channels, self.log, BFT_LEADER, timeout=5)
         except RuntimeFailure:
             return False
         return True
@@ -273,11 +298,12 @@ class RaftToBft:
         with self.host.nodes() as nodes:
             by_name = {n.name: n for n in nodes}
         for name in list(left):
-            # A peer picks its deliverer from the config it has when the channel starts: it must
-            # have committed the switch (which peers get only once maintenance ends) first.
-            self._wait_committed(by_name[name], last_config)
-            self.report.info(f"{name}: restart")
-            self.host.roll(name, None)
+            if name in by_name:
+                # A peer picks its deliverer from the config it has when the channel starts: it
+                # must have committed the switch (peers get it only once maintenance ends) first.
+                self._wait_committed(by_name[name], last_config)
+                self.report.info(f"{name}: restart")
+                self.host.roll(name, None)
             left.remove(name)
             self.marker.write_text(json.dumps({"peers": left}))
         self.marker.unlink()
@@ -289,7 +315,7 @@ class RaftToBft:
 
         def behind() -> list[str]:
             heights = ledger_heights(node.operations, tls)
-            return [ch for ch in channels if heights.get(ch, 0) <= last_config[ch]]
+            return [ch for ch in channels if heights.get(ch, 0) <= last_config.get(ch, -1)]
 
         wait_until(lambda: not behind(), 120.0, f"{node.name} to commit the BFT config blocks", interval=0.5,
                    log=self.log, pending=lambda: "not yet on " + ", ".join(behind()))  # fmt: skip
@@ -308,7 +334,10 @@ def bft_orderer_values(layout: Layout, tools, channel: str, log: Path) -> dict:
             [str(tools.bin("configtxlator")), "proto_decode", "--input", str(block), "--type", "common.Block",
              "--output", str(tmp / "block.json")],
         ):  # fmt: skip
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                raise RuntimeFailure(f"{Path(argv[0]).name} for the BFT values timed out after 60s", log) from None
             with log.open("a") as fh:
                 fh.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}\n")
             if proc.returncode != 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import ssl
 import time
 from pathlib import Path
@@ -30,17 +31,17 @@ from pathlib import Path
 import yaml
 
 from fabkube.channel.config import AdminIdentity, ChannelConfigs, FetchedConfig, orderer_admin_configs
-from fabkube.channel.configtx import SYSTEM_CHANNEL
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import network_toolchain
-from fabkube.health import fabric_version, operations_tls, org_client_tls
+from fabkube.health import fabric_version, operations_tls
 from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
 from fabkube.migration.orderers import (
     MAINTENANCE,
     MigrationLock,
+    OrdererTls,
     ledger_heights,
+    listed_channels,
     numeric_version,
-    participation,
     remove_system_channel,
     update_and_wait,
     wait_leaders,
@@ -78,31 +79,23 @@ class Upgrade:
         return orderer_admin_configs(self.layout, self.host.tools, self.log)
 
     @functools.cached_property
-    def tls(self) -> ssl.SSLContext:
-        return org_client_tls(self.layout, self.layout.topo.orderer_org)
+    def tls(self) -> OrdererTls:
+        return OrdererTls(self.layout)
 
     def ops_tls(self, node: NodeReach) -> ssl.SSLContext | None:
         return operations_tls(self.layout, node.org)
 
-    def orderer_ops_tls(self, r: OrdererReach) -> ssl.SSLContext | None:
-        org = next(o.org for o in self.layout.topo.orderers if o.name == r.name)
-        return operations_tls(self.layout, org)
-
     def versions(self, nodes: list[NodeReach]) -> dict[str, str | None]:
         return {n.name: fabric_version(n.operations, self.ops_tls(n), 5) for n in nodes}
 
-    def channels(self, reach: list[OrdererReach]) -> list[str]:
-        """The spec's channels and any other the orderers have, the system channel first if there;
-        as the channel participation API lists them (an orderer's metrics keep naming a removed
-        channel until it restarts)."""
-        known = [ch.name for ch in self.layout.topo.channels]
-        found: set[str] = set()
-        system = False
-        for r in reach:
-            listed = participation(r, self.tls)
-            system = system or bool(listed.get("systemChannel"))
-            found |= {c["name"] for c in listed.get("channels") or []}
-        return [SYSTEM_CHANNEL] * system + [ch for ch in known if ch in found or not found] + sorted(found - set(known))
+    def channels(self, reach: list[OrdererReach]) -> tuple[list[OrdererReach], list[str]]:
+        """(the orderers still holding a system channel, the application channels)."""
+        return listed_channels(reach, self.tls, [ch.name for ch in self.layout.topo.channels])
+
+    @property
+    def rolling(self) -> Path:
+        """Names the node being rolled: one killed while stopped gets its backup before it starts."""
+        return self.layout.root / "upgrade-rolling.json"
 
     # ------------------------------------------------------------ the procedure
     def run(self) -> dict:
@@ -126,43 +119,54 @@ class Upgrade:
                 f"upgrade --fabric {target}: the network orders with Kafka, which Fabric 3 no longer has: "
                 "run `fabkube migrate --to raft` first"
             )
-        if kind not in ("raft", "bft"):
-            raise UserError(f"upgrade --fabric {target}: ordering type {kind}; only raft networks upgrade")
+        if kind != "raft" and recorded != target:
+            raise UserError(f"upgrade --fabric {target}: ordering type {kind}; only Raft networks upgrade")
 
     def _run(self) -> dict:
         started = time.monotonic()
         host = self.host
+        backup = self.host.backups / f"upgrade-to-{self.target}" if self.take_backup else None
+        self._finish_interrupted_backup(backup)
         if started_now := host.ensure_running():
             self.report.info(f"started what was stopped: {', '.join(started_now)}")
         with host.reach() as reach, host.nodes() as nodes:
             with self.report.step(f"1/6 check preconditions for Fabric {self.target}") as s:
-                channels = self.channels(reach)
+                holders, channels = self.channels(reach)
                 configs = {ch: self.configs().fetch(ch, str(reach[0].address)) for ch in channels}
                 versions = self.versions(nodes)
                 s.detail = self.check(nodes, versions, configs)
-            if self._finished(versions, configs):
+                if holders:
+                    s.detail += f"; a system channel on {', '.join(r.name for r in holders)}"
+            if not holders and self._finished(versions, configs):
                 return {"already": True}
         with self.report.step(f"2/6 build Fabric {self.target}") as s:
             tools = network_toolchain(parse_spec(self._target_text()).spec)
             tools.ensure(self.report.info)
             s.detail = f"binaries in {tools.bin('orderer').parent}"
         with host.reach() as reach, self.report.step("3/6 remove the system channel") as s:
-            apps = [ch.name for ch in self.layout.topo.channels]
-            removed = remove_system_channel(reach, self.configs(), self.tls, self.orderer_ops_tls,
-                                            apps, self.report.info, self.log)  # fmt: skip
+            removed = remove_system_channel(reach, self.configs(), self.tls, channels, self.report.info, self.log)
             s.detail = f"removed from {', '.join(removed)}" if removed else "none there"
         if host.recorded_version != self.target:
             # From here every node (re)starts on the target, whatever stops it.
             host.record_spec(self._target_text())
             self.layout = host.layout
-        backup = self.host.backups / f"upgrade-to-{self.target}" if self.take_backup else None
         with self.report.step(f"4/6 roll the orderers onto Fabric {self.target}") as s:
-            s.detail = self._roll("orderer", backup)
+            s.detail = self._roll("orderer", backup, channels)
         with self.report.step(f"5/6 roll the peers onto Fabric {self.target}") as s:
-            s.detail = self._roll("peer", backup)
+            s.detail = self._roll("peer", backup, channels)
         with self.report.step("6/6 raise the channels' capability") as s:
             s.detail = self._capability()
         return {"already": False, "backup": str(backup) if backup else None, "seconds": time.monotonic() - started}
+
+    def _finish_interrupted_backup(self, backup: Path | None) -> None:
+        """A node stopped for its roll when the last run was killed: copied now, still stopped."""
+        if not self.rolling.exists():
+            return
+        name = json.loads(self.rolling.read_text())["node"]
+        if backup is not None and not self.host.running(name) and not (backup / name).is_dir():
+            self.report.info(f"{name}: stopped mid-roll by an interruption; copying its data first")
+            self.host.backup_node(name, backup)
+        self.rolling.unlink()
 
     def _target_text(self) -> str:
         return version_spec_text(self.layout.spec_copy.read_text(), self.target)
@@ -185,10 +189,8 @@ class Upgrade:
             c = fetched.consensus
             if c.type not in ("etcdraft", "BFT"):
                 problems.append(f"channel {ch}: consensus type {c.type}; Fabric 3 orders with etcdraft or BFT only")
-            if c.state == MAINTENANCE and ch != SYSTEM_CHANNEL:
+            if c.state == MAINTENANCE:
                 problems.append(f"channel {ch}: in maintenance mode (a migration unfinished?); finish it first")
-            if ch == SYSTEM_CHANNEL:
-                continue
             have = set(fetched.capabilities("Application"))
             if not have & APPLICATION_CAPABILITIES:
                 problems.append(
@@ -196,6 +198,10 @@ class Upgrade:
                     "V2_5 (the v2 chaincode lifecycle): raise them with a config update first"
                 )
             if self.major >= 3:
+                try:
+                    self._signers(fetched)
+                except UserError as exc:
+                    problems += exc.problems
                 orgs = fetched.config["channel_group"]["groups"]["Orderer"].get("groups", {})
                 bare = [o for o, g in orgs.items() if not g.get("values", {}).get("Endpoints", {}).get("value")]
                 if bare:
@@ -209,7 +215,7 @@ class Upgrade:
         return f"{len(nodes)} nodes on Fabric {', '.join(now)}, {len(configs)} channels"
 
     # ------------------------------------------------------------ 4 and 5 roll
-    def _roll(self, kind: str, backup: Path | None) -> str:
+    def _roll(self, kind: str, backup: Path | None, channels: list[str]) -> str:
         rolled, times = [], []
         with self.host.nodes() as nodes:
             for node in [n for n in nodes if n.kind == kind]:
@@ -217,10 +223,13 @@ class Upgrade:
                 was = fabric_version(node.operations, tls, 5)
                 if was == self.target:
                     continue
-                before = ledger_heights(node.operations, tls)
+                heights = ledger_heights(node.operations, tls)
+                before = {ch: heights[ch] for ch in channels if ch in heights}
                 self.report.info(f"{node.name}: Fabric {was} -> {self.target}")
                 t0 = time.monotonic()
+                self.rolling.write_text(json.dumps({"node": node.name}))
                 self.host.roll(node.name, backup)
+                self.rolling.unlink()
                 self._wait_back(node, before)
                 times.append(time.monotonic() - t0)
                 rolled.append(node.name)
@@ -241,14 +250,12 @@ class Upgrade:
                 break
             if time.monotonic() > deadline:
                 what = f"reports {version}" if version != self.target else f"behind on {', '.join(behind)}"
-                raise RuntimeFailure(
-                    f"{node.name} {what} {CAUGHT_UP_WAIT:.0f}s after its restart", self.layout.log(node.name)
-                )
+                log = self.layout.log(node.name)
+                raise RuntimeFailure(f"{node.name} {what} {CAUGHT_UP_WAIT:.0f}s after its restart", log)
             time.sleep(0.5)
         if node.kind == "orderer":
             with self.host.reach() as reach:
-                apps = [ch for ch in before if ch != SYSTEM_CHANNEL]
-                wait_leaders(reach, self.orderer_ops_tls, apps, self.log)
+                wait_leaders(reach, self.tls.ops, list(before), self.log)
 
     # ------------------------------------------------------------ 6 capability
     def _capability(self) -> str:
@@ -264,7 +271,7 @@ class Upgrade:
                 )
             reader = self.configs()
             raised = []
-            for ch in self.channels(reach):
+            for ch in self.channels(reach)[1]:
                 fetched = reader.fetch(ch, str(reach[0].address))
                 if "V3_0" in fetched.capabilities(None):
                     continue
@@ -282,9 +289,15 @@ class Upgrade:
         present = member_msp_ids(fetched)
         app = fetched.config["channel_group"]["groups"]["Application"]
         ours = [o for o in topo.orgs if o.msp_id in present]
-        need = signatures_needed(app, len(present))
+        try:
+            need = signatures_needed(app, len(present))
+        except RuntimeFailure as exc:
+            raise UserError(f"channel {fetched.channel}: {exc}") from None
         if len(ours) < need:
-            raise RuntimeFailure(f"{fetched.channel}: {need} member admins must sign and fabkube holds {len(ours)}")
+            raise UserError(
+                f"channel {fetched.channel}: raising its capability needs {need} member orgs' admins to sign "
+                f"and fabkube holds the keys of {len(ours)}"
+            )
         tls = orderer_side.admin.tls_ca
         members = tuple(AdminIdentity(o.msp_id, self.layout.admin_msp(o), tls) for o in ours[:need])
         return ChannelConfigs(self.host.tools, orderer_side.admin, self.log, orderer_side.cosigners + members)

@@ -96,6 +96,11 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
     if recorded != new:
         if recorded == "kafka" and new == "raft":
             why = f"move it with `fabkube migrate --to raft --network {wanted.name}`, then `up` the new spec"
+        elif recorded == "raft" and new == "bft" and applied.fabric.version != wanted.fabric.version:
+            why = (
+                f"first `fabkube upgrade --fabric {wanted.fabric.version} --network {wanted.name}`, then "
+                f"`fabkube migrate --to bft --network {wanted.name}`, then `up` the new spec"
+            )
         elif recorded == "raft" and new == "bft":
             why = f"move it with `fabkube migrate --to bft --network {wanted.name}`, then `up` the new spec"
         elif new == "kafka":

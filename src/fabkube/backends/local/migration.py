@@ -84,23 +84,9 @@ class LocalMigrationHost(MigrationHost):
             shutil.copytree(d, data, symlinks=True)
 
     def record_type(self, type_name: str, spec_text: str) -> None:
-        loaded = parse_spec(spec_text)
-        assert loaded.spec.ordering.type == type_name
-        # What `up` compares with first, then the spec copy (its type is what says the move happened).
-        for copy in (self.layout.root / "applied-spec.yaml", self.layout.spec_copy):
-            if copy.is_file() or copy == self.layout.spec_copy:
-                tmp = copy.with_suffix(".tmp")
-                tmp.write_text(spec_text)
-                tmp.replace(copy)
-        tools = network_toolchain(loaded.spec).ensure(self.report.info)  # Kafka's jars again, for an abort
-        self.net = LocalNetwork(loaded, self.net.workdir, tools)
-        self.layout, self.tools = self.net.layout, tools
-        if type_name == "raft":
-            # Every orderer already has every channel: what `up` would join, it has.
-            state = self.net.state
-            for ch in self.net.topo.channels:
-                for o in self.net.topo.orderers:
-                    state.mark_done(f"orderer-join:{ch.name}:{o.name}")
+        assert parse_spec(spec_text).spec.ordering.type == type_name
+        self.net = record_spec(self.net, spec_text, self.report, joined=type_name == "raft")
+        self.layout, self.tools = self.net.layout, self.net.tools
 
     def start_raft_orderers(self) -> None:
         assert self.recorded_type == "raft"
@@ -115,3 +101,23 @@ class LocalMigrationHost(MigrationHost):
     @property
     def backups(self) -> Path:
         return self.layout.root / "backups"
+
+
+def record_spec(net: LocalNetwork, spec_text: str, report: Reporter, joined: bool) -> LocalNetwork:
+    """Make `spec_text` the work dir's spec (what `up` compares with first, then the spec copy,
+    whose content says the move happened) and reopen the network as it; its toolchain ensured.
+    `joined`: every orderer already has every channel (what `up` would join, it has)."""
+    layout = net.layout
+    for copy in (layout.root / "applied-spec.yaml", layout.spec_copy):
+        if copy.is_file() or copy == layout.spec_copy:
+            tmp = copy.with_suffix(".tmp")
+            tmp.write_text(spec_text)
+            tmp.replace(copy)
+    loaded = parse_spec(spec_text)
+    tools = network_toolchain(loaded.spec).ensure(report.info)  # Kafka's jars again for an abort, or a new Fabric
+    reopened = LocalNetwork(loaded, net.workdir, tools)
+    if joined:
+        for ch in reopened.topo.channels:
+            for o in reopened.topo.orderers:
+                reopened.state.mark_done(f"orderer-join:{ch.name}:{o.name}")
+    return reopened

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fabkube.backends.local.migration import record_spec
 from fabkube.backends.local.network import LocalNetwork
-from fabkube.generate import network_toolchain
+from fabkube.errors import RuntimeFailure
 from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
 from fabkube.reporter import Reporter
-from fabkube.spec import parse_spec
 
 
 class LocalUpgradeHost(UpgradeHost):
@@ -53,33 +53,32 @@ class LocalUpgradeHost(UpgradeHost):
         self.net.start_components([o.name for o in self.net.topo.orderers])
 
     def record_spec(self, spec_text: str) -> None:
-        loaded = parse_spec(spec_text)
-        for copy in (self.layout.root / "applied-spec.yaml", self.layout.spec_copy):
-            if copy.is_file() or copy == self.layout.spec_copy:
-                tmp = copy.with_suffix(".tmp")
-                tmp.write_text(spec_text)
-                tmp.replace(copy)
-        tools = network_toolchain(loaded.spec).ensure(self.report.info)
-        self.net = LocalNetwork(loaded, self.net.workdir, tools)
-        self.layout, self.tools = self.net.layout, tools
-        # Every orderer has every channel already: what `up` would join, it has (and a BFT orderer
-        # is ready when each channel it joined is serviced).
-        for ch in self.net.topo.channels:
-            for o in self.net.topo.orderers:
-                self.net.state.mark_done(f"orderer-join:{ch.name}:{o.name}")
+        # A BFT orderer is ready when each channel it joined is serviced: all of them here.
+        self.net = record_spec(self.net, spec_text, self.report, joined=True)
+        self.layout, self.tools = self.net.layout, self.net.tools
 
-    def roll(self, name: str, backup: Path | None) -> None:
+    def running(self, name: str) -> bool:
+        return self.net.supervisor.running(name)
+
+    def stop_node(self, name: str) -> None:
         self.net.stop_components([name])
-        if backup is not None:
-            src, dest = self.layout.data_dir(name), backup / name
-            if src.is_dir():
-                # Renamed into place when whole: a copy an interruption cut short is never taken for one.
-                part = dest.with_name(dest.name + ".partial")
-                shutil.rmtree(part, ignore_errors=True)
-                shutil.copytree(src, part, symlinks=True)
-                shutil.rmtree(dest, ignore_errors=True)
-                part.rename(dest)
+
+    def start_node(self, name: str) -> None:
         self.net.start_components([name])
+
+    def backup_node(self, name: str, dest: Path) -> None:
+        src, target = self.layout.data_dir(name), dest / name
+        if not src.is_dir():
+            return
+        # Renamed into place when whole: a copy an interruption cut short is never taken for one.
+        part = target.with_name(target.name + ".partial")
+        try:
+            shutil.rmtree(part, ignore_errors=True)
+            shutil.copytree(src, part, symlinks=True)
+            shutil.rmtree(target, ignore_errors=True)
+            part.rename(target)
+        except OSError as exc:
+            raise RuntimeFailure(f"copying {src} to {target} failed: {exc}") from None
 
     @property
     def backups(self) -> Path:
