@@ -124,6 +124,9 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
     status = cli(cluster, "status", "--network", "seed-k8s", "--json", home=home).stdout
     rows = {r["name"]: r for r in json.loads(status)["components"]}
     assert rows["peer0-0"]["node"] == "hw2" and "ready" in rows["peer0-0"]["state"], rows
+    assert {r["fabric"] for r in rows.values() if r["kind"] in ("orderer", "peer")} == {"2.5.9"}, rows
+    summary = json.loads(status)["channels"]["mychannel"]
+    assert summary["type"] == "kafka" and summary["capabilities"]["application"] == ["V2_5"], summary
     assert (
         "Start phase completed successfully"
         in cli(cluster, "logs", "orderer0", "-n", "500", "--network", "seed-k8s", home=home).stdout

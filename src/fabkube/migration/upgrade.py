@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from fabkube.channel.config import AdminIdentity, ChannelConfigs, FetchedConfig, orderer_admin_configs
+from fabkube.consensus.participation import leaders
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import network_toolchain
 from fabkube.health import fabric_version, operations_tls
@@ -218,7 +219,11 @@ class Upgrade:
     def _roll(self, kind: str, backup: Path | None, channels: list[str]) -> str:
         rolled, times = [], []
         with self.host.nodes() as nodes:
-            for node in [n for n in nodes if n.kind == kind]:
+            group = [n for n in nodes if n.kind == kind]
+            if kind == "orderer":
+                # Leaders last: each channel elects a new leader once, not once per restart.
+                group.sort(key=lambda n: any(leaders(n.operations, self.ops_tls(n)).values()))
+            for node in group:
                 tls = self.ops_tls(node)
                 was = fabric_version(node.operations, tls, 5)
                 if was == self.target:

@@ -317,18 +317,39 @@ class K8sNetwork(Network):
                 statuses = pod.get("status", {}).get("containerStatuses") or []
                 ready = bool(statuses) and all(c.get("ready") for c in statuses)
                 phase = pod.get("status", {}).get("phase", "Unknown")
+                kind = labels.get("app.kubernetes.io/component", "")
                 rows.append(
                     ComponentStatus(
                         pod["metadata"]["name"],
-                        labels.get("app.kubernetes.io/component", ""),
+                        kind,
                         f"{phase}{' ready' if ready else ''}",
                         pod.get("status", {}).get("podIP") or "",
                         namespace=ns,
                         node=pod.get("spec", {}).get("nodeName") or "-",
+                        fabric=_fabric_of(pod, kind),
                     )
                 )
         running = {r.name for r in rows if r.state.endswith("ready")}
-        return NetworkStatus(self.name, self.target, self.cluster.host, rows, orderers=self._orderer_channels(running))
+        status = NetworkStatus(
+            self.name, self.target, self.cluster.host, rows, orderers=self._orderer_channels(running)
+        )
+        status.channels = self._channel_summaries(running)
+        return status
+
+    def _channel_summaries(self, running: set[str]) -> dict[str, dict]:
+        """Each channel's type and capabilities, read through a port-forward to a ready orderer."""
+        from fabkube.backends.k8s.portforward import port_forward
+
+        for node in self.topo.orderers:
+            try:
+                ns, pod = self._pod_name(node.name)
+                if pod not in running:
+                    continue
+                with port_forward(self.cluster.core, ns, pod, node.address.port) as local:
+                    return self.channel_summaries(str(_endpoint(local)))
+            except RuntimeFailure:
+                continue
+        return {}
 
     def _orderer_channels(self, running: set[str]) -> dict[str, dict[str, dict]]:
         """Each ready orderer's word on each channel, through port-forwards to its admin and
@@ -546,3 +567,14 @@ def _lifecycle_job(ctx: UpContext) -> str:
     else:
         ctx.job = "; ".join(f"{ns}: {state}" for ns, state in by_ns.items())
     return ctx.job
+
+
+def _fabric_of(pod: dict, kind: str) -> str:
+    """An orderer's or peer's Fabric version, as the tag of the image its container runs."""
+    if kind not in ("orderer", "peer"):
+        return ""
+    for c in pod.get("spec", {}).get("containers", []):
+        image = c.get("image", "")
+        if f"fabric-{kind}:" in image:
+            return image.rsplit(":", 1)[1]
+    return ""
