@@ -512,6 +512,7 @@ def _grow_consenters(ctx: UpContext) -> str:
             join,
             ctx.report.info,
             reach=lambda node: (str(by_name[node.name].address), by_name[node.name].admin),
+            operations=lambda node: by_name[node.name].operations,
         )
         for ch in net.topo.channels:
             if ch.name in running:

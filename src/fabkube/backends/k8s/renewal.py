@@ -162,6 +162,7 @@ def _membership(net: K8sNetwork, reach: list, report: Reporter):
         lambda *_a: None,
         report.info,
         reach=lambda node: (str(by_name[node.name].address), by_name[node.name].admin),
+        operations=lambda node: by_name[node.name].operations,
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
-from fabkube.consensus.participation import channel_info
+from fabkube.consensus.participation import channel_info, leaders
 from fabkube.consensus.raft.model import RaftModel
 from fabkube.errors import RuntimeFailure
 from fabkube.health import org_client_tls
@@ -61,9 +61,18 @@ def add_consenter(config: dict, entry: dict, node: OrdererNode) -> dict:
 
 class Membership:
     def __init__(
-        self, layout: Layout, configs: ChannelConfigs, join: Join, info=lambda _m: None, reach: Reach = direct
+        self,
+        layout: Layout,
+        configs: ChannelConfigs,
+        join: Join,
+        info=lambda _m: None,
+        reach: Reach = direct,
+        operations: Callable[[OrdererNode], Endpoint] = lambda node: node.operations,
     ):
+        """`reach`: a node's gRPC address and admin endpoint as this machine dials them; `operations`:
+        its operations endpoint (Kubernetes: port-forwarded)."""
         self.layout, self.configs, self.join, self.info, self.reach = layout, configs, join, info, reach
+        self.operations = operations
         self._tls: dict[str, ssl.SSLContext] = {}
         model = layout.topo.ordering
         assert isinstance(model, RaftModel)
@@ -72,9 +81,18 @@ class Membership:
     def _channel(self, node: OrdererNode, channel: str) -> dict | None:
         """The node's word on the channel, asked as an admin of its own org (an orderer's admin
         endpoint trusts only its org's TLS CA)."""
+        return channel_info(self.reach(node)[1], self._org_tls(node), channel)
+
+    def _org_tls(self, node: OrdererNode) -> ssl.SSLContext:
         if node.org.name not in self._tls:
             self._tls[node.org.name] = org_client_tls(self.layout, node.org)
-        return channel_info(self.reach(node)[1], self._tls[node.org.name], channel)
+        return self._tls[node.org.name]
+
+    def _leader(self, channel: str, nodes: list[OrdererNode]) -> str | None:
+        for o in nodes:
+            if leaders(self.operations(o), self._org_tls(o)).get(channel):
+                return o.name
+        return None
 
     def _consenters(self, fetched: FetchedConfig) -> set[tuple[str, int]]:
         return {consenter_key(c) for c in (fetched.consensus.metadata or {}).get("consenters", [])}
@@ -115,8 +133,11 @@ class Membership:
         having = [o for o in self.layout.topo.orderers if o.name in heights]
         if not having:
             return False
-        # The furthest of the others first: one restarted a moment ago may still be catching up.
-        others = sorted((o for o in having if o.name != node.name), key=lambda o: -heights[o.name]) or having
+        # The channel's leader first (a follower forwards an update to it over a cluster connection
+        # that may not be up again after a restart, and then drops it: seen in real pods), then the
+        # furthest of the others (one restarted a moment ago may still be catching up), the node last.
+        lead = self._leader(channel, having)
+        others = sorted(having, key=lambda o: (o.name != lead, o.name == node.name, -heights[o.name]))
         entry = self.model.consensus_metadata([node], self.layout.node_tls)["consenters"][0]
         certs = ("client_tls_cert", "server_tls_cert")
 
