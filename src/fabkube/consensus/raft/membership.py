@@ -134,10 +134,13 @@ class Membership:
         if not having:
             return False
         # The channel's leader first (a follower forwards an update to it over a cluster connection
-        # that may not be up again after a restart, and then drops it: seen in real pods), then the
-        # furthest of the others (one restarted a moment ago may still be catching up), the node last.
+        # that may not be up again after a restart, and then drops it: seen in real pods), unless
+        # the rotated node leads (a leader abdicates on its own rotation and forwards the update:
+        # etcdraft/chain.go, checkForEvictionNCertRotation); then the furthest of the others (one
+        # restarted a moment ago may still be catching up); the node last.
         lead = self._leader(channel, having)
-        others = sorted(having, key=lambda o: (o.name != lead, o.name == node.name, -heights[o.name]))
+        others = sorted(having, key=lambda o: (o.name != lead or o.name == node.name, o.name == node.name,
+                                               -heights[o.name]))  # fmt: skip
         entry = self.model.consensus_metadata([node], self.layout.node_tls)["consenters"][0]
         certs = ("client_tls_cert", "server_tls_cert")
 
