@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -586,35 +588,17 @@ def migrate(
         _migrate_to_bft(net, reporter, no_backup)
         return
     procedure = KafkaToRaft(migration_host(net, reporter), backup=not no_backup)
-    again = "fabkube migrate --abort" if abort else "fabkube migrate --to raft"
-    try:
+    with _resumable("fabkube migrate --abort" if abort else "fabkube migrate --to raft"):
         if abort:
             out.print(procedure.abort(), highlight=False, soft_wrap=True)
             return
         result = procedure.run()
-    except KeyboardInterrupt:
-        err.print(f"[red]interrupted[/]: run `{again}` again to finish: it reads where the network is")
-        raise typer.Exit(130) from None
-    if result["already"]:
-        out.print(f"network {net.name} already runs Raft: nothing to do", highlight=False)
-        return
-    window = result["maintenance_seconds"]
-    if window is not None:
-        out.print(f"maintenance window (no commits): {window:.1f}s", highlight=False)
-        out.print(
-            "peers' gateways reconnect to the restarted orderers on gRPC's backoff: a submit may be "
-            "answered UNAVAILABLE for up to 2 minutes more; clients should retry it",
-            highlight=False,
-        )
-    if result["backup"]:
-        out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
-    out.print(
-        f"network {net.name} runs Raft: set `ordering.type: raft` in your spec (the work dir's copy says so: "
-        f"{net.workdir / 'spec.yaml'}); a later `up` of it changes nothing",
-        highlight=False,
-        soft_wrap=True,
+    backoff = (
+        "peers' gateways reconnect to the restarted orderers on gRPC's backoff: a submit may be "
+        "answered UNAVAILABLE for up to 2 minutes more; clients should retry it"
     )
-    if len(net.topo.orderers) == 1:
+    _print_moved(net, result, "raft", "Raft", backoff)
+    if not result["already"] and len(net.topo.orderers) == 1:
         _warn(["one Raft consenter tolerates no fault: raise ordering.orderers in the spec and run `up`"])
 
 
@@ -622,21 +606,35 @@ def _migrate_to_bft(net: Network, reporter: RichReporter, no_backup: bool) -> No
     from fabkube.backends import upgrade_host
     from fabkube.migration.raft_to_bft import RaftToBft
 
-    try:
+    with _resumable("fabkube migrate --to bft"):
         result = RaftToBft(upgrade_host(net, reporter, "migrate --to bft"), backup=not no_backup).run()
+    _print_moved(net, result, "bft", "BFT")
+
+
+@contextmanager
+def _resumable(again: str) -> Iterator[None]:
+    """An operation on a running network that Ctrl-C cut short: the same command finishes it."""
+    try:
+        yield
     except KeyboardInterrupt:
-        err.print("[red]interrupted[/]: run `fabkube migrate --to bft` again to finish: it reads where the network is")
+        err.print(f"[red]interrupted[/]: run `{again}` again to finish: it reads where the network is")
         raise typer.Exit(130) from None
+
+
+def _print_moved(net: Network, result: dict, type_name: str, title: str, after_window: str = "") -> None:
+    """What a migration to `type_name` tells the user when it ends."""
     if result["already"]:
-        out.print(f"network {net.name} already runs BFT: nothing to do", highlight=False)
+        out.print(f"network {net.name} already runs {title}: nothing to do", highlight=False)
         return
     if result["maintenance_seconds"] is not None:
         out.print(f"maintenance window (no commits): {result['maintenance_seconds']:.1f}s", highlight=False)
+        if after_window:
+            out.print(after_window, highlight=False)
     if result["backup"]:
         out.print(f"backup kept at {result['backup']} (remove it when you no longer need it)", highlight=False)
     out.print(
-        f"network {net.name} runs BFT: set `ordering.type: bft` in your spec (the work dir's copy says so: "
-        f"{net.workdir / 'spec.yaml'})",
+        f"network {net.name} runs {title}: set `ordering.type: {type_name}` in your spec (the work dir's copy "
+        f"says so: {net.workdir / 'spec.yaml'}); a later `up` of it changes nothing",
         highlight=False,
         soft_wrap=True,
     )
@@ -658,12 +656,8 @@ def upgrade(
 
     net = _open_network(network, workdir)
     procedure = Upgrade(upgrade_host(net, RichReporter(err)), fabric, backup=not no_backup)
-    try:
+    with _resumable(f"fabkube upgrade --fabric {fabric}"):
         result = procedure.run()
-    except KeyboardInterrupt:
-        again = f"fabkube upgrade --fabric {fabric}"
-        err.print(f"[red]interrupted[/]: run `{again}` again to finish: it reads where the network is")
-        raise typer.Exit(130) from None
     if result["already"]:
         out.print(f"network {net.name} already runs Fabric {fabric}: nothing to do", highlight=False)
         return

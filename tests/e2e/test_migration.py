@@ -171,30 +171,44 @@ def test_migrated_seed_grows_to_four_consenters_and_survives_a_leader_kill(seed)
     run_cli("start", old, home=home)
 
 
-def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
-    """Fabric's documented 2.5 -> 3 order on the migrated, grown seed while a client submits the way
-    Fabric's Gateway docs advise (it retries through the org's other peer while its own restarts)."""
-    home, spec = seed
-    workdir = home / "networks" / "migseed"
+def stage_under_load(home, workdir, prefix: str, *argv: str):
+    """One stage of the seed's path (`fabkube ARGV`) while a client submits through both of Org1's
+    peers the way Fabric's Gateway docs advise (it retries through the other peer while its own
+    restarts). Checks that commits resume, every transaction is accounted for, and everything it saw
+    committed is on both peers; then that what was written before the path reads the same and a
+    new transaction commits. Returns the command's result and the load."""
     net = open_network(workdir)
     a_before = run_cli("query", "mycc", "a", home=home).stdout.strip()
     with contextlib.ExitStack() as stack:
         contracts = [stack.enter_context(net.gateway("Org1", p)).contract("mychannel", "basic")
                      for p in ("peer0.org1", "peer1.org1")]  # fmt: skip
-        with RetryingLoad(contracts, "upg", workers=4, timeout=15) as load:
+        with RetryingLoad(contracts, prefix, workers=4, timeout=15) as load:
             time.sleep(3)
             start = time.monotonic()
-            upgrade = run_cli("upgrade", "--fabric", "3.1.1", home=home, timeout=900)
+            done = run_cli(*argv, home=home, timeout=900)
             end = time.monotonic()
             resumed = load.first_commit_after(end, within=RECONNECT_BOUND)
             time.sleep(3)
         gap = load.longest_gap(start, end)
-        print(f"upgrade took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; {load.summary()}; "
-              f"retries {load.retries}\n{upgrade.stderr}")  # fmt: skip
-        assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after the upgrade"
+        print(f"{' '.join(argv)} took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
+              f"{load.summary()}; retries {load.retries}\n{done.stdout}\n{done.stderr}")  # fmt: skip
+        assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after {' '.join(argv)}"
         assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
-        assert not load.failed, load.summary()
-        assert not load.missing_on(contracts[1])
+        for c in contracts:
+            assert not load.missing_on(c)
+    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
+    with open_network(workdir).gateway("Org1") as gw:
+        assert json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))["Owner"] == "ann"
+    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    return done, load
+
+
+def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
+    """Fabric's documented 2.5 -> 3 order on the migrated, grown seed while a client submits."""
+    home, spec = seed
+    workdir = home / "networks" / "migseed"
+    upgrade, load = stage_under_load(home, workdir, "upg", "upgrade", "--fabric", "3.1.1")
+    assert not load.failed, load.summary()
     for n in range(1, 7):
         assert f"✓ {n}/6 " in upgrade.stderr, upgrade.stderr
     assert "4/6 roll the orderers onto Fabric 3.1.1 - 4 rolled" in upgrade.stderr
@@ -204,10 +218,6 @@ def test_migrated_seed_upgrades_to_fabric3_under_load(seed):
         n: "3.1.1" for n in ("orderer0", "orderer1", "orderer2", "orderer3", "peer0.org1", "peer1.org1")
     }
     assert st["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"]
-    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
-    with open_network(workdir).gateway("Org1") as gw:
-        assert json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))["Owner"] == "ann"
-    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
     assert (workdir / "backups" / "upgrade-to-3.1.1" / "orderer0" / "ledger").is_dir()
 
     raft_spec = spec.with_name("seed-raft.yaml")
@@ -224,25 +234,7 @@ def test_upgraded_seed_moves_to_bft_under_load(seed):
     with BFT's block deliverer."""
     home, spec = seed
     workdir = home / "networks" / "migseed"
-    net = open_network(workdir)
-    a_before = run_cli("query", "mycc", "a", home=home).stdout.strip()
-    with contextlib.ExitStack() as stack:
-        contracts = [stack.enter_context(net.gateway("Org1", p)).contract("mychannel", "basic")
-                     for p in ("peer0.org1", "peer1.org1")]  # fmt: skip
-        with RetryingLoad(contracts, "bft", workers=4, timeout=15) as load:
-            time.sleep(3)
-            start = time.monotonic()
-            migrate = run_cli("migrate", "--to", "bft", home=home, timeout=900)
-            end = time.monotonic()
-            resumed = load.first_commit_after(end, within=RECONNECT_BOUND)
-            time.sleep(3)
-        gap = load.longest_gap(start, end)
-        print(f"migrate --to bft took {end - start:.1f}s; longest stretch without a commit {gap:.1f}s; "
-              f"{load.summary()}; retries {load.retries}\n{migrate.stdout}\n{migrate.stderr}")  # fmt: skip
-        assert resumed is not None, f"nothing commits within {RECONNECT_BOUND}s after the move to BFT"
-        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
-        for c in contracts:
-            assert not load.missing_on(c)
+    migrate, _load = stage_under_load(home, workdir, "bft", "migrate", "--to", "bft")
     for n in range(1, 8):
         assert f"✓ {n}/7 " in migrate.stderr, migrate.stderr
     st = status(home)
@@ -251,10 +243,6 @@ def test_upgraded_seed_moves_to_bft_under_load(seed):
     for peer in ("peer0.org1", "peer1.org1"):
         log = (workdir / "logs" / f"{peer}.log").read_text(errors="replace")
         assert "Creating a BFT (byzantine fault tolerant) BlockDeliverer" in log, peer
-    assert run_cli("query", "mycc", "a", home=home).stdout.strip() == a_before
-    with open_network(workdir).gateway("Org1") as gw:
-        assert json.loads(gw.contract("mychannel", "basic").evaluate("ReadAsset", "before"))["Owner"] == "ann"
-    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
     bft_spec = spec.with_name("seed-bft.yaml")
     bft_spec.write_text(spec.with_name("seed-v3.yaml").read_text().replace("type: raft", "type: bft"))
     assert "0 steps run" in run_cli("up", str(bft_spec), home=home).stderr

@@ -42,6 +42,7 @@ from fabkube.migration.orderers import (
     NORMAL,
     MigrationLock,
     OrdererTls,
+    backup_manifests,
     metric_channels,
     numeric_version,
     participation,
@@ -312,13 +313,7 @@ class KafkaToRaft:
         return self.layout.spec_copy.read_text()
 
     def _manifests(self) -> list[tuple[Path, dict]]:
-        out = []
-        for m in sorted(self.host.backups.glob("kafka-to-raft-*/manifest.json")):
-            try:
-                out.append((m.parent, json.loads(m.read_text())))
-            except (OSError, ValueError):
-                continue
-        return out
+        return backup_manifests(self.host.backups, "kafka-to-raft")
 
     def _matching_backup(self, heights: dict[str, int]) -> Path | None:
         return next((d for d, m in reversed(self._manifests()) if m.get("heights") == heights), None)

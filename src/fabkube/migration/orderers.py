@@ -208,3 +208,23 @@ def ledger_heights(ep, tls: ssl.SSLContext | None) -> dict[str, int]:
     return {
         ch: int(float(v)) for ch, v in re.findall(r'^ledger_blockchain_height\{channel="([^"]+)"\} (\S+)$', text, re.M)
     }
+
+
+def backup_manifests(backups: Path, prefix: str) -> list[tuple[Path, dict]]:
+    """The complete backups named `prefix`-*, oldest first: each dir with its manifest (written
+    last, so a backup an interruption cut short has none and is never used)."""
+    out = []
+    for m in sorted(backups.glob(f"{prefix}-*/manifest.json")):
+        try:
+            out.append((m.parent, json.loads(m.read_text())))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def write_marker(path: Path, data: dict) -> None:
+    """A progress file that a kill at any moment leaves whole, old or new: written beside it and
+    renamed into place (an upgrade killed mid-write left an empty one)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

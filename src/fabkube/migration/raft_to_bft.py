@@ -49,10 +49,12 @@ from fabkube.migration.orderers import (
     NORMAL,
     MigrationLock,
     OrdererTls,
+    backup_manifests,
     ledger_heights,
     listed_channels,
     update_and_wait,
     wait_leaders,
+    write_marker,
 )
 from fabkube.spec import parse_spec
 from fabkube.topology import build_topology
@@ -205,18 +207,13 @@ class RaftToBft:
 
     # ------------------------------------------------------------ 3 backup
     def _manifests(self) -> list[tuple[Path, dict]]:
-        out = []
-        for m in sorted(self.host.backups.glob("raft-to-bft-*/manifest.json")):
-            try:
-                out.append((m.parent, json.loads(m.read_text())))
-            except (OSError, ValueError):
-                continue
-        return out
+        return backup_manifests(self.host.backups, "raft-to-bft")
 
     def _backup(self) -> tuple[Path | None, str]:
         with self.host.reach() as reach:
             fetched = self.fetch_all(reach)
-            heights = {ch: self.configs().height(ch, str(reach[0].address)) for ch in self.channels}
+            configs = self.configs()
+            heights = {ch: configs.height(ch, str(reach[0].address)) for ch in self.channels}
         if any(f.consensus.type == "BFT" for f in fetched.values()):
             latest = self._manifests()[-1][0] if self._manifests() else None
             return latest, "past it (channels switched)" + (f"; backup {latest}" if latest else "")
@@ -270,7 +267,7 @@ class RaftToBft:
         if self.layout.topo.ordering.type != "bft":
             # Recorded before any orderer stops: from here every orderer starts as BFT, whatever
             # interrupts this; and the peers to restart once BFT serves.
-            self.marker.write_text(json.dumps({"peers": [p.name for p in self.layout.topo.peers]}))
+            write_marker(self.marker, {"peers": [p.name for p in self.layout.topo.peers]})
             host.record_spec(bft_spec_text(self.layout.spec_copy.read_text()))
             self.layout = host.layout
         host.stop_orderers()
@@ -305,7 +302,7 @@ class RaftToBft:
                 self.report.info(f"{name}: restart")
                 self.host.roll(name, None)
             left.remove(name)
-            self.marker.write_text(json.dumps({"peers": left}))
+            write_marker(self.marker, {"peers": left})
         self.marker.unlink()
         return "every peer restarted"
 

@@ -46,6 +46,7 @@ from fabkube.migration.orderers import (
     remove_system_channel,
     update_and_wait,
     wait_leaders,
+    write_marker,
 )
 from fabkube.reconcile.members import member_msp_ids, signatures_needed
 from fabkube.spec import parse_spec
@@ -232,7 +233,7 @@ class Upgrade:
                 before = {ch: heights[ch] for ch in channels if ch in heights}
                 self.report.info(f"{node.name}: Fabric {was} -> {self.target}")
                 t0 = time.monotonic()
-                self.rolling.write_text(json.dumps({"node": node.name}))
+                write_marker(self.rolling, {"node": node.name})
                 self.host.roll(node.name, backup)
                 self.rolling.unlink()
                 self._wait_back(node, before)

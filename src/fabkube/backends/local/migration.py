@@ -16,20 +16,24 @@ from fabkube.reporter import Reporter
 from fabkube.spec import parse_spec
 
 
-class LocalMigrationHost(MigrationHost):
+class LocalHost:
+    """What the local hosts of a migration and of an upgrade share: the network, reached directly."""
+
     def __init__(self, net: LocalNetwork, report: Reporter):
         self.net = net
         self.layout = net.layout
         self.tools = net.tools
         self.report = report
 
-    @property
-    def recorded_type(self) -> str:
-        return self.net.topo.ordering.type
-
     @contextmanager
     def reach(self) -> Iterator[list[OrdererReach]]:
         yield [OrdererReach(o.name, o.address, o.admin, o.operations) for o in self.net.topo.orderers]
+
+
+class LocalMigrationHost(LocalHost, MigrationHost):
+    @property
+    def recorded_type(self) -> str:
+        return self.net.topo.ordering.type
 
     def _start(self, kinds: list[str]) -> None:
         started: list[str] = []

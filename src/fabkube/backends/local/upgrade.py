@@ -9,27 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fabkube.backends.local.migration import record_spec
-from fabkube.backends.local.network import LocalNetwork
+from fabkube.backends.local.migration import LocalHost, record_spec
 from fabkube.errors import RuntimeFailure
-from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
-from fabkube.reporter import Reporter
+from fabkube.migration.host import NodeReach, UpgradeHost
 
 
-class LocalUpgradeHost(UpgradeHost):
-    def __init__(self, net: LocalNetwork, report: Reporter):
-        self.net = net
-        self.layout = net.layout
-        self.tools = net.tools
-        self.report = report
-
+class LocalUpgradeHost(LocalHost, UpgradeHost):
     @property
     def recorded_version(self) -> str:
         return self.net.topo.spec.fabric.version
-
-    @contextmanager
-    def reach(self) -> Iterator[list[OrdererReach]]:
-        yield [OrdererReach(o.name, o.address, o.admin, o.operations) for o in self.net.topo.orderers]
 
     @contextmanager
     def nodes(self) -> Iterator[list[NodeReach]]:
