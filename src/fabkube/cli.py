@@ -623,7 +623,7 @@ def _migrate_to_bft(net: Network, reporter: RichReporter, no_backup: bool) -> No
     from fabkube.migration.raft_to_bft import RaftToBft
 
     try:
-        result = RaftToBft(upgrade_host(net, reporter, "migrate --to bft"), backup=not no_backup).run()
+        result = RaftToBft(upgrade_host(net, reporter), backup=not no_backup).run()
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]: run `fabkube migrate --to bft` again to finish: it reads where the network is")
         raise typer.Exit(130) from None
