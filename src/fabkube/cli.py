@@ -607,7 +607,7 @@ def _migrate_to_bft(net: Network, reporter: RichReporter, no_backup: bool) -> No
     from fabkube.migration.raft_to_bft import RaftToBft
 
     with _resumable("fabkube migrate --to bft"):
-        result = RaftToBft(upgrade_host(net, reporter, "migrate --to bft"), backup=not no_backup).run()
+        result = RaftToBft(upgrade_host(net, reporter), backup=not no_backup).run()
     _print_moved(net, result, "bft", "BFT")
 
 

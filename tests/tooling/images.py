@@ -171,9 +171,18 @@ class ImageSet:
             Image("registry.k8s.io/coredns/coredns:v1.12.4", [coredns], entrypoint=["/coredns"], ports=[53]),
         ]
 
-    def network_images(self, progress: Progress) -> list[Image]:
+    def network_images(self, progress: Progress, more_fabric: tuple[Toolchain, ...] = ()) -> list[Image]:
+        """Kafka, ZooKeeper and Fabric's images of this toolchain's version, plus Fabric's peer and
+        orderer images of each toolchain in `more_fabric` (built ones): no tools image for Fabric 3,
+        as upstream publishes none."""
+        out = self._fabric_images(self.tools, progress)
+        for t in more_fabric:
+            out += self._fabric_images(t, progress)
+        return out + self._kafka_images(progress)
+
+    def _fabric_images(self, t: Toolchain, progress: Progress) -> list[Image]:
         base = self.base.ensure(progress)
-        t, fab = self.tools, self.tools.fabric.version
+        fab = t.fabric.version
         reg = self.registry
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FABRIC_CFG_PATH": FABRIC_CFG}
         env["FABRIC_VER"] = fab
@@ -198,6 +207,21 @@ class ImageSet:
             for f in sorted(t.config_dir.iterdir()):
                 _put(r, f"{FABRIC_CFG}/{f.name}", f, mode=0o644)
 
+        fabric = {"peer": peer, "orderer": orderer, "tools": tools_}
+        if t.fabric.major >= 3:
+            del fabric["tools"]  # hyperledger/fabric-tools ends with 2.5 (Fabric 3.0 release notes)
+        out = []
+        for kind, fill in fabric.items():
+            layer = self._layer(f"fabric-{kind}-{fab}", fill)
+            cmd = {"peer": ["peer", "node", "start"], "orderer": ["orderer", "start"], "tools": None}[kind]
+            out.append(Image(f"{reg}/hyperledger/fabric-{kind}:{fab}", [base, layer], cmd=cmd, env=env))
+        return out
+
+    def _kafka_images(self, progress: Progress) -> list[Image]:
+        base = self.base.ensure(progress)
+        t, reg = self.tools, self.registry
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
         def kafka(r: Path) -> None:
             for jar in sorted(t.kafka_libs.glob("*.jar")):
                 _put(r, f"/opt/kafka/libs/{jar.name}", jar, mode=0o644)
@@ -220,12 +244,7 @@ class ImageSet:
                 _own(r, d, APP_UID)
             _add_user(r, base, "zookeeper", APP_UID)
 
-        fabric = {"peer": peer, "orderer": orderer, "tools": tools_}
         out = []
-        for kind, fill in fabric.items():
-            layer = self._layer(f"fabric-{kind}-{fab}", fill)
-            cmd = {"peer": ["peer", "node", "start"], "orderer": ["orderer", "start"], "tools": None}[kind]
-            out.append(Image(f"{reg}/hyperledger/fabric-{kind}:{fab}", [base, layer], cmd=cmd, env=env))
         kafka_layer = self._layer(f"kafka-{KAFKA_VERSION}", kafka)
         out.append(
             Image(

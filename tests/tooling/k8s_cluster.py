@@ -40,6 +40,7 @@ from fabkube.crypto.certs import CA, new_key, write_cert, write_key
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.health import tcp_open
 from fabkube.toolchain import Toolchain
+from fabkube.toolchain.versions import FABRIC_VERSIONS
 from fabkube.topology import Endpoint
 from tooling.images import ImageSet
 from tooling.k8s_sim import CONTROL_PLANE_TAINT, SimCluster
@@ -551,7 +552,10 @@ state = "{d / "containerd" / "state"}"
         images = ImageSet(self.tools, self.build.bin, COREDNS.bin(self.tools) / "coredns")
         out = self.root / "images"
         system = write_archive(images.system_images(), out / "system.tar")
-        network = write_archive(images.network_images(progress), out / "network.tar")
+        # Fabric 3's peer and orderer images too, when its binaries are built (`./dev test` builds them).
+        more = tuple(t for v in FABRIC_VERSIONS if v != self.tools.fabric.version and not FABRIC_VERSIONS[v].unavailable
+                     and (t := Toolchain(v)).fabric_ready())  # fmt: skip
+        network = write_archive(images.network_images(progress, more), out / "network.tar")
         return [system, network]
 
     def _mirror_tags(self, node: Node, archive: Path) -> None:

@@ -55,15 +55,12 @@ def migration_host(net: Network, report):
     return LocalMigrationHost(net, report)  # type: ignore[arg-type]
 
 
-def upgrade_host(net: Network, report, verb: str = "upgrade"):
+def upgrade_host(net: Network, report):
     """The network as an upgrade of its Fabric binaries drives it (fabkube.migration.host), on its target."""
     if net.target == "k8s":
-        from fabkube.backends.base import NotApplicable
+        from fabkube.backends.k8s.upgrade import K8sUpgradeHost
 
-        raise NotApplicable(
-            f"{verb}: not on Kubernetes yet; on the local target it runs (the README's Upgrading to Fabric 3 "
-            "says what it does)"
-        )
+        return K8sUpgradeHost(net, report)  # type: ignore[arg-type]
     from fabkube.backends.local.upgrade import LocalUpgradeHost
 
     return LocalUpgradeHost(net, report)  # type: ignore[arg-type]

@@ -117,7 +117,7 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
     if applied.tls != wanted.tls:
         out.append(f"tls: {applied.tls} -> {wanted.tls} on a running network is not supported; keep {applied.tls}")
     if applied.fabric.version != wanted.fabric.version:
-        out.append(_version_change(applied.fabric.version, wanted.fabric.version, wanted.name, where, target))
+        out.append(_version_change(applied.fabric.version, wanted.fabric.version, wanted.name, where))
     _settings(applied, wanted, before, after, target, out)
     _orderer_changes(before, after, out)
     _removals(before, after, out)
@@ -132,12 +132,10 @@ def _refusals(applied: NetworkSpec, wanted: NetworkSpec, before: Topology, after
             )
 
 
-def _version_change(recorded: str, wanted: str, name: str, where: str, target: str) -> str:
+def _version_change(recorded: str, wanted: str, name: str, where: str) -> str:
     older = tuple(int(x) for x in recorded.split(".")) > tuple(int(x) for x in wanted.split("."))
     if older:
         return f"fabric.version: {wanted}, but network {name} runs Fabric {recorded} ({where}): keep {recorded}"
-    if target == "k8s":
-        return f"fabric.version: {recorded} -> {wanted}: upgrading on Kubernetes is not there yet; keep {recorded}"
     return (
         f"fabric.version: {recorded} -> {wanted}: `up` does not change binaries; run "
         f"`fabkube upgrade --fabric {wanted} --network {name}`, then `up` the new spec"

@@ -152,20 +152,21 @@ class K8sMigrationHost(MigrationHost):
         return f"deleted {', '.join(gone)}; their volumes stay until `down --purge`"
 
     # ------------------------------------------------------------ backup and restore: one Job per volume
-    def _volumes(self) -> list[tuple[dict, str]]:
-        """(StatefulSet, claim name) for every data volume of the orderers, brokers and ZooKeeper."""
+    def _volumes(self, sets: list[dict] | None = None) -> list[tuple[dict, str]]:
+        """(StatefulSet, claim name) for every data volume of `sets` (default: the orderers',
+        brokers' and ZooKeeper's)."""
         out = []
-        for sts in self._statefulsets(("orderer", *SERVICE_KINDS), self._kafka_objects()):
+        for sts in sets if sets is not None else self._statefulsets(("orderer", *SERVICE_KINDS), self._kafka_objects()):
             for tmpl in sts["spec"].get("volumeClaimTemplates", []):
                 for i in range(sts["spec"].get("replicas", 1)):
                     out.append((sts, f"{tmpl['metadata']['name']}-{sts['metadata']['name']}-{i}"))
         return out
 
-    def _copy_jobs(self, tag: str, restore: bool) -> list[str]:
+    def _copy_jobs(self, tag: str, restore: bool, sets: list[dict] | None = None) -> list[str]:
         spec = self.net.loaded.spec
         cluster = self.net.cluster
         jobs = []
-        volumes = self._volumes()
+        volumes = self._volumes(sets)
         for sts, claim in volumes:
             ns = sts["metadata"]["namespace"]
             backup_claim = f"backup-{tag.lower()}-{claim}"[:63].rstrip("-")

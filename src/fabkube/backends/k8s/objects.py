@@ -22,9 +22,17 @@ IMAGES = {
 }
 
 
+# Fabric publishes no fabric-tools image from 3.0 on (release_notes/v3.0.0.md). The Jobs of a 3.x
+# network run the newest 2.5 tools: their peer CLI and osnadmin speak the same APIs to 3.x nodes.
+TOOLS_FOR_FABRIC3 = "2.5.9"
+
+
 def image(spec: NetworkSpec, kind: str, **fmt: str) -> str:
     registry = spec.kubernetes.images.registry.rstrip("/")
-    return f"{registry}/{IMAGES[kind].format(fabric=spec.fabric.version, **fmt)}"
+    fabric = spec.fabric.version
+    if kind == "tools" and int(fabric.split(".")[0]) >= 3:
+        fabric = TOOLS_FOR_FABRIC3
+    return f"{registry}/{IMAGES[kind].format(fabric=fabric, **fmt)}"
 
 
 def labels(spec: NetworkSpec, component: str, kind: str) -> dict[str, str]:

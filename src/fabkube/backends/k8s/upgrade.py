@@ -1,0 +1,103 @@
+"""A Kubernetes network as an upgrade (or a move to BFT) drives it: each orderer's and peer's
+StatefulSet scaled to zero to stop it, its volume copied by a Job (the migration's), and the
+recorded spec's StatefulSet applied to start it (a new image, or BFT's settings), one at a time;
+nodes read through port-forwards."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fabkube.backends.k8s.migration import K8sMigrationHost, _component
+from fabkube.backends.k8s.network import K8sNetwork, _endpoint
+from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
+from fabkube.reporter import Reporter
+from fabkube.spec import parse_spec
+
+ROLLOUT = 600.0
+
+
+class K8sUpgradeHost(UpgradeHost):
+    def __init__(self, net: K8sNetwork, report: Reporter):
+        # The migration's host knows how to scale, apply, copy volumes and record a spec.
+        self.workloads = K8sMigrationHost(net, report)
+        self.report = report
+        self._sync()
+
+    def _sync(self) -> None:
+        self.net, self.layout, self.tools = self.workloads.net, self.workloads.layout, self.workloads.tools
+
+    @property
+    def recorded_version(self) -> str:
+        return self.net.topo.spec.fabric.version
+
+    @contextmanager
+    def reach(self) -> Iterator[list[OrdererReach]]:
+        with self.net.orderer_reach() as reach:
+            yield reach
+
+    @contextmanager
+    def nodes(self) -> Iterator[list[NodeReach]]:
+        from fabkube.backends.k8s.portforward import port_forward
+
+        topo = self.net.topo
+        with contextlib.ExitStack() as stack:
+            out = []
+            for kind, group in (("orderer", topo.orderers), ("peer", topo.peers)):
+                for node in group:
+                    ns, pod = self.net._pod_name(node.name)
+                    local = stack.enter_context(port_forward(self.net.cluster.core, ns, pod, node.operations.port))
+                    out.append(NodeReach(node.name, kind, node.org, _endpoint(local)))
+            yield out
+
+    def _sets(self, kinds: tuple[str, ...] = ("orderer", "peer")) -> list[dict]:
+        return self.workloads._statefulsets(kinds)
+
+    def _set_of(self, name: str) -> dict:
+        node = next(n for n in [*self.net.topo.orderers, *self.net.topo.peers] if n.name == name)
+        return next(s for s in self._sets() if s["metadata"]["name"] == node.hostname)
+
+    def _start(self, sets: list[dict]) -> None:
+        objects = self.net.rendered().objects()
+        held = [o for o in objects if o["kind"] in ("Secret", "ConfigMap", "Service")]
+        self.net.cluster.apply([*held, *sets], ("Secret", "ConfigMap", "Service", "StatefulSet"))
+        self.net.cluster.wait_rollout(sets, ROLLOUT, self.report.info)
+
+    def ensure_running(self) -> list[str]:
+        """Only the stopped ones: applying every StatefulSet of a newly recorded version would roll
+        them all at once."""
+        stopped = [s for s in self._sets() if not self.net.cluster.workload_ready(s)[0]]
+        for kind in ("orderer", "peer"):
+            group = [s for s in stopped if _component(s) == kind]
+            if group:
+                self._start(group)
+        return [s["metadata"]["name"] for s in stopped]
+
+    def record_spec(self, spec_text: str) -> None:
+        self.workloads.record_type(parse_spec(spec_text).spec.ordering.type, spec_text)
+        self._sync()
+
+    def stop_orderers(self) -> None:
+        self.workloads._scale_to_zero(self._sets(("orderer",)))
+
+    def start_orderers(self) -> None:
+        self._start(self._sets(("orderer",)))
+
+    def running(self, name: str) -> bool:
+        return self.net.cluster.workload_ready(self._set_of(name))[0]
+
+    def stop_node(self, name: str) -> None:
+        self.workloads._scale_to_zero([self._set_of(name)])
+
+    def start_node(self, name: str) -> None:
+        self._start([self._set_of(name)])
+
+    def backup_node(self, name: str, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        self.workloads._copy_jobs(f"{dest.name}-{name}", restore=False, sets=[self._set_of(name)])
+
+    @property
+    def backups(self) -> Path:
+        return self.layout.root / "backups"
