@@ -157,20 +157,24 @@ class RetryingLoad(SubmitLoad):
         return asset.get("Owner") == "tom" and asset.get("AppraisedValue") == 100
 
 
-def kill_leader_under_load(net, pid: int, prefix: str, moved, what: str, elect_timeout: float = 60,
-                           settle: float = 15, **load_options) -> tuple[SubmitLoad, float, int, int]:  # fmt: skip
-    """SIGKILL the leading orderer (`pid`) while a client submits through Org1's Gateway; wait until
-    `moved()` says another leads, then `settle` seconds more. Returns the load, the seconds until
-    another led, and the commits seen before the kill and at the end."""
+def sigkill(pid: int):
     import os
     import signal
 
+    return lambda: os.kill(pid, signal.SIGKILL)
+
+
+def kill_leader_under_load(net, kill, prefix: str, moved, what: str, elect_timeout: float = 60,
+                           settle: float = 15, **load_options) -> tuple[SubmitLoad, float, int, int]:  # fmt: skip
+    """Kill the leading orderer (`kill()`: a SIGKILL, a pod deleted) while a client submits through
+    Org1's Gateway; wait until `moved()` says another leads, then `settle` seconds more. Returns the
+    load, the seconds until another led, and the commits seen before the kill and at the end."""
     from conftest import wait_for
 
     with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), prefix, **load_options) as load:
         time.sleep(5)
         before = load.count()
-        os.kill(pid, signal.SIGKILL)
+        kill()
         killed_at = time.monotonic()
         wait_for(what, moved, timeout=elect_timeout)
         elected = time.monotonic() - killed_at

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import assert_on_every_peer, kill_leader_under_load
+from load import assert_on_every_peer, kill_leader_under_load, sigkill
 
 from fabkube.backends import open_network
 
@@ -67,7 +67,7 @@ def test_bft_leader_killed_under_load_loses_nothing(bft):
                if c["name"] == old)  # fmt: skip
     moved = lambda: any(o != old for o in leaders(home))  # noqa: E731
     load, elected, before, after = kill_leader_under_load(
-        net, pid, "bft", moved, "another BFT leader", elect_timeout=120, settle=10, workers=4, timeout=30
+        net, sigkill(pid), "bft", moved, "another BFT leader", elect_timeout=120, settle=10, workers=4, timeout=30
     )
     print(f"BFT leader {old} killed: another leads after {elected:.1f}s; {load.summary()}")
     assert after > before, "nothing committed after the leader was killed"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, run_cli
 from kubernetes import client, config
-from load import RetryingLoad, SubmitLoad
+from load import RetryingLoad, SubmitLoad, assert_on_every_peer, kill_leader_under_load
 from tooling.k8s_cluster import RealCluster
 from user_chaincode import IN_FLIGHT, LANGUAGES, SUBMITS, chaincode_dirs, spec_text
 
@@ -430,6 +430,7 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
             missing = load.missing_on(contract)
             assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
         renew_in_pods(cluster, home, core)
+        upgrade_in_pods(cluster, home, core)
     finally:
         os.environ.pop("KUBECONFIG", None)
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
@@ -498,6 +499,109 @@ def renew_in_pods(cluster, home, core) -> None:
         assert "connection.json of basic_1.0-" in log and ": current" in log, log
     again = cli(cluster, "certs", "renew", "--network", "raft-k8s", home=home)
     assert "0 certificates renewed, 0 components restarted" in again.stderr, again.stderr
+
+
+def upgrade_in_pods(cluster, home, core) -> None:
+    """`upgrade --fabric 3.1.1` on the Raft network in real pods while a client submits through both
+    peers: the orderers, then the peers, roll one at a time onto Fabric 3.1.1's images, each node's
+    volume copied by a Job first; the channel ends at V3_0 and nothing the client saw committed is
+    lost; a second run has nothing to do."""
+    from fabkube.backends import open_network
+
+    net = open_network(home / "networks" / "raft-k8s")
+    with contextlib.ExitStack() as stack:
+        contracts = [
+            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
+        ]
+        with RetryingLoad(contracts, "upgrade", workers=3, timeout=15) as load:
+            time.sleep(5)
+            start = time.monotonic()
+            upgrade = cli(cluster, "upgrade", "--fabric", "3.1.1", "--network", "raft-k8s", home=home)
+            took = time.monotonic() - start
+            time.sleep(5)
+        print(f"upgrade in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n{upgrade.stderr}")
+        assert not load.failed, load.summary()
+        for contract in contracts:
+            missing = load.missing_on(contract)
+            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    assert "runs Fabric 3.1.1" in upgrade.stdout, upgrade.stdout
+    status = json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)
+    fabric = {c["name"]: c.get("fabric") for c in status["components"] if c["kind"] in ("orderer", "peer")}
+    assert set(fabric.values()) == {"3.1.1"} and len(fabric) == 5, fabric
+    assert status["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"], status["channels"]
+    pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=raft").items
+    images = {c.image for p in pods for c in p.spec.containers if c.image.split(":")[0].endswith(("-orderer", "-peer"))}
+    assert images and all(i.endswith(":3.1.1") for i in images), images
+    kept = net.layout.root / "backups" / "upgrade-to-3.1.1"
+    assert sorted(d.name for d in kept.iterdir()) == sorted(n.name for n in [*net.topo.orderers, *net.topo.peers])
+    assert all("data-" in (d / "volumes.txt").read_text() for d in kept.iterdir())
+    moved = cli(cluster, "invoke", "mycc", "move", "a", "b", "5", "--network", "raft-k8s", home=home)
+    assert "committed (VALID)" in moved.stdout, moved.stdout + moved.stderr
+    again = cli(cluster, "upgrade", "--fabric", "3.1.1", "--network", "raft-k8s", home=home)
+    assert "already runs Fabric 3.1.1: nothing to do" in again.stdout, again.stdout + again.stderr
+
+
+def test_bft_on_fabric_3_in_real_pods_loses_nothing_when_its_leader_is_killed(cluster, home, tmp_path):
+    """examples/bft.yaml on real pods (Fabric 3.1.1's images; the Jobs on fabric-tools 2.5.9, as
+    upstream publishes no 3.x tools image): four SmartBFT orderers reach 100; the leader's pod
+    deleted under load, another leads and every transaction is accounted for, on both peers."""
+    from fabkube.backends import open_network
+
+    core = client.CoreV1Api(api(cluster))
+    spec = tmp_path / "bft.yaml"
+    basic = "  - {name: basic, path: 'builtin:asset-transfer-basic-go', channel: mychannel}\n"
+    spec.write_text((EXAMPLES / "bft.yaml").read_text().replace("chaincodes:\n", "chaincodes:\n" + basic))
+    cluster.load_chaincode_images(spec)
+    start = time.monotonic()
+    up = cli(cluster, "up", str(spec), "--target", "k8s", home=home)
+    print(f"bft up on real pods in {time.monotonic() - start:.0f}s")
+    try:
+        assert "orderer3 joins mychannel" in up.stderr and "lifecycle Job succeeded" in up.stderr, up.stderr
+        assert "== query mycc a   100" in up.stderr.replace("\n", " "), up.stderr
+
+        def status() -> dict:
+            return json.loads(cli(cluster, "status", "--network", "bft-k8s", "--json", home=home).stdout)
+
+        def leader() -> str | None:
+            done = cli(cluster, "status", "--network", "bft-k8s", "--json", home=home, check=False)
+            if done.returncode != 0:
+                return None
+            by_orderer = json.loads(done.stdout)["orderers"]
+            found = [o for o, by in by_orderer.items() if by.get("mychannel", {}).get("leader")]
+            return found[0] if len(found) == 1 else None
+
+        first = status()
+        assert sorted(first["orderers"]) == ["orderer0", "orderer1", "orderer2", "orderer3"], first["orderers"]
+        assert len({by["mychannel"]["height"] for by in first["orderers"].values()}) == 1, first["orderers"]
+        fabric = {c.get("fabric") for c in first["components"] if c["kind"] in ("orderer", "peer")}
+        assert fabric == {"3.1.1"}, first["components"]
+        assert first["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"], first["channels"]
+        old = leader()
+        assert old, first["orderers"]
+
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)  # the in-process client reads it
+        try:
+            net = open_network(home / "networks" / "bft-k8s")
+            ns, pod = net._pod_name(old)
+            load, elected, before, after = kill_leader_under_load(
+                net,
+                lambda: core.delete_namespaced_pod(pod, ns, grace_period_seconds=0),
+                "bftpod",
+                lambda: leader() not in (None, old),
+                "another BFT leader",
+                elect_timeout=120,
+                settle=15,
+                workers=4,
+                timeout=30,
+            )
+            print(f"BFT leader's pod {ns}/{pod} deleted: another leads after {elected:.1f}s; {load.summary()}")
+            assert after > before, "nothing committed after the leader's pod was deleted"
+            assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+            assert_on_every_peer(net, load)
+        finally:
+            os.environ.pop("KUBECONFIG", None)
+    finally:
+        cli(cluster, "down", "--network", "bft-k8s", "--purge", home=home, check=False)
 
 
 def test_seed_without_tls_in_real_pods(cluster, home, tmp_path):

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import assert_on_every_peer, kill_leader_under_load
+from load import assert_on_every_peer, kill_leader_under_load, sigkill
 
 from fabkube.backends import open_network
 
@@ -76,7 +76,7 @@ def test_leader_killed_under_load_loses_nothing_committed(raft):
     pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
                if c["name"] == old)  # fmt: skip
     moved = lambda: any(by["mychannel"]["leader"] for o, by in orderer_status(home).items() if o != old)  # noqa: E731
-    load, elected, before, after = kill_leader_under_load(net, pid, "raft", moved, "a new leader")
+    load, elected, before, after = kill_leader_under_load(net, sigkill(pid), "raft", moved, "a new leader")
     print(f"leader {old} killed: new leader in {elected:.1f}s; {load.summary()}")
     assert after > before, "nothing committed after the leader was killed"
     assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0

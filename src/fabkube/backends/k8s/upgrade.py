@@ -95,8 +95,20 @@ class K8sUpgradeHost(UpgradeHost):
         self._start([self._set_of(name)])
 
     def backup_node(self, name: str, dest: Path) -> None:
-        dest.mkdir(parents=True, exist_ok=True)
-        self.workloads._copy_jobs(f"{dest.name}-{name}", restore=False, sets=[self._set_of(name)])
+        """A Job copies the node's volume to a backup volume of its own; `dest/<name>` then names
+        it (written once the copy succeeded, so a copy cut short is never taken for one)."""
+        copied = self.workloads._copy_jobs(f"{dest.name}-{name}", restore=False, sets=[self._set_of(name)])
+        target = dest / name
+        part = target.with_name(target.name + ".partial")
+        part.mkdir(parents=True, exist_ok=True)
+        lines = [f"{c}  (copied to its backup volume: kubectl get pvc -n {c.split('/')[0]} -l "
+                 "app.kubernetes.io/component=backup)" for c in copied]  # fmt: skip
+        (part / "volumes.txt").write_text("\n".join(lines) + "\n")
+        if target.is_dir():
+            for f in target.iterdir():
+                f.unlink()
+            target.rmdir()
+        part.rename(target)
 
     @property
     def backups(self) -> Path:
