@@ -372,15 +372,17 @@ def test_every_language_in_real_pods(cluster, home, tmp_path):
         cli(cluster, "down", "--network", "langs-k8s", "--purge", home=home, check=False)
 
 
-def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_path):
-    """examples/raft.yaml on real pods: the Job joins every orderer with osnadmin and queries 100;
-    `status` names the leader; deleting the leader's pod under load elects another, and every
-    transaction the client saw committed is on the ledger."""
+def test_raft_in_real_pods_survives_its_leader_renews_and_moves_to_fabric3_bft(cluster, home, tmp_path):
+    """examples/raft.yaml (four consenters) on real pods: the Job joins every orderer with osnadmin
+    and queries 100; `status` names the leader; deleting the leader's pod under load elects another,
+    and every transaction the client saw committed is on the ledger. Then, each under load: `certs
+    renew --all`, `upgrade --fabric 3.1.1`, `migrate --to bft`."""
     from fabkube.backends import open_network
 
     core = client.CoreV1Api(api(cluster))
     spec = tmp_path / "raft.yaml"
     text = (EXAMPLES / "raft.yaml").read_text().replace("batchTimeout: 2s, maxMessageCount: 10", "batchTimeout: 250ms")
+    text = text.replace("orderers: 3,", "orderers: 4,")  # BFT, at the end, needs four
     spec.write_text(
         text.replace(
             "chaincodes:\n",
@@ -406,7 +408,7 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
         return found[0] if len(found) == 1 else None
 
     first = orderers()
-    assert sorted(first) == ["orderer0", "orderer1", "orderer2"], first
+    assert sorted(first) == ["orderer0", "orderer1", "orderer2", "orderer3"], first
     assert len({by["mychannel"]["height"] for by in first.values()}) == 1, first
     old = leader()
     assert old, first
@@ -431,6 +433,7 @@ def test_raft_in_real_pods_survives_the_leaders_pod_deletion(cluster, home, tmp_
             assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
         renew_in_pods(cluster, home, core)
         upgrade_in_pods(cluster, home, core)
+        bft_in_pods(cluster, home, core)
     finally:
         os.environ.pop("KUBECONFIG", None)
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
@@ -473,7 +476,8 @@ def renew_in_pods(cluster, home, core) -> None:
         missing = load.missing_on(contracts[0])
         assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
     assert (
-        "channel config updates (orderer0 on mychannel, orderer1 on mychannel, orderer2 on mychannel)" in renew.stderr
+        "channel config updates (orderer0 on mychannel, orderer1 on mychannel, orderer2 on mychannel, orderer3 on "
+        "mychannel)" in renew.stderr.replace("\n", " ")
     )
     after = serials()
     leaves = [c.path for c in certificates(net.layout) if c.kind not in CA_KINDS]
@@ -527,7 +531,7 @@ def upgrade_in_pods(cluster, home, core) -> None:
     assert "runs Fabric 3.1.1" in upgrade.stdout, upgrade.stdout
     status = json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)
     fabric = {c["name"]: c.get("fabric") for c in status["components"] if c["kind"] in ("orderer", "peer")}
-    assert set(fabric.values()) == {"3.1.1"} and len(fabric) == 5, fabric
+    assert set(fabric.values()) == {"3.1.1"} and len(fabric) == 6, fabric
     assert status["channels"]["mychannel"]["capabilities"]["channel"] == ["V3_0"], status["channels"]
     pods = core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=raft").items
     images = {c.image for p in pods for c in p.spec.containers if c.image.split(":")[0].endswith(("-orderer", "-peer"))}
@@ -539,6 +543,45 @@ def upgrade_in_pods(cluster, home, core) -> None:
     assert "committed (VALID)" in moved.stdout, moved.stdout + moved.stderr
     again = cli(cluster, "upgrade", "--fabric", "3.1.1", "--network", "raft-k8s", home=home)
     assert "already runs Fabric 3.1.1: nothing to do" in again.stdout, again.stdout + again.stderr
+
+
+def bft_in_pods(cluster, home, core) -> None:
+    """`migrate --to bft` on the upgraded network in real pods while a client submits: seven phases;
+    every transaction the client sent is accounted for and each one it saw committed is on both
+    peers; the channel runs BFT with one leader, the peers' pods came back with BFT's block
+    deliverer, and new transactions commit."""
+    from fabkube.backends import open_network
+
+    net = open_network(home / "networks" / "raft-k8s")
+    with contextlib.ExitStack() as stack:
+        contracts = [
+            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
+        ]
+        with RetryingLoad(contracts, "tobft", workers=3, timeout=15) as load:
+            time.sleep(5)
+            start = time.monotonic()
+            moved = cli(cluster, "migrate", "--to", "bft", "--network", "raft-k8s", home=home)
+            took = time.monotonic() - start
+            time.sleep(10)
+        print(f"migrate --to bft in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n"
+              f"{moved.stdout}{moved.stderr}")  # fmt: skip
+        assert all(f"✓ {n}/7 " in moved.stderr for n in range(1, 8)), moved.stderr
+        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+        for contract in contracts:
+            missing = load.missing_on(contract)
+            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    status = json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)
+    assert status["channels"]["mychannel"]["type"] == "BFT", status["channels"]
+    leading = [o for o, by in status["orderers"].items() if by["mychannel"]["leader"]]
+    assert len(leading) == 1, status["orderers"]
+    for p in net.topo.peers:
+        ns, pod = net._pod_name(p.name)
+        log = core.read_namespaced_pod_log(pod, ns, container="peer")
+        assert "Creating a BFT (byzantine fault tolerant) BlockDeliverer" in log, (p.name, log[-3000:])
+    invoked = cli(cluster, "invoke", "mycc", "move", "a", "b", "5", "--network", "raft-k8s", home=home)
+    assert "committed (VALID)" in invoked.stdout, invoked.stdout + invoked.stderr
+    again = cli(cluster, "migrate", "--to", "bft", "--network", "raft-k8s", home=home)
+    assert "already runs BFT: nothing to do" in again.stdout, again.stdout + again.stderr
 
 
 def test_bft_on_fabric_3_in_real_pods_loses_nothing_when_its_leader_is_killed(cluster, home, tmp_path):

@@ -414,3 +414,18 @@ def test_a_new_chaincode_restarts_no_peer_and_any_version_makes_a_valid_secret_k
     items = next(v["secret"]["items"] for v in pod_spec(after[peers[0]])["volumes"] if v["name"] == "connections")
     assert any(i["path"].startswith("more_1.0+b1-") for i in items), items
     assert {i["key"] for i in items} == set(secret["data"])
+
+
+def test_a_fabric3_network_runs_its_version_and_the_jobs_on_fabric_tools_2_5(tmp_path):
+    """Fabric publishes no fabric-tools image from 3.0 on: the peers and orderers of a 3.1.1 network
+    run 3.1.1's images, its Jobs (lifecycle, backups) 2.5.9's tools, whose CLIs speak to 3.x nodes."""
+    from fabkube.toolchain import Toolchain
+
+    r = render(load_spec(EXAMPLES / "bft.yaml"), tmp_path, Toolchain("3.1.1").ensure())
+    by_kind: dict[str, set] = {}
+    for o in r.objects():
+        for c in containers(o):
+            by_kind.setdefault(o["kind"], set()).add(c["image"].split("/", 1)[1])
+    assert by_kind["Job"] == {"hyperledger/fabric-tools:2.5.9"}, by_kind
+    fabric = {i for i in by_kind["StatefulSet"] if i.startswith("hyperledger/fabric-")}
+    assert fabric == {"hyperledger/fabric-orderer:3.1.1", "hyperledger/fabric-peer:3.1.1"}, by_kind

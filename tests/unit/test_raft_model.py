@@ -9,7 +9,7 @@ from conftest import EXAMPLES
 from fabkube.backends.k8s.render import render
 from fabkube.channel.configtx import render_configtx
 from fabkube.components import orderer_env
-from fabkube.errors import UserError
+from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import generate
 from fabkube.ops.lifecycle import channel_steps, shell_script
 from fabkube.spec import load_spec, parse_spec
@@ -137,3 +137,27 @@ def test_configtx_with_two_orderer_orgs(tools, tmp_path):
     steps = channel_steps(layout, layout.topo.channel("mychannel"))
     assert [s.commands[0].org for s in steps[:3]] == ["OrdererOrg1", "OrdererOrg1", "OrdererOrg2"]
     assert "Admin@ord2.example.com" in " ".join(steps[2].commands[0].args)
+
+
+def test_a_restarted_consenter_counts_as_back_only_when_the_leader_hears_from_every_consenter(monkeypatch):
+    """The gauges an orderer exports (etcdraft metrics.go): a channel is whole when the active nodes
+    the leader reports equal the cluster size; a channel missing either gauge is not."""
+    from fabkube.consensus import participation
+    from fabkube.nodes import Endpoint
+
+    text = {"now": ""}
+    monkeypatch.setattr(participation, "operations_get", lambda *_a: text["now"])
+    gauges = (
+        'consensus_etcdraft_active_nodes{channel="a"} %s\n'
+        'consensus_etcdraft_cluster_size{channel="a"} 4\n'
+        'consensus_etcdraft_cluster_size{channel="b"} 4\n'
+        'consensus_etcdraft_active_nodes{channel="b"} 4\n'
+    )
+    text["now"] = gauges % "3"
+    assert participation.raft_members_active(Endpoint("127.0.0.1", 1), None) == {"a": (3, 4), "b": (4, 4)}
+    with pytest.raises(RuntimeFailure, match=r"orderer1 to hear from every consenter.*a \(3 of 4\)"):
+        participation.wait_whole("orderer1", Endpoint("127.0.0.1", 1), None, ["a", "b"], None, timeout=1.5)
+    with pytest.raises(RuntimeFailure, match=r"c \(\? of \?\)"):
+        participation.wait_whole("orderer1", Endpoint("127.0.0.1", 1), None, ["c"], None, timeout=1.5)
+    text["now"] = gauges % "4.0"
+    participation.wait_whole("orderer1", Endpoint("127.0.0.1", 1), None, ["a", "b"], None, timeout=1.5)

@@ -35,6 +35,10 @@ def channel_options(server_name_override: str | None = None) -> list[tuple[str, 
         # Peers permit pings without active streams, which keeps idle connections alive behind NAT.
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # A peer restarts in seconds (an upgrade, a renewal): dial it again within 2 s of its
+        # return, not after gRPC's backoff, which grows to 120 s while the peer is away and fails
+        # every call at once meanwhile (seen with both peers of an org rolled one after the other).
+        ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
     if server_name_override:
         options.append(("grpc.ssl_target_name_override", server_name_override))

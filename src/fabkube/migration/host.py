@@ -141,6 +141,11 @@ class UpgradeHost(ABC):
     def backup_node(self, name: str, dest: Path) -> None:
         """Copy a stopped node's data to dest/<name>, whole or not at all."""
 
+    def backup_nodes(self, names: list[str], dest: Path) -> None:
+        """Copy stopped nodes' data to dest/<name> each (a target may copy them side by side)."""
+        for name in names:
+            self.backup_node(name, dest)
+
     def roll(self, name: str, backup: Path | None) -> None:
         """Stop the node, copy its data under `backup` (unless None), start it as the recorded spec
         says, and wait until it serves."""

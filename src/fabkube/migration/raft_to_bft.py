@@ -226,8 +226,7 @@ class RaftToBft:
         names = [o.name for o in self.layout.topo.orderers]
         self.report.info(f"stopping the orderers; copying their data to {dest}")
         self.host.stop_orderers()
-        for name in names:
-            self.host.backup_node(name, dest)
+        self.host.backup_nodes(names, dest)
         # Written last: a backup without its manifest is incomplete, and never used.
         (dest / "manifest.json").write_text(json.dumps({"heights": heights, "copied": names}, indent=2))
         self.host.start_orderers()
@@ -292,17 +291,18 @@ class RaftToBft:
         left = json.loads(self.marker.read_text())["peers"]
         with self.host.reach() as reach:
             last_config = {ch: f.block_number for ch, f in self.fetch_all(reach).items()}
+        # Open while the peers are read (on Kubernetes the endpoints are port-forwards).
         with self.host.nodes() as nodes:
             by_name = {n.name: n for n in nodes}
-        for name in list(left):
-            if name in by_name:
-                # A peer picks its deliverer from the config it has when the channel starts: it
-                # must have committed the switch (peers get it only once maintenance ends) first.
-                self._wait_committed(by_name[name], last_config)
-                self.report.info(f"{name}: restart")
-                self.host.roll(name, None)
-            left.remove(name)
-            write_marker(self.marker, {"peers": left})
+            for name in list(left):
+                if name in by_name:
+                    # A peer picks its deliverer from the config it has when the channel starts: it
+                    # must have committed the switch (peers get it only once maintenance ends) first.
+                    self._wait_committed(by_name[name], last_config)
+                    self.report.info(f"{name}: restart")
+                    self.host.roll(name, None)
+                left.remove(name)
+                write_marker(self.marker, {"peers": left})
         self.marker.unlink()
         return "every peer restarted"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from fabkube.channel.config import AdminIdentity, ChannelConfigs, FetchedConfig, orderer_admin_configs
-from fabkube.consensus.participation import leaders
+from fabkube.consensus.participation import leaders, wait_whole
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import network_toolchain
 from fabkube.health import fabric_version, operations_tls
@@ -262,6 +262,7 @@ class Upgrade:
         if node.kind == "orderer":
             with self.host.reach() as reach:
                 wait_leaders(reach, self.tls.ops, list(before), self.log)
+            wait_whole(node.name, node.operations, tls, list(before), self.log)
 
     # ------------------------------------------------------------ 6 capability
     def _capability(self) -> str:

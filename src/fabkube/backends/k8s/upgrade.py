@@ -95,10 +95,19 @@ class K8sUpgradeHost(UpgradeHost):
         self._start([self._set_of(name)])
 
     def backup_node(self, name: str, dest: Path) -> None:
-        """A Job copies the node's volume to a backup volume of its own; `dest/<name>` then names
-        it (written once the copy succeeded, so a copy cut short is never taken for one)."""
-        copied = self.workloads._copy_jobs(f"{dest.name}-{name}", restore=False, sets=[self._set_of(name)])
-        target = dest / name
+        self.backup_nodes([name], dest)
+
+    def backup_nodes(self, names: list[str], dest: Path) -> None:
+        """A Job per node copies its volume to a backup volume of its own, all side by side;
+        `dest/<name>` then names it (written once the copy succeeded, so a copy cut short is never
+        taken for one)."""
+        jobs = self.workloads._copy_jobs
+        copied = jobs(dest.name, restore=False, sets=[self._set_of(name) for name in names])
+        for name in names:
+            own = self._set_of(name)["metadata"]["name"]
+            self._name_backup(dest / name, [c for c in copied if c.endswith(f"-{own}-0")])
+
+    def _name_backup(self, target: Path, copied: list[str]) -> None:
         part = target.with_name(target.name + ".partial")
         part.mkdir(parents=True, exist_ok=True)
         lines = [f"{c}  (copied to its backup volume: kubectl get pvc -n {c.split('/')[0]} -l "

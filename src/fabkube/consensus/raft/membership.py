@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fabkube.channel.config import ChannelConfigs, FetchedConfig
-from fabkube.consensus.participation import channel_info, leaders
+from fabkube.consensus.participation import channel_info, leaders, wait_whole
 from fabkube.consensus.raft.model import RaftModel
 from fabkube.errors import RuntimeFailure
 from fabkube.health import org_client_tls
@@ -214,3 +214,4 @@ class Membership:
 
         wait_until(caught_up, CATCH_UP, f"{node.name} to replicate {channel} and take part as a consenter",
                    interval=1.0, log=self.layout.log(node.name))  # fmt: skip
+        wait_whole(node.name, self.operations(node), self._org_tls(node), [channel], self.layout.log(node.name))
