@@ -429,3 +429,23 @@ def test_a_fabric3_network_runs_its_version_and_the_jobs_on_fabric_tools_2_5(tmp
     assert by_kind["Job"] == {"hyperledger/fabric-tools:2.5.9"}, by_kind
     fabric = {i for i in by_kind["StatefulSet"] if i.startswith("hyperledger/fabric-")}
     assert fabric == {"hyperledger/fabric-orderer:3.1.1", "hyperledger/fabric-peer:3.1.1"}, by_kind
+
+
+def test_the_upgrade_rolls_each_peer_by_its_own_orgs_statefulset(tools, tmp_path):
+    """Peers' StatefulSets share names across orgs (peer0 in each org's namespace): the Kubernetes
+    upgrade host must find a node's own, or it stops and upgrades another org's peer."""
+    from types import SimpleNamespace
+
+    from fabkube.backends.k8s.upgrade import K8sUpgradeHost
+    from fabkube.topology import build_topology
+
+    loaded = load_spec(EXAMPLES / "ha.yaml")
+    sets = [o for o in render(loaded, tmp_path, tools).objects() if o["kind"] == "StatefulSet"]
+    host = K8sUpgradeHost.__new__(K8sUpgradeHost)
+    host.net = SimpleNamespace(topo=build_topology(loaded.spec, "k8s"))
+    host._sets = lambda kinds=("orderer", "peer"): sets
+    peers = host.net.topo.peers
+    assert len({p.hostname for p in peers}) < len(peers)  # the case: the same names in two orgs
+    for node in [*host.net.topo.orderers, *peers]:
+        found = host._set_of(node.name)["metadata"]
+        assert (found["name"], found["namespace"]) == (node.hostname, node.namespace), node.name

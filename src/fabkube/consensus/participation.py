@@ -99,4 +99,6 @@ def wait_whole(name: str, operations: Endpoint, tls: ssl.SSLContext | None, chan
                 for ch in channels if ch not in now or now[ch][0] < now[ch][1]]  # fmt: skip
 
     wait_until(lambda: not short(), timeout, f"{name} to hear from every consenter", interval=1.0, log=log,
-               pending=lambda: "consenters active: " + ", ".join(short()))  # fmt: skip
+               pending=lambda: "consenters active: " + ", ".join(short()) + ". An orderer is down or the "
+               "leader cannot reach it: see `fabkube status` and the orderers' logs, then run the command "
+               "again")  # fmt: skip

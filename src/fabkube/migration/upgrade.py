@@ -231,6 +231,9 @@ class Upgrade:
                     continue
                 heights = ledger_heights(node.operations, tls)
                 before = {ch: heights[ch] for ch in channels if ch in heights}
+                if kind == "orderer":
+                    # Also after an interruption: the last orderer restarted may not take part yet.
+                    wait_whole(node.name, node.operations, tls, list(before), self.log)
                 self.report.info(f"{node.name}: Fabric {was} -> {self.target}")
                 t0 = time.monotonic()
                 write_marker(self.rolling, {"node": node.name})

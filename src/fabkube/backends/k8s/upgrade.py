@@ -56,24 +56,41 @@ class K8sUpgradeHost(UpgradeHost):
         return self.workloads._statefulsets(kinds)
 
     def _set_of(self, name: str) -> dict:
+        # Peers' StatefulSets share names across orgs (peer0 in each org's namespace).
         node = next(n for n in [*self.net.topo.orderers, *self.net.topo.peers] if n.name == name)
-        return next(s for s in self._sets() if s["metadata"]["name"] == node.hostname)
+        return next(
+            s
+            for s in self._sets()
+            if s["metadata"]["name"] == node.hostname and s["metadata"]["namespace"] == node.namespace
+        )
+
+    def _replicas(self, sts: dict) -> int:
+        """The replicas the live StatefulSet asks for (0: stopped, or missing)."""
+        live = self.net.cluster._get(self.net.cluster._resource(sts), sts["metadata"])
+        return 0 if live is None else int((live.spec or {}).get("replicas") or 0)
 
     def _start(self, sets: list[dict]) -> None:
-        objects = self.net.rendered().objects()
-        held = [o for o in objects if o["kind"] in ("Secret", "ConfigMap", "Service")]
+        # Only what these sets' namespaces hold: an org's peer core.yaml changes with the version,
+        # and a peer not rolled yet that restarts should find its own.
+        spaces = {s["metadata"]["namespace"] for s in sets}
+        kinds = ("Secret", "ConfigMap", "Service")
+        held = [
+            o for o in self.net.rendered().objects() if o["kind"] in kinds and o["metadata"].get("namespace") in spaces
+        ]
         self.net.cluster.apply([*held, *sets], ("Secret", "ConfigMap", "Service", "StatefulSet"))
         self.net.cluster.wait_rollout(sets, ROLLOUT, self.report.info)
 
     def ensure_running(self) -> list[str]:
-        """Only the stopped ones: applying every StatefulSet of a newly recorded version would roll
-        them all at once."""
-        stopped = [s for s in self._sets() if not self.net.cluster.workload_ready(s)[0]]
+        """Only the stopped ones (scaled to zero, or missing): applying a StatefulSet of a newly
+        recorded version rolls it, and an unready pod is not a stopped one; those are waited for."""
+        sets = self._sets()
+        stopped = [s for s in sets if self._replicas(s) == 0]
         for kind in ("orderer", "peer"):
             group = [s for s in stopped if _component(s) == kind]
             if group:
                 self._start(group)
-        return [s["metadata"]["name"] for s in stopped]
+        self.net.cluster.wait_rollout([s for s in sets if s not in stopped], ROLLOUT, self.report.info)
+        return [f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in stopped]
 
     def record_spec(self, spec_text: str) -> None:
         self.workloads.record_type(parse_spec(spec_text).spec.ordering.type, spec_text)
@@ -86,7 +103,8 @@ class K8sUpgradeHost(UpgradeHost):
         self._start(self._sets(("orderer",)))
 
     def running(self, name: str) -> bool:
-        return self.net.cluster.workload_ready(self._set_of(name))[0]
+        """Meant to run (not scaled to zero), ready or not: an unready pod may still write its volume."""
+        return self._replicas(self._set_of(name)) > 0
 
     def stop_node(self, name: str) -> None:
         self.workloads._scale_to_zero([self._set_of(name)])
@@ -101,11 +119,13 @@ class K8sUpgradeHost(UpgradeHost):
         """A Job per node copies its volume to a backup volume of its own, all side by side;
         `dest/<name>` then names it (written once the copy succeeded, so a copy cut short is never
         taken for one)."""
-        jobs = self.workloads._copy_jobs
-        copied = jobs(dest.name, restore=False, sets=[self._set_of(name) for name in names])
-        for name in names:
-            own = self._set_of(name)["metadata"]["name"]
-            self._name_backup(dest / name, [c for c in copied if c.endswith(f"-{own}-0")])
+        sets = {name: self._set_of(name) for name in names}
+        # Stopped first (a no-op when they are): a copy of a volume its pod still writes is no backup.
+        self.workloads._scale_to_zero(list(sets.values()))
+        copied = set(self.workloads._copy_jobs(dest.name, restore=False, sets=list(sets.values())))
+        for name, sts in sets.items():
+            own = [f"{sts['metadata']['namespace']}/{claim}" for _s, claim in self.workloads._volumes([sts])]
+            self._name_backup(dest / name, [c for c in own if c in copied])
 
     def _name_backup(self, target: Path, copied: list[str]) -> None:
         part = target.with_name(target.name + ".partial")
