@@ -739,6 +739,39 @@ def render_notes(spec) -> list[str]:
     return notes
 
 
+monitoring_app = typer.Typer(no_args_is_help=True, help="Metrics: what Prometheus needs to scrape the network.")
+app.add_typer(monitoring_app, name="monitoring")
+
+
+@monitoring_app.command("prometheus")
+@_guard
+def monitoring_prometheus(
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="Write prometheus.yml here (default: stdout)."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """A Prometheus config scraping every orderer's and peer's /metrics of a local network (with
+    TLS, each org's admin TLS pair as the client certificate Fabric asks for)."""
+    import yaml
+
+    from fabkube.monitoring.scrape import prometheus_config
+
+    net = _open_network(network, workdir)
+    if net.target != "local":
+        raise UserError(
+            f"monitoring prometheus: network {net.name} runs on Kubernetes; this writes a config for local networks"
+        )
+    text = yaml.safe_dump(prometheus_config(net.layout), sort_keys=False)
+    if out_file is None:
+        out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text)
+    jobs = prometheus_config(net.layout)["scrape_configs"]
+    targets = sum(len(g["targets"]) for j in jobs for g in j["static_configs"])
+    err.print(f"wrote {out_file}: {len(jobs)} jobs, {targets} targets", highlight=False)
+
+
 chaincode_app = typer.Typer(no_args_is_help=True, help="Chaincode helpers.")
 app.add_typer(chaincode_app, name="chaincode")
 

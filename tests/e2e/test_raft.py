@@ -57,6 +57,31 @@ def test_raft_seed_shape_reaches_100_and_up_again_changes_nothing(raft):
     assert "3 running, already up" in again.stderr
 
 
+def test_a_real_prometheus_scrapes_every_node_with_the_written_config(raft, tools, tmp_path):
+    """`fabkube monitoring prometheus` writes the config; Prometheus 3.16 scrapes every orderer's and
+    peer's /metrics with it (each org's client certificate, which Fabric asks for with TLS) and has
+    each node's ledger height and the Raft leader."""
+    import yaml
+    from tooling.prometheus import running
+
+    home = raft[0]
+    written = tmp_path / "prometheus.yml"
+    done = run_cli("monitoring", "prometheus", "--out", str(written), home=home)
+    assert "5 targets" in done.stderr, done.stderr
+    with running(tools, yaml.safe_load(written.read_text()), tmp_path / "prom") as prom:
+        targets = prom.wait_all_up()
+        assert sorted(t["labels"]["node"] for t in targets) == [
+            "orderer0", "orderer1", "orderer2", "peer0.org1", "peer1.org1"
+        ]  # fmt: skip
+        heights = {
+            r["metric"]["node"]: float(r["value"][1])
+            for r in prom.query('ledger_blockchain_height{channel="mychannel"}')
+        }
+        assert len(heights) == 5 and min(heights.values()) >= 3, heights
+        leaders = prom.query('consensus_etcdraft_is_leader{channel="mychannel"} == 1')
+        assert [r["metric"]["node"] for r in leaders] == [leader(home)], leaders
+
+
 def test_status_shows_every_orderers_height_and_the_leader(raft):
     home = raft[0]
     st = orderer_status(home)
