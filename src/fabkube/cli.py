@@ -772,6 +772,24 @@ def monitoring_prometheus(
     err.print(f"wrote {out_file}: {len(jobs)} jobs, {targets} targets", highlight=False)
 
 
+@monitoring_app.command("dashboard")
+@_guard
+def monitoring_dashboard(
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="Write the JSON here (default: stdout)."),
+) -> None:
+    """The Grafana dashboard (JSON, to import): heights, block and transaction rates by validation
+    code, endorsement and broadcast latency, the leading orderer, CPU and memory per node."""
+    from fabkube.monitoring.dashboard import dashboard_json
+
+    text = dashboard_json()
+    if out_file is None:
+        out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text)
+    err.print(f"wrote {out_file}", highlight=False)
+
+
 chaincode_app = typer.Typer(no_args_is_help=True, help="Chaincode helpers.")
 app.add_typer(chaincode_app, name="chaincode")
 

@@ -6,10 +6,11 @@ peer; a stopped follower catches up; with a majority down clients get a clear er
 
 import json
 import re
+import time
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
-from load import assert_on_every_peer, kill_leader_under_load, sigkill
+from load import SubmitLoad, assert_on_every_peer, kill_leader_under_load, sigkill
 
 from fabkube.backends import open_network
 
@@ -80,6 +81,27 @@ def test_a_real_prometheus_scrapes_every_node_with_the_written_config(raft, tool
         assert len(heights) == 5 and min(heights.values()) >= 3, heights
         leaders = prom.query('consensus_etcdraft_is_leader{channel="mychannel"} == 1')
         assert [r["metric"]["node"] for r in leaders] == [leader(home)], leaders
+        # Every panel of the dashboard `fabkube monitoring dashboard` writes has data while a client
+        # submits (rates need two scrapes inside their minute).
+        board = json.loads(run_cli("monitoring", "dashboard", home=home).stdout)
+        exprs = {p["title"]: p["targets"][0]["expr"].replace("$network", NAME) for p in board["panels"]}
+        net = open_network(home / "networks" / NAME)
+        with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "prom", workers=2) as load:
+            deadline = time.monotonic() + 60
+            while True:
+                empty = [t for t, e in exprs.items() if not _finite(prom.query(e))]
+                if not empty or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+        print(f"dashboard queries under load: {load.summary()}")
+        assert not empty, f"panels without data: {empty}"
+
+
+def _finite(result: list[dict]) -> bool:
+    """A query answered with at least one sample that is a number (not NaN: no traffic yet)."""
+    import math
+
+    return any(math.isfinite(float(r["value"][1])) for r in result)
 
 
 def test_status_shows_every_orderers_height_and_the_leader(raft):

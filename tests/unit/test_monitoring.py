@@ -48,3 +48,16 @@ def test_without_tls_the_endpoints_are_plain_http(tools, tmp_path):
     layout = generate(parse_spec("tls: false\n" + text), "local", tmp_path, tools).layout
     jobs = prometheus_config(layout)["scrape_configs"]
     assert jobs and all(j["scheme"] == "http" and "tls_config" not in j for j in jobs)
+
+
+def test_the_dashboard_has_the_panels_operators_ask_for_each_one_query():
+    from fabkube.monitoring.dashboard import dashboard, queries
+
+    board = dashboard()
+    titles = [p["title"] for p in board["panels"]]
+    for wanted in ("Ledger height", "Blocks committed", "validation code", "Endorsement latency",
+                   "Orderer leading", "Broadcast latency", "CPU", "Memory"):  # fmt: skip
+        assert any(wanted in t for t in titles), wanted
+    assert len({p["id"] for p in board["panels"]}) == len(titles)
+    assert all(len(p["targets"]) == 1 and "$network" in p["targets"][0]["expr"] for p in board["panels"])
+    assert all('network="seed"' in q and "$" not in q for q in queries("seed").values())
