@@ -761,15 +761,10 @@ def monitoring_prometheus(
         raise UserError(
             f"monitoring prometheus: network {net.name} runs on Kubernetes; this writes a config for local networks"
         )
-    text = yaml.safe_dump(prometheus_config(net.layout), sort_keys=False)
-    if out_file is None:
-        out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
-        return
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(text)
-    jobs = prometheus_config(net.layout)["scrape_configs"]
+    config = prometheus_config(net.layout)
+    jobs = config["scrape_configs"]
     targets = sum(len(g["targets"]) for j in jobs for g in j["static_configs"])
-    err.print(f"wrote {out_file}: {len(jobs)} jobs, {targets} targets", highlight=False)
+    _emit(yaml.safe_dump(config, sort_keys=False), out_file, f"{len(jobs)} jobs, {targets} targets")
 
 
 @monitoring_app.command("dashboard")
@@ -781,13 +776,17 @@ def monitoring_dashboard(
     code, endorsement and broadcast latency, the leading orderer, CPU and memory per node."""
     from fabkube.monitoring.dashboard import dashboard_json
 
-    text = dashboard_json()
+    _emit(dashboard_json(), out_file, "")
+
+
+def _emit(text: str, out_file: Path | None, what: str) -> None:
+    """A generated file: to stdout, or written to `out_file` and said so (with `what` it holds)."""
     if out_file is None:
         out.print(text, end="", highlight=False, markup=False, soft_wrap=True)
         return
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(text)
-    err.print(f"wrote {out_file}", highlight=False)
+    err.print(f"wrote {out_file}" + (f": {what}" if what else ""), highlight=False)
 
 
 chaincode_app = typer.Typer(no_args_is_help=True, help="Chaincode helpers.")

@@ -440,6 +440,33 @@ def test_raft_in_real_pods_survives_its_leader_renews_and_moves_to_fabric3_bft(c
     cli(cluster, "down", "--network", "raft-k8s", "--purge", home=home)
 
 
+def stage_in_pods(cluster, home, prefix: str, *argv: str, settle: float = 5):
+    """`fabkube ARGV` on the Raft network in real pods while a client submits through each of
+    Org1's peers (one that retries through the other peer while its own rolls, as Fabric's Gateway
+    docs advise). Checks that every transaction is accounted for and each one the client saw
+    committed is on both peers. Returns the command's result, the load and the seconds it took."""
+    from fabkube.backends import open_network
+
+    net = open_network(home / "networks" / "raft-k8s")
+    with contextlib.ExitStack() as stack:
+        contracts = [
+            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
+        ]
+        with RetryingLoad(contracts, prefix, workers=3, timeout=15) as load:
+            time.sleep(5)
+            start = time.monotonic()
+            done = cli(cluster, *argv, "--network", "raft-k8s", home=home)
+            took = time.monotonic() - start
+            time.sleep(settle)
+        print(f"{' '.join(argv)} in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n"
+              f"{done.stdout}{done.stderr}")  # fmt: skip
+        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
+        for contract in contracts:
+            missing = load.missing_on(contract)
+            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    return done, load, took
+
+
 def renew_in_pods(cluster, home, core) -> None:
     """`certs renew --all` on the Raft network in real pods while a client submits (one that
     retries through the org's other peer while its own rolls): the Secrets change, every pod rolls
@@ -462,20 +489,8 @@ def renew_in_pods(cluster, home, core) -> None:
     before = serials()
     selector = "app.kubernetes.io/part-of=raft"
     uids = {p.metadata.name: p.metadata.uid for p in core.list_pod_for_all_namespaces(label_selector=selector).items}
-    with contextlib.ExitStack() as stack:
-        contracts = [
-            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
-        ]
-        with RetryingLoad(contracts, "renew", workers=3, timeout=15) as load:
-            time.sleep(5)
-            start = time.monotonic()
-            renew = cli(cluster, "certs", "renew", "--all", "--network", "raft-k8s", home=home)
-            took = time.monotonic() - start
-            time.sleep(5)
-        print(f"certs renew in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n{renew.stderr}")
-        assert not load.failed, load.summary()
-        missing = load.missing_on(contracts[0])
-        assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
+    renew, load, _took = stage_in_pods(cluster, home, "renew", "certs", "renew", "--all")
+    assert not load.failed, load.summary()
     assert (
         "channel config updates (orderer0 on mychannel, orderer1 on mychannel, orderer2 on mychannel, orderer3 on "
         "mychannel)" in renew.stderr.replace("\n", " ")
@@ -513,22 +528,9 @@ def upgrade_in_pods(cluster, home, core) -> None:
     lost; a second run has nothing to do."""
     from fabkube.backends import open_network
 
+    upgrade, load, _took = stage_in_pods(cluster, home, "upgrade", "upgrade", "--fabric", "3.1.1")
+    assert not load.failed, load.summary()
     net = open_network(home / "networks" / "raft-k8s")
-    with contextlib.ExitStack() as stack:
-        contracts = [
-            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
-        ]
-        with RetryingLoad(contracts, "upgrade", workers=3, timeout=15) as load:
-            time.sleep(5)
-            start = time.monotonic()
-            upgrade = cli(cluster, "upgrade", "--fabric", "3.1.1", "--network", "raft-k8s", home=home)
-            took = time.monotonic() - start
-            time.sleep(5)
-        print(f"upgrade in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n{upgrade.stderr}")
-        assert not load.failed, load.summary()
-        for contract in contracts:
-            missing = load.missing_on(contract)
-            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
     assert "runs Fabric 3.1.1" in upgrade.stdout, upgrade.stdout
     status = json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)
     fabric = {c["name"]: c.get("fabric") for c in status["components"] if c["kind"] in ("orderer", "peer")}
@@ -553,24 +555,9 @@ def bft_in_pods(cluster, home, core) -> None:
     deliverer, and new transactions commit."""
     from fabkube.backends import open_network
 
+    moved, _load, _took = stage_in_pods(cluster, home, "tobft", "migrate", "--to", "bft", settle=10)
+    assert all(f"✓ {n}/7 " in moved.stderr for n in range(1, 8)), moved.stderr
     net = open_network(home / "networks" / "raft-k8s")
-    with contextlib.ExitStack() as stack:
-        contracts = [
-            stack.enter_context(net.gateway("Org1", p.name)).contract("mychannel", "basic") for p in net.topo.peers
-        ]
-        with RetryingLoad(contracts, "tobft", workers=3, timeout=15) as load:
-            time.sleep(5)
-            start = time.monotonic()
-            moved = cli(cluster, "migrate", "--to", "bft", "--network", "raft-k8s", home=home)
-            took = time.monotonic() - start
-            time.sleep(10)
-        print(f"migrate --to bft in real pods: {took:.0f}s; {load.summary()}; retries {load.retries}\n"
-              f"{moved.stdout}{moved.stderr}")  # fmt: skip
-        assert all(f"✓ {n}/7 " in moved.stderr for n in range(1, 8)), moved.stderr
-        assert len(load.committed) + len(load.failed) == len(load.outcomes) > 0
-        for contract in contracts:
-            missing = load.missing_on(contract)
-            assert not missing, f"reported committed but not on the ledger: {missing[:10]}"
     status = json.loads(cli(cluster, "status", "--network", "raft-k8s", "--json", home=home).stdout)
     assert status["channels"]["mychannel"]["type"] == "BFT", status["channels"]
     leading = [o for o, by in status["orderers"].items() if by["mychannel"]["leader"]]

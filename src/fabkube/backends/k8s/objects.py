@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 from fabkube.spec import ComponentResources, NetworkSpec, PlacementSpec
+from fabkube.toolchain.versions import FABRIC_VERSIONS
 
 MANAGED_BY = "fabkube"
 DEFAULT_IMAGE = "fabkube.io/default-image"  # on chaincode Deployments whose image the spec does not name
@@ -30,7 +31,7 @@ TOOLS_FOR_FABRIC3 = "2.5.9"
 def image(spec: NetworkSpec, kind: str, **fmt: str) -> str:
     registry = spec.kubernetes.images.registry.rstrip("/")
     fabric = spec.fabric.version
-    if kind == "tools" and int(fabric.split(".")[0]) >= 3:
+    if kind == "tools" and FABRIC_VERSIONS[fabric].major >= 3:
         fabric = TOOLS_FOR_FABRIC3
     return f"{registry}/{IMAGES[kind].format(fabric=fabric, **fmt)}"
 

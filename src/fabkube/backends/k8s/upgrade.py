@@ -6,6 +6,7 @@ nodes read through port-forwards."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -133,10 +134,7 @@ class K8sUpgradeHost(UpgradeHost):
         lines = [f"{c}  (copied to its backup volume: kubectl get pvc -n {c.split('/')[0]} -l "
                  "app.kubernetes.io/component=backup)" for c in copied]  # fmt: skip
         (part / "volumes.txt").write_text("\n".join(lines) + "\n")
-        if target.is_dir():
-            for f in target.iterdir():
-                f.unlink()
-            target.rmdir()
+        shutil.rmtree(target, ignore_errors=True)
         part.rename(target)
 
     @property
