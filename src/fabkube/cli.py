@@ -761,7 +761,7 @@ def monitoring_prometheus(
         raise UserError(
             f"monitoring prometheus: network {net.name} runs on Kubernetes; this writes a config for local networks"
         )
-    config = prometheus_config(net.layout)
+    config = prometheus_config(net.layout, net.components())
     jobs = config["scrape_configs"]
     targets = sum(len(g["targets"]) for j in jobs for g in j["static_configs"])
     _emit(yaml.safe_dump(config, sort_keys=False), out_file, f"{len(jobs)} jobs, {targets} targets")
@@ -771,12 +771,19 @@ def monitoring_prometheus(
 @_guard
 def monitoring_dashboard(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="Write the JSON here (default: stdout)."),
+    ordering: str | None = typer.Option(
+        None, "--ordering", help="Only the panels of this ordering type: kafka, raft or bft (default: all)."
+    ),
 ) -> None:
     """The Grafana dashboard (JSON, to import): heights, block and transaction rates by validation
-    code, endorsement and broadcast latency, the leading orderer, CPU and memory per node."""
-    from fabkube.monitoring.dashboard import dashboard_json
+    code, endorsement and broadcast latency, CPU and memory per node; the leading orderer (Raft,
+    BFT); Kafka's under-replicated partitions, ISR changes, produce latency, bytes per topic and
+    ZooKeeper's latency."""
+    from fabkube.monitoring.dashboard import TYPE_PANELS, dashboard_json
 
-    _emit(dashboard_json(), out_file, "")
+    if ordering is not None and ordering not in TYPE_PANELS:
+        raise UserError(f"--ordering: {ordering!r} is not an ordering type; allowed: {', '.join(TYPE_PANELS)}")
+    _emit(dashboard_json(ordering), out_file, "")
 
 
 def _emit(text: str, out_file: Path | None, what: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from fabkube.chaincode import server_command
+from fabkube.chaincode import language, server_command
 from fabkube.chaincode.contract import server_env, tls_at
 from fabkube.layout import Layout
 from fabkube.toolchain import Toolchain
@@ -46,6 +46,7 @@ class Component:
     health: Health
     workdir: Path
     address: str = ""
+    metrics: Endpoint | None = None  # a plain-HTTP Prometheus endpoint of its own (on loopback), if any
 
 
 def orderer_env(topo: Topology, node: OrdererNode, paths: Layout, data_dir: str) -> dict[str, str]:
@@ -237,4 +238,11 @@ def chaincode_component(
         tls = tls_at(str(layout.chaincode_tls(cc, server_org)), str(client_ca))
     env = server_env(str(server), package_id, tls) | {"PYTHONUNBUFFERED": "1"}
     command = server_command(tools.root, source) if source is not None and tools is not None else []
-    return Component(name, "chaincode", command, env, files, [server], Health("tcp", server), layout.node_dir(name))
+    # Only fabkube's own runtime (Python chaincode) serves metrics; other languages' shims have none.
+    metrics = cc.metrics if source is not None and language(source) == "python" else None
+    if metrics:
+        env["CHAINCODE_METRICS_ADDRESS"] = str(metrics)
+    ports = [server, *([metrics] if metrics else [])]
+    return Component(
+        name, "chaincode", command, env, files, ports, Health("tcp", server), layout.node_dir(name), metrics=metrics
+    )

@@ -102,6 +102,8 @@ class ChaincodeInfo:
     orgs: list[Org]
     servers: dict[str, Endpoint]  # org name -> where that org's peers reach the chaincode server
     collections: list[dict] = field(default_factory=list)  # Fabric's collection config, as JSON objects
+    # Locally: where fabkube's Python runtime serves the server's Prometheus metrics (loopback).
+    metrics: Endpoint | None = None
 
     @property
     def label(self) -> str:

@@ -532,6 +532,12 @@ def _check_zookeeper(spec: NetworkSpec, p: _Problems) -> None:
             f"{z.nodes} is even: an ensemble of {z.nodes} tolerates no more failures "
             f"than {z.nodes - 1}; use an odd number",
         )
+    if not kafka_ports.metrics_fit(z.nodes, spec.kafka.brokers, SERVICE_BLOCK - CHAINCODE_SLOTS):
+        p.warn(
+            ("zookeeper", "nodes"),
+            f"{z.nodes} ZooKeeper nodes and {spec.kafka.brokers} brokers leave no local ports for their "
+            "metrics: locally they run without a Prometheus endpoint",
+        )
 
 
 def _check_organizations(spec: NetworkSpec, p: _Problems) -> None:
@@ -721,7 +727,9 @@ def _semantic(spec: NetworkSpec, p: _Problems) -> None:
 # endpoints, Raft consenters, anchor peers, Kafka brokers; and a chaincode server's address is in
 # its package, whose ID the definition names):
 #   orderers    basePort + 0 ..  3 each, a block for 9 (more orderers widen it)
-#   services    the next 42:     an ordering type's backing services (Kafka: 9 ZooKeeper x 3 + 15 brokers)
+#   services    the next 42:     an ordering type's backing services (Kafka: 9 ZooKeeper x 3 + 15 brokers);
+#                                from its top downward, metrics: the first 4 chaincode servers', then
+#                                the services' own (Kafka: one per node) where they fit
 #   chaincode   the next 4:      1 per chaincode server (more chaincodes widen it)
 #   peers       then per org:    a block of 3 x 4 ports (an org with more peers widens every org's)
 # So an org may be appended and an org's peers may grow to 4 without moving any port.

@@ -22,7 +22,7 @@ from fabkube.nodes import (
     PeerNode,
     Target,
 )
-from fabkube.spec import NetworkSpec, local_blocks, peer_block
+from fabkube.spec import CHAINCODE_SLOTS, NetworkSpec, local_blocks, peer_block
 
 # Fixed in-cluster ports of Fabric's nodes; locally every port comes from local.basePort instead.
 # (An ordering type's backing services bring their own.)
@@ -93,11 +93,11 @@ class Topology:
 
 
 class _Ports:
-    def __init__(self, base: int):
-        self.next = base
+    def __init__(self, base: int, step: int = 1):
+        self.next, self.step = base, step
 
     def take(self) -> int:
-        port, self.next = self.next, self.next + 1
+        port, self.next = self.next, self.next + self.step
         return port
 
 
@@ -131,7 +131,11 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
     o = spec.ordering
     orderer_orgs = [Org(x.name, f"{x.name}MSP", x.domain, "orderer", ns[x.name], 0) for x in o.orderer_orgs()]
     orgs = [Org(org.name, f"{org.name}MSP", org.domain, "peer", ns[org.name], org.users) for org in spec.organizations]
-    context = ModelContext(spec, target, namespace_prefix(spec), orderer_orgs[0], factory(_Ports(service_base)))
+    # Metrics ports count down from the top of the services' block: the chaincode servers' first
+    # (one slot per chaincode, CHAINCODE_SLOTS of them), then the backing services' (spec.py).
+    metrics = factory(_Ports(chaincode_base - 1 - CHAINCODE_SLOTS, step=-1))
+    services = _Ports(service_base)
+    context = ModelContext(spec, target, namespace_prefix(spec), orderer_orgs[0], factory(services), metrics)
     topo = Topology(spec, target, orderer_orgs[0], orgs, ordering_model(o.type)(context), orderer_orgs)
     # Orderers are numbered across orderer orgs: component names stay unique, hostnames per org.
     counts = [x.orderers for x in o.orderer_orgs()]
@@ -177,9 +181,14 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
         topo.channels.append(ChannelInfo(ch.name, ch_orgs, [p for org in ch_orgs for p in topo.org_peers(org)]))
     for cc in spec.chaincodes:
         ch_orgs = topo.channel(cc.channel).orgs
+        metrics = None
         if local:
             shared = Endpoint(LOCAL_HOST, chaincode_ports.take())
             servers = {org.name: shared for org in ch_orgs}
+            # (Unless the services' own ports reach that high: the largest Kafka ensembles fill the block.)
+            slot = len(topo.chaincodes)
+            if slot < CHAINCODE_SLOTS and services.next <= chaincode_base - CHAINCODE_SLOTS:
+                metrics = Endpoint(LOCAL_HOST, chaincode_base - 1 - slot)
         else:
             servers = {
                 org.name: Endpoint(f"cc-{cc.name}.{org.namespace}.{CLUSTER_DOMAIN}", K8S_PORTS["chaincode"])
@@ -198,6 +207,7 @@ def build_topology(spec: NetworkSpec, target: Target = "local") -> Topology:
                 ch_orgs,
                 servers,
                 [_collection(c, ch_orgs) for c in cc.collections],
+                metrics,
             )
         )
     return topo

@@ -33,7 +33,7 @@ def run_zookeeper_cli(tools, jaas, tls_dir, server: str, *command: str) -> subpr
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
-def test_seed_lifecycle(tools, home):
+def test_seed_lifecycle(tools, home, tmp_path):
     spec = str(EXAMPLES / "seed.yaml")
     workdir = home / "networks" / "seed"
     try:
@@ -67,6 +67,8 @@ def test_seed_lifecycle(tools, home):
         cc_log = run_cli("logs", "chaincode-mycc", "-n", "500", home=home).stdout
         assert "TLS on, client certificates required" in cc_log
 
+        prometheus_scrapes_every_component(tools, home, tmp_path)
+
         # FIELD-NOTES: one unauthenticated ZooKeeper write used to make the brokers delete the
         # channel's topic (its whole ordering history). Now ZooKeeper speaks only TLS with client
         # certificates, and gives a client that has a certificate but not the brokers' login no
@@ -98,3 +100,56 @@ def test_seed_lifecycle(tools, home):
         run_cli("down", "--purge", home=home, check=False)
     assert not workdir.exists()
     assert live_processes(workdir) == []
+
+
+def prometheus_scrapes_every_component(tools, home, tmp_path) -> None:
+    """The written scrape config reaches all ten components of the seed: the Fabric nodes with the
+    org's client certificate; ZooKeeper's own provider, each broker's JMX exporter agent and the
+    Python chaincode server, those on loopback only; every panel of the Kafka dashboard has data
+    while transactions commit."""
+    import math
+    import re
+
+    import yaml
+    from tooling.prometheus import running
+
+    from fabkube.backends import open_network
+
+    written = tmp_path / "prometheus.yml"
+    done = run_cli("monitoring", "prometheus", "--out", str(written), home=home)
+    assert "10 targets" in done.stderr, done.stderr
+    config = yaml.safe_load(written.read_text())
+    services = [t for j in config["scrape_configs"] if j["scheme"] == "http" for g in j["static_configs"]
+                for t in g["targets"]]  # fmt: skip
+    assert len(services) == 7, config
+    # ZooKeeper's, the brokers' and the chaincode server's endpoints speak plain HTTP: they must
+    # listen on loopback and nowhere else.
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+    for target in services:
+        port = target.rsplit(":", 1)[1]
+        binds = re.findall(rf"(\S+):{port}\s", listening)
+        assert binds and all(b in ("127.0.0.1", "[::ffff:127.0.0.1]") for b in binds), (target, binds)
+    with running(tools, config, tmp_path / "prom") as prom:
+        targets = prom.wait_all_up(timeout=90)
+        assert sorted(t["labels"]["node"] for t in targets) == sorted(
+            [*(f"zookeeper-{i}" for i in range(3)), *(f"kafka-{i}" for i in range(3)),
+             "orderer0", "peer0.org1", "peer1.org1", "chaincode-mycc"]
+        )  # fmt: skip
+        assert prom.query('kafka_controller_kafkacontroller_activecontrollercount{network="seed"} == 1')
+        board = json.loads(run_cli("monitoring", "dashboard", "--ordering", "kafka", home=home).stdout)
+        exprs = {p["title"]: p["targets"][0]["expr"].replace("$network", "seed") for p in board["panels"]}
+        assert any("Kafka under-replicated" in t for t in exprs) and not any("leading" in t for t in exprs)
+        net = open_network(home / "networks" / "seed")
+        sent = 0
+        with net.gateway("Org1") as gw:
+            contract = gw.contract("mychannel", "mycc")
+            deadline = time.monotonic() + 90
+            while True:
+                contract.submit("move", "a", "b", "0", timeout=30)
+                sent += 1
+                empty = [t for t, e in exprs.items()
+                         if not any(math.isfinite(float(r["value"][1])) for r in prom.query(e))]  # fmt: skip
+                if not empty or time.monotonic() > deadline:
+                    break
+        print(f"dashboard queries on the seed: {sent} transactions until every panel had data")
+        assert not empty, f"panels without data: {empty}"

@@ -824,3 +824,70 @@ def test_sigterm_drains_then_exits(tmp_path: Any) -> None:
                 await proc.wait()
 
     run(body(), timeout=30)
+
+
+def _samples(text: str) -> dict[str, float]:
+    """The exposition's samples by their series (name and labels as written)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def test_metrics_count_transactions_by_function_and_outcome_and_are_served_over_http() -> None:
+    """What the runtime serves on CHAINCODE_METRICS_ADDRESS: ok, error and failed transactions per
+    function, a histogram whose +Inf bucket is the count, in-flight back at 0, the peer's stream."""
+    import urllib.request
+
+    from fabkube.chaincode.runtime.metrics import serve_metrics
+
+    async def body() -> dict[str, float]:
+        async with serving(Probe) as (server, port):
+            exporter = serve_metrics(server.metrics, "127.0.0.1:0")
+            try:
+                async with FakePeer(port, {"k": b"1"}) as peer:
+                    await peer.execute("incr", "k", "1")
+                    await peer.execute("incr", "k", "2")
+                    await peer.execute("refuse")
+                    await peer.execute("boom")
+                    url = f"http://127.0.0.1:{exporter.server_address[1]}/metrics"
+                    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+                # The server sees the stream end once the cancellation reaches it.
+                for _ in range(100):
+                    if server.metrics.streams_open == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                return _samples(text) | {"streams_after": server.metrics.streams_open}
+            finally:
+                exporter.shutdown()
+
+    s = run(body())
+    p = "fabkube_chaincode_"
+    assert s[p + 'transactions_total{function="incr",outcome="ok"}'] == 2
+    assert s[p + 'transactions_total{function="refuse",outcome="error"}'] == 1
+    assert s[p + 'transactions_total{function="boom",outcome="failed"}'] == 1
+    assert s[p + 'transaction_duration_seconds_bucket{function="incr",le="+Inf"}'] == 2
+    assert s[p + 'transaction_duration_seconds_count{function="incr"}'] == 2
+    assert 0 < s[p + 'transaction_duration_seconds_sum{function="incr"}'] < 5
+    assert s[p + 'transaction_duration_seconds_bucket{function="incr",le="10.0"}'] == 2
+    assert s[p + "transactions_in_flight"] == 0
+    assert s[p + "streams_opened_total"] == 1 and s[p + "streams_open"] == 1
+    assert s["streams_after"] == 0
+
+
+def test_metrics_keep_function_labels_bounded() -> None:
+    from fabkube.chaincode.runtime.metrics import MAX_FUNCTIONS, Metrics
+
+    m = Metrics()
+    for i in range(MAX_FUNCTIONS + 20):
+        m.started()
+        m.finished(f"f{i}", "ok", 0.001)
+    m.started()
+    m.finished('we"ird\n', "ok", 0.001)
+    text = m.render()
+    lines = [line for line in text.splitlines() if "transactions_total{" in line]
+    functions = {line.split('function="')[1].split('"')[0] for line in lines}
+    assert len(functions) == MAX_FUNCTIONS + 1 and "other" in functions
+    assert _samples(text)['fabkube_chaincode_transactions_total{function="other",outcome="ok"}'] == 21

@@ -15,11 +15,11 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
-from fabkube.nodes import EndpointFactory, OrdererNode, Org, Target
+from fabkube.nodes import Endpoint, EndpointFactory, OrdererNode, Org, Target
 from fabkube.spec import NetworkSpec
 
 
@@ -32,6 +32,8 @@ class ServiceNode:
     index: int
     name: str
     namespace: str  # Kubernetes: where it runs
+    # Its Prometheus endpoint (plain HTTP), if it has one (set by the model, after the node's own).
+    metrics: Endpoint | None = field(default=None, init=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class ModelContext:
     namespace_prefix: str  # Kubernetes namespaces are <prefix>-<something>
     orderer_org: Org
     endpoint: EndpointFactory  # the services' endpoints (locally from their own block of ports)
+    # The services' metrics endpoints (locally from the top of the same block, downward), or None
+    # when a local ensemble is too large for them to fit.
+    metrics_endpoint: EndpointFactory | None = None
 
 
 class OrderingModel(ABC):

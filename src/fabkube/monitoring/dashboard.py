@@ -35,28 +35,96 @@ PANELS: dict[str, tuple[str, str, str]] = {
         "s",
         "{{chaincode}}",
     ),
-    "Orderer leading each channel": (
-        f"max by (channel, node) (consensus_etcdraft_is_leader{{{N}}}) == 1 "
-        f"or max by (channel, node) (consensus_BFT_is_leader{{{N}}}) == 1",
-        "short",
-        "{{channel}}: {{node}}",
-    ),
     "Broadcast latency p95 (orderers)": (
         "histogram_quantile(0.95, sum by (le, channel) "
         f'(rate(broadcast_enqueue_duration_bucket{{{N},kind="orderer"}}[1m])))',
         "s",
         "{{channel}}",
     ),
+    # fabkube's Python chaincode runtime (chaincode/runtime/metrics.py); other languages export none.
+    "Chaincode transactions per second, by function and outcome": (
+        f'sum by (node, function, outcome) (rate(fabkube_chaincode_transactions_total{{{N},kind="chaincode"}}[1m]))',
+        "ops",
+        "{{node}} {{function}} {{outcome}}",
+    ),
+    "Chaincode transaction latency p95": (
+        "histogram_quantile(0.95, sum by (le, node) "
+        f'(rate(fabkube_chaincode_transaction_duration_seconds_bucket{{{N},kind="chaincode"}}[1m])))',
+        "s",
+        "{{node}}",
+    ),
+    "Chaincode transactions in flight and peer streams open": (
+        f'sum by (node) (fabkube_chaincode_transactions_in_flight{{{N},kind="chaincode"}}) '
+        f'or sum by (node) (fabkube_chaincode_streams_open{{{N},kind="chaincode"}})',
+        "short",
+        "{{node}}",
+    ),
     "CPU per node (cores)": (f"rate(process_cpu_seconds_total{{{N}}}[1m])", "short", "{{node}}"),
     "Memory per node (resident)": (f"process_resident_memory_bytes{{{N}}}", "bytes", "{{node}}"),
 }
 
+# Panels of one ordering type's orderers or backing services (the brokers' names are the JMX
+# exporter rules' in consensus/kafka/settings.py; ZooKeeper's are its provider's own).
+TYPE_PANELS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "kafka": {
+        "Kafka under-replicated partitions": (
+            f'sum by (node) (kafka_server_replicamanager_underreplicatedpartitions{{{N},kind="kafka"}})',
+            "short",
+            "{{node}}",
+        ),
+        "Kafka ISR shrinks and expands per second": (
+            f'sum by (node) (rate(kafka_server_replicamanager_isrshrinks_total{{{N},kind="kafka"}}[1m])) '
+            f'or sum by (node) (rate(kafka_server_replicamanager_isrexpands_total{{{N},kind="kafka"}}[1m]))',
+            "ops",
+            "{{node}}",
+        ),
+        "Kafka produce latency p99 (ms)": (
+            f'max by (node) (kafka_network_requestmetrics_totaltimems{{{N},request="Produce",quantile="0.99"}})',
+            "ms",
+            "{{node}}",
+        ),
+        "Kafka bytes in and out per topic": (
+            f'sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesin_total{{{N},kind="kafka"}}[1m])) '
+            f'or sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesout_total{{{N},kind="kafka"}}[1m]))',
+            "Bps",
+            "{{topic}}",
+        ),
+        "ZooKeeper average latency and outstanding requests": (
+            f'max by (node) (avg_latency{{{N},kind="zookeeper"}}) '
+            f'or max by (node) (outstanding_requests{{{N},kind="zookeeper"}})',
+            "short",
+            "{{node}}",
+        ),
+    },
+    "raft": {
+        "Orderer leading each channel": (
+            f"max by (channel, node) (consensus_etcdraft_is_leader{{{N}}}) == 1",
+            "short",
+            "{{channel}}: {{node}}",
+        ),
+    },
+    "bft": {
+        "BFT orderer leading each channel": (
+            f"max by (channel, node) (consensus_BFT_is_leader{{{N}}}) == 1",
+            "short",
+            "{{channel}}: {{node}}",
+        ),
+    },
+}
 
-def dashboard(title: str = "fabkube network") -> dict:
+
+def panels(ordering: str | None = None) -> dict[str, tuple[str, str, str]]:
+    """Every panel, or those that apply to a network of one ordering type (a network migrated from
+    Kafka to Raft has no brokers left to show)."""
+    types = [ordering] if ordering else list(TYPE_PANELS)
+    return PANELS | {t: q for kind in types for t, q in TYPE_PANELS.get(kind, {}).items()}
+
+
+def dashboard(ordering: str | None = None, title: str = "fabkube network") -> dict:
     """Grafana's dashboard model (schemaVersion 39): one time-series panel per query, two a row."""
-    panels = []
-    for i, (name, (expr, unit, legend)) in enumerate(PANELS.items()):
-        panels.append(
+    out = []
+    for i, (name, (expr, unit, legend)) in enumerate(panels(ordering).items()):
+        out.append(
             {
                 "id": i + 1,
                 "type": "timeseries",
@@ -86,14 +154,14 @@ def dashboard(title: str = "fabkube network") -> dict:
         "refresh": "10s",
         "time": {"from": "now-15m", "to": "now"},
         "templating": {"list": variables},
-        "panels": panels,
+        "panels": out,
     }
 
 
-def queries(network: str) -> dict[str, str]:
+def queries(network: str, ordering: str | None = None) -> dict[str, str]:
     """Each panel's query for one network, as Prometheus is asked it."""
-    return {p["title"]: p["targets"][0]["expr"].replace("$network", network) for p in dashboard()["panels"]}
+    return {title: expr.replace("$network", network) for title, (expr, _, _) in panels(ordering).items()}
 
 
-def dashboard_json() -> str:
-    return json.dumps(dashboard(), indent=2) + "\n"
+def dashboard_json(ordering: str | None = None) -> str:
+    return json.dumps(dashboard(ordering), indent=2) + "\n"

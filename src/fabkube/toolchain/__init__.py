@@ -29,8 +29,12 @@ from fabkube.toolchain.versions import (
     FABRIC_COMMANDS,
     FABRIC_MODULE,
     FABRIC_VERSIONS,
+    JETTY_VERSION,
+    JMX_EXPORTER_JAR,
+    JMX_EXPORTER_VERSION,
     KAFKA_VERSION,
     SCALA_VERSION,
+    ZOOKEEPER_METRICS_VERSION,
     ZOOKEEPER_VERSION,
 )
 
@@ -112,6 +116,10 @@ class Toolchain:
         return self.kafka_dir / "libs"
 
     @property
+    def jmx_exporter_agent(self) -> Path:
+        return self.kafka_libs / JMX_EXPORTER_JAR
+
+    @property
     def kafka_classpath(self) -> str:
         return str(self.kafka_libs / "*")
 
@@ -140,7 +148,8 @@ class Toolchain:
 
     def kafka_ready(self) -> bool:
         stamp = self.stamp(self.kafka_dir)
-        if not stamp or stamp.get("kafka") != KAFKA_VERSION:
+        # The pom's digest: a machine fetched with an older list of jars fetches again.
+        if not stamp or stamp.get("kafka") != KAFKA_VERSION or stamp.get("pom") != _pom_digest():
             return False
         return all((self.kafka_libs / j).is_file() for j in stamp["jars"])
 
@@ -266,9 +275,7 @@ class Toolchain:
         log = self.logs / f"kafka-{KAFKA_VERSION}-fetch.log"
         self.kafka_dir.mkdir(parents=True, exist_ok=True)
         pom = self.kafka_dir / "pom.xml"
-        pom.write_text(
-            _data("kafka-pom.xml").replace("@KAFKA_VERSION@", KAFKA_VERSION).replace("@SCALA_VERSION@", SCALA_VERSION)
-        )
+        pom.write_text(_kafka_pom())
         staging = self.kafka_dir / "libs.partial"
         shutil.rmtree(staging, ignore_errors=True)
         # -C: fail on a checksum mismatch instead of warning.
@@ -287,12 +294,13 @@ class Toolchain:
             log,
         )
         jars = sorted(p.name for p in staging.glob("*.jar"))
-        for needed in (f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", f"zookeeper-{ZOOKEEPER_VERSION}.jar"):
+        wanted = (f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", f"zookeeper-{ZOOKEEPER_VERSION}.jar", JMX_EXPORTER_JAR)
+        for needed in wanted:
             if needed not in jars:
                 raise RuntimeFailure(f"Maven did not deliver {needed}", log)
         shutil.rmtree(self.kafka_libs, ignore_errors=True)
         staging.rename(self.kafka_libs)
-        stamp = {"kafka": KAFKA_VERSION, "zookeeper": ZOOKEEPER_VERSION, "jars": jars}
+        stamp = {"kafka": KAFKA_VERSION, "zookeeper": ZOOKEEPER_VERSION, "pom": _pom_digest(), "jars": jars}
         (self.kafka_dir / "INSTALLED.json").write_text(json.dumps(stamp, indent=2))
 
     # ------------------------------------------------------------ report
@@ -317,6 +325,24 @@ class Toolchain:
             ),
             ToolStatus("java", _java_version(java) if java else "missing", Path(java or "-"), bool(java)),
         ]
+
+
+def _kafka_pom() -> str:
+    values = {
+        "KAFKA_VERSION": KAFKA_VERSION,
+        "SCALA_VERSION": SCALA_VERSION,
+        "ZOOKEEPER_METRICS_VERSION": ZOOKEEPER_METRICS_VERSION,
+        "JETTY_VERSION": JETTY_VERSION,
+        "JMX_EXPORTER_VERSION": JMX_EXPORTER_VERSION,
+    }
+    text = _data("kafka-pom.xml")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256(_kafka_pom().encode()).hexdigest()[:16]
 
 
 def _java_version(java: str) -> str:

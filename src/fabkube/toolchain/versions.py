@@ -57,3 +57,10 @@ FABRIC_COMMANDS = ("peer", "orderer", "configtxgen", "configtxlator", "cryptogen
 KAFKA_VERSION = "3.9.1"
 ZOOKEEPER_VERSION = "3.8.4"  # what kafka_2.13:3.9.1 depends on
 SCALA_VERSION = "2.13"
+# Metrics of the Kafka services (Maven Central): ZooKeeper's Prometheus provider is not in Kafka's
+# dependencies, and 3.8.3 is the newest 3.8 Maven serves (3.8.4's is absent); the JMX exporter agent
+# for the brokers (1.0.1 is the newest served).
+ZOOKEEPER_METRICS_VERSION = "3.8.3"
+JETTY_VERSION = "9.4.53.v20231009"  # what ZooKeeper 3.8.4's parent pom names (provided scope there)
+JMX_EXPORTER_VERSION = "1.0.1"
+JMX_EXPORTER_JAR = f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from fabric_chaincode_python.fabric_shim.interfaces import Chaincode
 
 from .iterators import HistoryQueryIterator, QueryResultIterator, StateQueryIterator
+from .metrics import serve_metrics
 from .protocol import PeerError
 from .server import DEFAULT_GRACE, MAX_MESSAGE_BYTES, ChaincodeServer, PemSource, TlsConfig
 from .stub import ChaincodeStub
@@ -51,15 +52,18 @@ async def serve(
     grace: float = DEFAULT_GRACE,
     stop: asyncio.Event | None = None,
     on_listening: Callable[[int], object] | None = None,
+    metrics_address: str | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or until `stop` is set, when given), then shut down gracefully.
 
     tls_cert/tls_key/client_ca are PEM files (paths), PEM text or bytes; a client CA makes client
-    certificates required. on_listening gets the bound port (address may say port 0).
+    certificates required. on_listening gets the bound port (address may say port 0). With
+    metrics_address (host:port), Prometheus metrics are served there over plain HTTP.
     """
     tls = TlsConfig.from_args(tls_cert, tls_key, client_ca)
     server = ChaincodeServer(chaincode_cls_or_instance, cc_id=cc_id, address=address, tls=tls)
     port = await server.start()
+    exporter = serve_metrics(server.metrics, metrics_address) if metrics_address else None
     try:
         if on_listening is not None:
             on_listening(port)
@@ -69,6 +73,8 @@ async def serve(
         # The default handlers are back from here on: a second signal ends the grace period at once.
     finally:
         await server.stop(grace)
+        if exporter is not None:
+            exporter.shutdown()
 
 
 def start(
@@ -81,6 +87,7 @@ def start(
     client_ca: PemSource | None = None,
     grace: float = DEFAULT_GRACE,
     on_listening: Callable[[int], object] | None = None,
+    metrics_address: str | None = None,
 ) -> None:
     """Blocking serve(): returns after SIGTERM/SIGINT and the graceful shutdown."""
     asyncio.run(
@@ -93,6 +100,7 @@ def start(
             client_ca=client_ca,
             grace=grace,
             on_listening=on_listening,
+            metrics_address=metrics_address,
         )
     )
 

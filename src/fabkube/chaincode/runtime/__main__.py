@@ -5,7 +5,8 @@
 DIR holds chaincode.py, which names its Chaincode subclass as CHAINCODE (or defines exactly one).
 Every option defaults to the chaincode-external environment (as in a CCaaS pod; see
 fabkube.chaincode.contract): CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_CERT,
-CHAINCODE_TLS_KEY and CHAINCODE_CLIENT_CA_CERT, unless CHAINCODE_TLS_DISABLED is true.
+CHAINCODE_TLS_KEY and CHAINCODE_CLIENT_CA_CERT, unless CHAINCODE_TLS_DISABLED is true;
+CHAINCODE_METRICS_ADDRESS turns on Prometheus metrics there (fabkube's runtime only).
 Only relative imports: chaincode images copy this package under another name and run it with -m.
 """
 
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         default=env.get("CHAINCODE_CLIENT_CA_CERT") or env.get("CHAINCODE_TLS_CLIENT_CA"),
         help="CA bundle (PEM) that client certificates must chain to; makes client auth required",
     )
+    parser.add_argument(
+        "--metrics-address",
+        default=env.get("CHAINCODE_METRICS_ADDRESS"),
+        help="serve Prometheus metrics (plain HTTP) on HOST:PORT; off when unset",
+    )
     args = parser.parse_args(argv)
     if not args.address or not args.id:
         parser.error("--address and --id (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID) are required")
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         client_ca=args.tls_client_ca,
+        metrics_address=args.metrics_address,
     )
 
 

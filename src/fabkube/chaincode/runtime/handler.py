@@ -19,6 +19,7 @@ from fabric_protos.peer import chaincode_pb2, proposal_response_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim
 from google.protobuf.message import Message
 
+from .metrics import Metrics
 from .protocol import PeerError, type_name
 from .stub import ChaincodeStub
 
@@ -76,8 +77,9 @@ class Transaction:
 class PeerSession:
     """Handles one Connect stream; several peers means several sessions."""
 
-    def __init__(self, chaincode: Chaincode, cc_id: str, peer: str = "peer") -> None:
+    def __init__(self, chaincode: Chaincode, cc_id: str, peer: str = "peer", metrics: Metrics | None = None) -> None:
         self.peer = peer
+        self._metrics = metrics or Metrics()
         self._chaincode = chaincode
         self._cc_id = cc_id
         self._state = "created"
@@ -218,11 +220,15 @@ class PeerSession:
     async def _run(self, msg: CCM, tx: Transaction) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
+        self._metrics.started()
+        outcome = "failed"
         try:
             reply = await self._execute(msg, tx)
+            outcome = _outcome_label(reply)
         finally:
             tx.finished = True
             self._txs.pop((tx.channel_id, tx.txid), None)
+            self._metrics.finished(_function(msg), outcome, loop.time() - started)
         with contextlib.suppress(PeerError):
             self.send(reply)
         if LOG.isEnabledFor(logging.DEBUG):
@@ -259,6 +265,23 @@ class PeerSession:
         if method == "init" and result.status >= ERROR_THRESHOLD:
             return _reply(msg, CCM.ERROR, result.message.encode(), event)
         return _reply(msg, CCM.COMPLETED, result.SerializeToString(), event)
+
+
+def _function(msg: CCM) -> str:
+    """The function a transaction names (its first argument), as the metrics label it."""
+    if msg.type == CCM.INIT:
+        return "init"
+    try:
+        args = chaincode_pb2.ChaincodeInput.FromString(msg.payload).args
+    except Exception:  # a payload that does not parse fails in _execute; label it all the same
+        return ""
+    return args[0][:64].decode(errors="replace") if args else ""
+
+
+def _outcome_label(reply: CCM) -> str:
+    if reply.type != CCM.COMPLETED:
+        return "failed"
+    return "error" if proposal_response_pb2.Response.FromString(reply.payload).status >= ERROR_THRESHOLD else "ok"
 
 
 def _outcome(reply: CCM) -> str:

@@ -15,6 +15,7 @@ from fabric_protos.peer import chaincode_shim_pb2 as shim
 from fabric_protos.peer import chaincode_shim_pb2_grpc as shim_grpc
 
 from .handler import PeerSession
+from .metrics import Metrics
 
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
@@ -100,6 +101,7 @@ class ChaincodeServer:
         self._server: grpc.aio.Server | None = None
         self._sessions: set[PeerSession] = set()
         self._closing = False
+        self.metrics = Metrics()
 
     async def start(self) -> int:
         """Listen; return the bound port (useful with port 0)."""
@@ -133,12 +135,14 @@ class ChaincodeServer:
     async def connect(self, requests: AsyncIterator[shim.ChaincodeMessage], context: grpc.aio.ServicerContext) -> None:
         if self._closing:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "chaincode server is shutting down")
-        session = PeerSession(self._chaincode, self.cc_id, peer=context.peer())
+        session = PeerSession(self._chaincode, self.cc_id, peer=context.peer(), metrics=self.metrics)
         self._sessions.add(session)
+        self.metrics.stream(opened=True)
         try:
             await session.run(requests, context)
         finally:
             self._sessions.discard(session)
+            self.metrics.stream(opened=False)
 
 
 class _Servicer(shim_grpc.ChaincodeServicer):

@@ -7,11 +7,14 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from fabkube.components import Component, Health, properties_text
 from fabkube.consensus.kafka.model import kafka_model
 from fabkube.consensus.kafka.probes import kafka_brokers, kafka_orderer_started, zookeeper_mode
 from fabkube.consensus.kafka.sasl import jaas_files, jaas_option, sasl_dir
 from fabkube.consensus.kafka.settings import (
+    JMX_EXPORTER_RULES,
     JVM_FLAGS,
     KAFKA_ZK_SESSION_S,
     LOG4J,
@@ -21,18 +24,19 @@ from fabkube.consensus.kafka.settings import (
 from fabkube.consensus.local import LocalOrdering, Stage, register_local
 from fabkube.health import client_tls
 from fabkube.layout import Layout
-from fabkube.nodes import OrdererNode
+from fabkube.nodes import Endpoint, OrdererNode
 from fabkube.toolchain import Toolchain
 
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
-def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path, jaas: Path) -> list[str]:
+def _java(tools: Toolchain, heap: str, main: str, config: Path, log4j: Path, jaas: Path, agent: list[str]) -> list[str]:
     return [
         "java",
         "-Xms32m",
         f"-Xmx{heap}",
         *JVM_FLAGS,
+        *agent,
         f"-Dlog4j.configuration=file:{log4j}",
         jaas_option(jaas),
         "-cp",
@@ -52,15 +56,24 @@ def _jvm_component(
     config: tuple[str, str],
     ports: list,
     jaas: Path,
+    metrics: Endpoint | None = None,
+    exporter: bool = False,
 ) -> Component:
     """A Kafka-distribution JVM: its config file and log4j setup under the node's config dir, its
-    login to ZooKeeper (JAAS) from the orderer org's crypto."""
+    login to ZooKeeper (JAAS) from the orderer org's crypto; with `exporter`, the JMX exporter agent
+    serving `metrics` (otherwise the process serves them itself, as ZooKeeper does)."""
     conf = layout.config_dir(name)
     config_file, config_text = conf / config[0], config[1]
-    command = _java(tools, heap, main, config_file, conf / "log4j.properties", jaas)
     files = {config_file: config_text, conf / "log4j.properties": LOG4J}
+    agent = []
+    if metrics and exporter:
+        rules = conf / "jmx-exporter.yaml"
+        files[rules] = yaml.safe_dump(JMX_EXPORTER_RULES, sort_keys=False)
+        # The host given explicitly: the agent binds 0.0.0.0 by default.
+        agent = [f"-javaagent:{tools.jmx_exporter_agent}={metrics.host}:{metrics.port}:{rules}"]
+    command = _java(tools, heap, main, config_file, conf / "log4j.properties", jaas, agent)
     return Component(
-        name, kind, command, {}, files, ports, Health(kind, ports[0]), layout.node_dir(name), str(ports[0])
+        name, kind, command, {}, files, ports, Health(kind, ports[0]), layout.node_dir(name), str(ports[0]), metrics
     )
 
 
@@ -82,8 +95,9 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
             ZOOKEEPER_MAIN,
             spec.zookeeper.heap,
             zoo_cfg,
-            [z.client, z.peer, z.election],
+            [z.client, z.peer, z.election, *([z.metrics] if z.metrics else [])],
             zookeeper_jaas,
+            z.metrics,
         )
         comp.files[data / "myid"] = f"{z.myid}\n"
         out.append(comp)
@@ -93,7 +107,17 @@ def local_components(layout: Layout, tools: Toolchain) -> list[Component]:
         server = ("server.properties", properties_text(props))
         out.append(
             _jvm_component(
-                layout, tools, k.name, "kafka", "kafka.Kafka", spec.kafka.heap, server, [k.address], broker_jaas
+                layout,
+                tools,
+                k.name,
+                "kafka",
+                "kafka.Kafka",
+                spec.kafka.heap,
+                server,
+                [k.address, *([k.metrics] if k.metrics else [])],
+                broker_jaas,
+                k.metrics,
+                exporter=True,
             )
         )
     return out

@@ -48,10 +48,23 @@ def zookeeper_properties(kafka: KafkaModel, node: ZooKeeperNode, data_dir: str, 
         props |= zookeeper_tls_properties(tls_dir, len(kafka.zookeepers) > 1)
     if kafka.target == "local":
         props[f"{port_key}Address"] = node.client.host
+    if node.metrics:
+        props |= zookeeper_metrics_properties(node.metrics.host, node.metrics.port)
     if len(kafka.zookeepers) > 1:
         for z in kafka.zookeepers:
             props[f"server.{z.myid}"] = f"{z.peer.host}:{z.peer.port}:{z.election.port}"
     return props
+
+
+def zookeeper_metrics_properties(host: str, port: int) -> dict[str, str]:
+    """ZooKeeper's own Prometheus provider (3.8, zookeeperMonitor.md), on the given address: it
+    speaks no TLS before 3.10, so locally it listens on loopback only (its default is 0.0.0.0)."""
+    return {
+        "metricsProvider.className": "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+        "metricsProvider.httpHost": host,
+        "metricsProvider.httpPort": str(port),
+        "metricsProvider.exportJvmInfo": "true",
+    }
 
 
 def zookeeper_tls_properties(tls_dir: str, quorum: bool) -> dict[str, str]:
@@ -144,3 +157,57 @@ def kafka_properties(kafka: KafkaModel, node: KafkaNode, log_dir: str, tls_dir: 
         "background.threads": "2",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+
+
+# The JMX exporter agent's rules (agent 1.0.1): only the broker metrics that bear on Fabric's
+# ordering, named for the dashboard. Yammer meters export a Count (a counter: the agent appends
+# _total), gauges a Value; request latency comes as the broker's own percentiles.
+_REPLICAS = "UnderReplicatedPartitions|UnderMinIsrPartitionCount|OfflineReplicaCount|PartitionCount|LeaderCount"
+_REQUESTS = "kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(Produce|FetchConsumer|Fetch)>"
+JMX_EXPORTER_RULES = {
+    "lowercaseOutputName": True,
+    "lowercaseOutputLabelNames": True,
+    "includeObjectNames": [
+        "kafka.server:type=ReplicaManager,*",
+        "kafka.server:type=BrokerTopicMetrics,*",
+        "kafka.network:type=RequestMetrics,name=TotalTimeMs,*",
+        "kafka.controller:type=KafkaController,*",
+    ],
+    "rules": [
+        {
+            "pattern": f"kafka.server<type=ReplicaManager, name=({_REPLICAS})><>Value",
+            "name": "kafka_server_replicamanager_$1",
+            "type": "GAUGE",
+        },
+        {
+            "pattern": "kafka.server<type=ReplicaManager, name=(IsrShrinks|IsrExpands)PerSec><>Count",
+            "name": "kafka_server_replicamanager_$1",
+            "type": "COUNTER",
+        },
+        {
+            "pattern": "kafka.server<type=BrokerTopicMetrics, name=(BytesIn|BytesOut|MessagesIn)PerSec, "
+            "topic=(.+)><>Count",
+            "name": "kafka_server_brokertopicmetrics_$1",
+            "type": "COUNTER",
+            "labels": {"topic": "$2"},
+        },
+        {
+            "pattern": f"{_REQUESTS}<>(50|99)thPercentile",
+            "name": "kafka_network_requestmetrics_totaltimems",
+            "type": "GAUGE",
+            "labels": {"request": "$1", "quantile": "0.$2"},
+        },
+        {
+            "pattern": f"{_REQUESTS}<>Count",
+            "name": "kafka_network_requestmetrics_requests",
+            "type": "COUNTER",
+            "labels": {"request": "$1"},
+        },
+        {
+            "pattern": "kafka.controller<type=KafkaController, "
+            "name=(ActiveControllerCount|OfflinePartitionsCount)><>Value",
+            "name": "kafka_controller_kafkacontroller_$1",
+            "type": "GAUGE",
+        },
+    ],
+}
