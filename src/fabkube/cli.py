@@ -280,6 +280,55 @@ def status(
     _warn_expiring(soon)
 
 
+@app.command()
+@_guard
+def top(
+    interval: float = typer.Option(2.0, "--interval", "-i", min=0.5, max=60, help="Seconds between refreshes."),
+    once: bool = typer.Option(False, "--once", help="Print one view (rates over one interval) and exit."),
+    svg: Path | None = typer.Option(None, "--svg", help="With --once: also save the view as an SVG picture."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """Live figures in the terminal: per channel the height, transactions committed per second and
+    blocks per second; per component its state (red with the reason when not running), CPU and
+    memory, and each node's heights. Local networks."""
+    import time
+
+    from rich.live import Live
+
+    from fabkube.monitoring.live import LiveSampler, view
+    from fabkube.monitoring.screen import render
+
+    net = _open_network(network, workdir)
+    if net.target != "local":
+        raise UserError(f"top: network {net.name} runs on Kubernetes; top reads local networks only (not yet pods)")
+    sampler = LiveSampler(net)
+    before = sampler.sample()
+    if svg is not None and not once:
+        raise UserError("--svg: only with --once (it saves one view)")
+    if once:
+        time.sleep(interval)
+        shown = render(view(net.name, before, sampler.sample()))
+        out.print(shown)
+        if svg is not None:
+            from rich.console import Console
+
+            picture = Console(record=True, width=140, file=open(os.devnull, "w"))  # noqa: SIM115
+            picture.print(shown)
+            picture.save_svg(str(svg), title=f"fabkube top - {net.name}")
+            err.print(f"wrote {svg}")
+        return
+    with Live(console=out, auto_refresh=False, screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                now = sampler.sample()
+                live.update(render(view(net.name, before, now)), refresh=True)
+                before = now
+        except KeyboardInterrupt:
+            pass
+
+
 EXPIRY_WARNING = dt.timedelta(days=30)
 
 

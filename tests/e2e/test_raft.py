@@ -184,3 +184,33 @@ def test_two_orderer_organizations(tools, tmp_path):
     finally:
         run_cli("down", "--purge", home=home, check=False)
     assert live_processes(home / "networks" / "raftorgs") == []
+
+
+def test_top_shows_rates_under_load_and_a_stopped_orderer_in_red(raft, monkeypatch):
+    """`fabkube top --once`: every component running with CPU and memory, the channel's height and
+    its committed transactions per second above zero while a client submits; a stopped orderer in
+    red with the last line of its log, and the count of running components says so."""
+    home = raft[0]
+    names = [c["name"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]]
+    net = open_network(home / "networks" / NAME)
+    with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "top", workers=2) as load:
+        time.sleep(3)
+        shown = run_cli("top", "--once", "--interval", "4", home=home).stdout
+    print(shown, load.summary())
+    rate = re.search(r"mychannel: height (\d+)\s+([\d.]+) tx/s committed", shown)
+    assert rate and float(rate.group(2)) > 0, shown
+    assert f"{len(names)}/{len(names)} running" in shown
+    for name in names:
+        assert re.search(rf"^{re.escape(name)}\s+\S+\s+running\s+[\d.]+\s+\d+", shown, re.M), name
+    assert re.search(r"^peer0\.org1 .* mychannel \d+", shown, re.M), shown
+    follower = next(o for o in ("orderer0", "orderer1", "orderer2") if o != leader(home))
+    run_cli("stop", follower, home=home)
+    try:
+        monkeypatch.setenv("FORCE_COLOR", "1")
+        shown = run_cli("top", "--once", "--interval", "1", home=home).stdout
+        monkeypatch.delenv("FORCE_COLOR")
+        line = next(line for line in shown.splitlines() if follower in line)
+        assert "\x1b[31m" in line and "stopped: " in line, repr(line)
+        assert f"{len(names) - 1}/{len(names)} running" in shown
+    finally:
+        run_cli("start", follower, home=home)

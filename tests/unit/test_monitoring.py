@@ -130,3 +130,45 @@ def test_the_dashboard_keeps_to_the_networks_ordering_type():
     assert any("underreplicated" in q for q in kafka.values()) and not any("etcdraft" in q for q in kafka.values())
     assert any("etcdraft" in q for q in raft.values()) and not any("kafka_" in q for q in raft.values())
     assert set(kafka) | set(raft) <= set(every)
+
+
+def test_exposition_is_read_with_labels_escapes_and_sums_by_label():
+    from fabkube.monitoring.exposition import by_label, parse
+
+    text = """# HELP ledger_transaction_count x
+# TYPE ledger_transaction_count counter
+ledger_transaction_count{channel="a",chaincode="cc:1",validation_code="VALID"} 10
+ledger_transaction_count{channel="a",chaincode="cc2:1",validation_code="VALID"} 5
+ledger_transaction_count{channel="a",chaincode="cc:1",validation_code="MVCC_READ_CONFLICT"} 2
+ledger_blockchain_height{channel="b"} 7 1700000000000
+odd{text="say \\"hi\\""} NaN
+go_goroutines 12
+"""
+    samples = parse(text)
+    assert len(samples) == 6
+    assert by_label(samples, "ledger_transaction_count", "channel", validation_code="VALID") == {"a": 15.0}
+    assert by_label(samples, "ledger_transaction_count", "channel") == {"a": 17.0}
+    assert by_label(samples, "ledger_blockchain_height", "channel") == {"b": 7.0}
+    assert next(s for s in samples if s.name == "odd").labels == {"text": 'say "hi"'}
+    assert by_label(samples, "odd", "text") == {}  # NaN is no value
+
+
+def test_live_view_rates_and_failing_components():
+    from fabkube.monitoring.live import Figures, Sample, view
+
+    before = Sample(10.0, [
+        Figures("peer0", "peer", True, cpu_seconds=1.0, rss_bytes=2**20 * 50, heights={"ch": 10}, valid={"ch": 100}),
+        Figures("peer1", "peer", True, cpu_seconds=1.0, rss_bytes=2**20, heights={"ch": 9}, valid={"ch": 90}),
+        Figures("orderer0", "orderer", True, cpu_seconds=0.0, heights={"ch": 10}),
+    ])  # fmt: skip
+    now = Sample(14.0, [
+        Figures("peer0", "peer", True, cpu_seconds=3.0, rss_bytes=2**20 * 60, heights={"ch": 14}, valid={"ch": 140}),
+        Figures("peer1", "peer", True, cpu_seconds=1.4, rss_bytes=2**20, heights={"ch": 12}, valid={"ch": 110}),
+        Figures("orderer0", "orderer", False, reason="panic: disk full"),
+    ])  # fmt: skip
+    v = view("net", before, now)
+    assert v.tps == {"ch": 10.0} and v.blocks == {"ch": 1.0} and v.heights == {"ch": 14}
+    rows = {r.name: r for r in v.rows}
+    assert rows["peer0"].cpu_percent == 50.0 and rows["peer0"].memory_mib == 60.0
+    assert [r.name for r in v.failing] == ["orderer0"] and rows["orderer0"].reason == "panic: disk full"
+    assert rows["orderer0"].cpu_percent is None
