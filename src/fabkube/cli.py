@@ -329,6 +329,54 @@ def top(
             pass
 
 
+@app.command()
+@_guard
+def console(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback needs --token."),
+    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port (0: any free one)."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="FABKUBE_CONSOLE_TOKEN",
+        help="Required of every request when set (at least 16 characters).",
+    ),
+    interval: float = typer.Option(2.0, "--interval", "-i", min=0.5, max=60, help="Seconds between samples."),
+    network: str | None = NETWORK_OPT,
+    workdir: Path | None = WORKDIR_OPT,
+) -> None:
+    """A live web page about the network: the topology with each component's state (red with the
+    reason), each channel's newest blocks and their transactions, committed tx/s, blocks/s and
+    endorsement latency, CPU and memory, and a component's log. Served by fabkube; local networks."""
+    from fabkube.monitoring.console import ConsoleState, is_loopback, make_server
+
+    if token is not None and len(token) < 16:
+        raise UserError("--token: at least 16 characters (it is all that guards the page off this machine)")
+    if not is_loopback(host) and token is None:
+        raise UserError(f"--host {host}: not a loopback address; serving the console beyond this machine needs --token")
+    net = _open_network(network, workdir)
+    if net.target != "local":
+        raise UserError(
+            f"console: network {net.name} runs on Kubernetes; the console reads local networks only (not yet pods)"
+        )
+    state = ConsoleState(net, interval).start()
+    try:
+        server = make_server(state, host, port, token)
+    except OSError as exc:
+        state.stop()
+        raise UserError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
+    err.print(f"console of {net.name} on {url} (Ctrl-C to stop)", highlight=False)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        state.stop()
+
+
 EXPIRY_WARNING = dt.timedelta(days=30)
 
 

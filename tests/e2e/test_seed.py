@@ -1,7 +1,11 @@
 """The user's network end to end, as a user runs it: real ZooKeeper, Kafka, orderer, peers, chaincode."""
 
+import contextlib
 import json
+import os
+import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -68,6 +72,8 @@ def test_seed_lifecycle(tools, home, tmp_path):
         assert "TLS on, client certificates required" in cc_log
 
         prometheus_scrapes_every_component(tools, home, tmp_path)
+        console_shows_the_network(home, tmp_path)
+        console_serves_nothing_off_the_machine_without_the_token(home)
 
         # FIELD-NOTES: one unauthenticated ZooKeeper write used to make the brokers delete the
         # channel's topic (its whole ordering history). Now ZooKeeper speaks only TLS with client
@@ -153,3 +159,125 @@ def prometheus_scrapes_every_component(tools, home, tmp_path) -> None:
                     break
         print(f"dashboard queries on the seed: {sent} transactions until every panel had data")
         assert not empty, f"panels without data: {empty}"
+
+
+@contextlib.contextmanager
+def console_process(home, *args: str):
+    """`fabkube console` running with `args` until the block ends; yields the URL it printed."""
+    env = dict(os.environ, FABKUBE_HOME=str(home))
+    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "console", "--port", "0", *args], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"on (http://\S+) ", line)
+        assert found, f"console said: {line}{proc.stderr.read() if proc.poll() is not None else ''}"
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def browser():
+    """Headless Chromium from Debian, driven through its chromedriver (./dev test installs both)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1400,1000")
+    options.binary_location = "/usr/bin/chromium"
+    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+
+
+def console_shows_the_network(home, tmp_path) -> None:
+    """`fabkube console` in a real browser: the topology shows every component; a transaction
+    submitted now appears in the block list with its validation code; the committed-TPS chart
+    moves while a client submits; a stopped broker turns red, with its log's last line, within
+    seconds. A screenshot of it is kept."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from fabkube.backends import open_network
+
+    names = [c["name"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]]
+    net = open_network(home / "networks" / "seed")
+    with console_process(home, "--interval", "1") as url, net.gateway("Org1") as gw:
+        driver = browser()
+        try:
+            driver.get(url)
+            wait = WebDriverWait(driver, 30, poll_frequency=0.3)
+            shown = lambda: {e.get_attribute("data-name"): e.get_attribute("data-state")  # noqa: E731
+                             for e in driver.find_elements(By.CSS_SELECTOR, "#topology .node")}  # fmt: skip
+            wait.until(lambda _: set(shown()) == set(names))
+            assert set(shown().values()) == {"running"}, shown()
+
+            contract = gw.contract("mychannel", "mycc")
+            tx = contract.new_proposal("move", "a", "b", "0").endorse()
+            assert tx.submit().status(timeout=30).code_name == "VALID"
+            row = f'#channels tr[data-tx="{tx.transaction_id}"]'
+            wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, row))
+            cells = [c.text for c in driver.find_element(By.CSS_SELECTOR, row).find_elements(By.TAG_NAME, "td")]
+            assert cells[2:] == ["mycc", "move", "VALID"], cells
+
+            # The chart moves while transactions commit (one client, one after another).
+            last = lambda: float(driver.find_element(By.ID, "chart-tps").get_attribute("data-last") or 0)  # noqa: E731
+            sent, deadline = 0, time.monotonic() + 60
+            while last() <= 0 and time.monotonic() < deadline:
+                contract.submit("move", "a", "b", "0", timeout=30)
+                sent += 1
+            assert last() > 0, "the TPS chart stayed at zero"
+            print(f"console: TPS chart at {last():.2f} after {sent} transactions")
+
+            run_cli("stop", "kafka-2", home=home)
+            stopped = time.monotonic()
+            try:
+                wait.until(lambda _: shown().get("kafka-2") == "stopped")
+                took = time.monotonic() - stopped
+                node = driver.find_element(By.CSS_SELECTOR, '#topology .node[data-name="kafka-2"]')
+                color = node.value_of_css_property("background-color")
+                assert color in ("rgba(197, 48, 48, 1)", "rgb(197, 48, 48)"), color  # the page's red
+                assert node.find_elements(By.CSS_SELECTOR, ".why"), "no reason shown"
+                print(f"console: kafka-2 red {took:.1f}s after it stopped: {node.text!r}")
+                assert took < 10
+                driver.save_screenshot(str(tmp_path / "console.png"))
+            finally:
+                run_cli("start", "kafka-2", home=home)
+        finally:
+            driver.quit()
+
+
+def console_serves_nothing_off_the_machine_without_the_token(home) -> None:
+    """A client in another network namespace (another machine, as far as the console can tell)
+    gets 401 for the page, the state and a log without the token, and the page with it."""
+    ns, host, client_ip = "fkconsole", "10.213.0.1", "10.213.0.2"
+    sh = lambda *a: subprocess.run(a, check=True, capture_output=True, text=True)  # noqa: E731
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", "fkc0"], capture_output=True)
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", "fkc0", "type", "veth", "peer", "name", "fkc1")
+        sh("ip", "link", "set", "fkc1", "netns", ns)
+        sh("ip", "addr", "add", f"{host}/30", "dev", "fkc0")
+        sh("ip", "link", "set", "fkc0", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{client_ip}/30", "dev", "fkc1")
+        sh("ip", "-n", ns, "link", "set", "fkc1", "up")
+        refused = run_cli("console", "--host", host, home=home, check=False)
+        assert refused.returncode == 2 and "needs --token" in refused.stderr
+        token = "t0k3n-" + os.urandom(12).hex()
+        with console_process(home, "--host", host, "--token", token) as url:
+            base = url.split("?")[0]
+
+            def code(path: str) -> str:
+                curl = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"]
+                out = subprocess.run(["ip", "netns", "exec", ns, *curl, base.rstrip("/") + path],
+                                     capture_output=True, text=True)  # fmt: skip
+                return out.stdout
+
+            for path in ("/", "/api/state", "/api/logs?name=orderer0", "/?token=not-the-token-at-all"):
+                assert code(path) == "401", path
+            assert code(f"/?token={token}") == "200"
+    finally:
+        subprocess.run(["ip", "link", "del", "fkc0"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -33,6 +33,8 @@ class Figures:
     heights: dict[str, int] = field(default_factory=dict)  # channel -> ledger height (orderers, peers)
     valid: dict[str, float] = field(default_factory=dict)  # channel -> VALID transactions (peers)
     invalid: dict[str, float] = field(default_factory=dict)  # channel -> other validation codes (peers)
+    endorse_seconds: float = 0.0  # proposals endorsed so far and the time they took (peers)
+    endorse_count: float = 0.0
 
 
 @dataclass
@@ -61,6 +63,7 @@ class View:
     invalid_tps: dict[str, float]
     blocks: dict[str, float]  # channel -> blocks per second
     heights: dict[str, int]  # channel -> the highest height any node has
+    latency_ms: float | None = None  # mean endorsement time of the proposals between the samples
 
     @property
     def failing(self) -> list[Row]:
@@ -117,6 +120,8 @@ class LiveSampler:
         fig.valid = by_label(samples, "ledger_transaction_count", "channel", validation_code="VALID")
         every = by_label(samples, "ledger_transaction_count", "channel")
         fig.invalid = {ch: n - fig.valid.get(ch, 0.0) for ch, n in every.items()}
+        fig.endorse_seconds = sum(x.value for x in samples if x.name == "endorser_proposal_duration_sum")
+        fig.endorse_count = sum(x.value for x in samples if x.name == "endorser_proposal_duration_count")
 
     def _last_line(self, name: str) -> str:
         try:
@@ -154,4 +159,11 @@ def view(network: str, before: Sample, now: Sample) -> View:
     for f in now.components:
         for ch, h in f.heights.items():
             heights[ch] = max(heights.get(ch, 0), h)
-    return View(network, rows, dt, rate("valid"), rate("invalid"), rate("heights"), heights)
+    seconds = count = 0.0
+    for f in now.components:
+        p = prev.get(f.name)
+        if p is not None and f.endorse_count >= p.endorse_count:
+            seconds += f.endorse_seconds - p.endorse_seconds
+            count += f.endorse_count - p.endorse_count
+    latency = seconds / count * 1000 if count else None
+    return View(network, rows, dt, rate("valid"), rate("invalid"), rate("heights"), heights, latency)
