@@ -196,7 +196,6 @@ def console_shows_the_network(home, tmp_path) -> None:
     submitted now appears in the block list with its validation code; the committed-TPS chart
     moves while a client submits; a stopped broker turns red, with its log's last line, within
     seconds. A screenshot of it is kept."""
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     from fabkube.backends import open_network
@@ -208,38 +207,44 @@ def console_shows_the_network(home, tmp_path) -> None:
         try:
             driver.get(url)
             wait = WebDriverWait(driver, 30, poll_frequency=0.3)
-            shown = lambda: {e.get_attribute("data-name"): e.get_attribute("data-state")  # noqa: E731
-                             for e in driver.find_elements(By.CSS_SELECTOR, "#topology .node")}  # fmt: skip
+            # The page redraws every refresh: read it in one script, never through held elements.
+            js = lambda script: driver.execute_script(script)  # noqa: E731
+            shown = lambda: dict(js("return [...document.querySelectorAll('#topology .node')]"  # noqa: E731
+                                    ".map(e => [e.dataset.name, e.dataset.state])"))  # fmt: skip
             wait.until(lambda _: set(shown()) == set(names))
             assert set(shown().values()) == {"running"}, shown()
 
             contract = gw.contract("mychannel", "mycc")
             tx = contract.new_proposal("move", "a", "b", "0").endorse()
             assert tx.submit().status(timeout=30).code_name == "VALID"
-            row = f'#channels tr[data-tx="{tx.transaction_id}"]'
-            wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, row))
-            cells = [c.text for c in driver.find_element(By.CSS_SELECTOR, row).find_elements(By.TAG_NAME, "td")]
-            assert cells[2:] == ["mycc", "move", "VALID"], cells
+            cells = f"""return [...document.querySelectorAll('#channels tr[data-tx="{tx.transaction_id}"] td')]
+                        .map(td => td.textContent)"""
+            wait.until(lambda _: js(cells))
+            assert js(cells)[2:] == ["mycc", "move", "VALID"], js(cells)
 
-            # The chart moves while transactions commit (one client, one after another).
-            last = lambda: float(driver.find_element(By.ID, "chart-tps").get_attribute("data-last") or 0)  # noqa: E731
+            # The chart moves while transactions commit: from zero once idle, up while a client
+            # submits one transaction after another.
+            last = lambda: float(js("return document.getElementById('chart-tps').dataset.last") or 0)  # noqa: E731
+            wait.until(lambda _: last() == 0)
             sent, deadline = 0, time.monotonic() + 60
             while last() <= 0 and time.monotonic() < deadline:
                 contract.submit("move", "a", "b", "0", timeout=30)
                 sent += 1
             assert last() > 0, "the TPS chart stayed at zero"
-            print(f"console: TPS chart at {last():.2f} after {sent} transactions")
+            drawn = js("return document.querySelector('#chart-tps polyline').getBBox().height")
+            assert drawn > 0, "the TPS chart's line is not drawn"
+            print(f"console: TPS chart from 0 to {last():.2f} tx/s after {sent} transactions")
 
             run_cli("stop", "kafka-2", home=home)
             stopped = time.monotonic()
             try:
                 wait.until(lambda _: shown().get("kafka-2") == "stopped")
                 took = time.monotonic() - stopped
-                node = driver.find_element(By.CSS_SELECTOR, '#topology .node[data-name="kafka-2"]')
-                color = node.value_of_css_property("background-color")
-                assert color in ("rgba(197, 48, 48, 1)", "rgb(197, 48, 48)"), color  # the page's red
-                assert node.find_elements(By.CSS_SELECTOR, ".why"), "no reason shown"
-                print(f"console: kafka-2 red {took:.1f}s after it stopped: {node.text!r}")
+                color, why = js("""const n = document.querySelector('#topology .node[data-name="kafka-2"]');
+                    return [getComputedStyle(n).backgroundColor, (n.querySelector('.why') || {}).textContent]""")
+                assert color == "rgb(197, 48, 48)", color  # the page's red
+                assert why, "no reason shown"
+                print(f"console: kafka-2 red {took:.1f}s after it stopped: {why!r}")
                 assert took < 10
                 driver.save_screenshot(str(tmp_path / "console.png"))
             finally:
