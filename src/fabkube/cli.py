@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -349,8 +350,11 @@ def console(
     endorsement latency, CPU and memory, and a component's log. Served by fabkube; local networks."""
     from fabkube.monitoring.console import ConsoleState, is_loopback, make_server
 
-    if token is not None and len(token) < 16:
-        raise UserError("--token: at least 16 characters (it is all that guards the page off this machine)")
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):
+        raise UserError(
+            "--token: at least 16 characters of letters, digits and . _ ~ - (it is all that guards the page "
+            "off this machine, and it goes into a URL)"
+        )
     if not is_loopback(host) and token is None:
         raise UserError(f"--host {host}: not a loopback address; serving the console beyond this machine needs --token")
     net = _open_network(network, workdir)
@@ -365,7 +369,8 @@ def console(
         state.stop()
         raise UserError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = server.server_address[1]
-    shown = f"[{host}]" if ":" in host else host
+    bare = host.strip("[]")
+    shown = f"[{bare}]" if ":" in bare else bare
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
     err.print(f"console of {net.name} on {url} (Ctrl-C to stop)", highlight=False)
     try:

@@ -165,12 +165,15 @@ def prometheus_scrapes_every_component(tools, home, tmp_path) -> None:
 def console_process(home, *args: str):
     """`fabkube console` running with `args` until the block ends; yields the URL it printed."""
     env = dict(os.environ, FABKUBE_HOME=str(home))
-    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "console", "--port", "0", *args], env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)  # fmt: skip
+    said = home / f"console-{os.urandom(4).hex()}.err"
+    with said.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "console", "--port", "0", *args], env=env,
+                                stderr=err, stdout=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
-        line = proc.stderr.readline()
-        found = re.search(r"on (http://\S+) ", line)
-        assert found, f"console said: {line}{proc.stderr.read() if proc.poll() is not None else ''}"
+        deadline = time.monotonic() + 60
+        while not (found := re.search(r"on (http://\S+) ", said.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, f"console said: {said.read_text()}"
+            time.sleep(0.2)
         yield found.group(1)
     finally:
         proc.terminate()
@@ -249,6 +252,7 @@ def console_shows_the_network(home, tmp_path) -> None:
                 driver.save_screenshot(str(tmp_path / "console.png"))
             finally:
                 run_cli("start", "kafka-2", home=home)
+            wait.until(lambda _: shown().get("kafka-2") == "running")  # and green again once started
         finally:
             driver.quit()
 
@@ -274,15 +278,17 @@ def console_serves_nothing_off_the_machine_without_the_token(home) -> None:
         with console_process(home, "--host", host, "--token", token) as url:
             base = url.split("?")[0]
 
-            def code(path: str) -> str:
-                curl = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"]
+            def code(path: str, *more: str) -> str:
+                curl = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", *more]
                 out = subprocess.run(["ip", "netns", "exec", ns, *curl, base.rstrip("/") + path],
                                      capture_output=True, text=True)  # fmt: skip
                 return out.stdout
 
             for path in ("/", "/api/state", "/api/logs?name=orderer0", "/?token=not-the-token-at-all"):
                 assert code(path) == "401", path
-            assert code(f"/?token={token}") == "200"
+            # With the token: a session cookie and the token out of the URL, then the page.
+            assert code(f"/?token={token}") == "303"
+            assert code(f"/?token={token}", "-L", "-b", "") == "200"
     finally:
         subprocess.run(["ip", "link", "del", "fkc0"], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)

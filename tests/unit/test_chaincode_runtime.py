@@ -891,3 +891,12 @@ def test_metrics_keep_function_labels_bounded() -> None:
     functions = {line.split('function="')[1].split('"')[0] for line in lines}
     assert len(functions) == MAX_FUNCTIONS + 1 and "other" in functions
     assert _samples(text)['fabkube_chaincode_transactions_total{function="other",outcome="ok"}'] == 21
+
+
+def test_metrics_escape_label_values() -> None:
+    from fabkube.chaincode.runtime.metrics import Metrics
+
+    m = Metrics()
+    m.started()
+    m.finished('we"ird\\\n', "ok", 0.001)
+    assert 'fabkube_chaincode_transactions_total{function="we\\"ird\\\\\\n",outcome="ok"} 1' in m.render()

@@ -60,16 +60,37 @@ def test_without_a_token_only_loopback_host_names_are_served(serve):
         assert status == 401 and b"fabkube console" not in body and b"a line" not in body
 
 
-def test_with_a_token_every_request_needs_it_or_its_cookie(serve):
+def test_with_a_token_every_request_needs_it_or_its_session_cookie(serve):
     port = serve(TOKEN)
-    for path in ("/", "/api/state", "/api/logs?name=orderer0", "/?token=wrong-token-0123456789"):
+    for path in ("/", "/api/state", "/api/logs?name=orderer0", "/?token=wrong-token-0123456789", "/?token=%C3%A9"):
         status, body, _ = get(port, path)
         assert status == 401 and b"a line" not in body and b"<html" not in body, path
+    # The token in the URL once: a session cookie of this console's own (not the token), and the
+    # token out of the address bar.
     status, body, cookie = get(port, f"/?token={TOKEN}")
-    assert status == 200 and b"fabkube console" in body
-    assert cookie.startswith(f"fabkube_console={TOKEN}") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert get(port, "/api/state", cookie=f"fabkube_console={TOKEN}")[0] == 200
-    assert get(port, "/api/state", cookie="fabkube_console=other")[0] == 401
+    assert status == 303 and TOKEN not in cookie
+    name, value = cookie.split(";")[0].split("=", 1)
+    assert name == f"fabkube_console_{port}" and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # Another site's malformed cookie beside it hides nothing.
+    jar = f'x={{"a": 1}}; {name}={value}; a=b c'
+    assert get(port, "/", cookie=jar)[0] == 200 and b"fabkube console" in get(port, "/", cookie=jar)[1]
+    assert get(port, "/api/state", cookie=jar)[0] == 200
+    assert get(port, "/api/logs?name=orderer0&lines=abc", cookie=jar)[1] == b"a line\n"
+    assert get(port, "/api/state", cookie=f"{name}={TOKEN}")[0] == 401
+    assert get(port, "/api/state", cookie=f"fabkube_console_1={value}")[0] == 401
+
+
+def test_ipv6_loopback_is_served_to_its_own_host_name():
+    server = make_server(FakeState(), "::1", 0, None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        conn = http.client.HTTPConnection("::1", port, timeout=5)
+        conn.request("GET", "/api/state", headers={"Host": f"[::1]:{port}"})
+        assert conn.getresponse().status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_cli_refuses_a_non_loopback_address_without_a_token_and_short_tokens(tmp_path):
@@ -79,5 +100,6 @@ def test_the_cli_refuses_a_non_loopback_address_without_a_token_and_short_tokens
     assert "--host 10.9.9.9: not a loopback address; serving the console beyond this machine needs --token" in (
         refused.stderr
     )
-    short = run_cli("console", "--token", "abc", home=home, check=False)
-    assert short.returncode == 2 and "--token: at least 16 characters" in short.stderr
+    for bad in ("abc", "sixteen chars&more+"):
+        short = run_cli("console", "--token", bad, home=home, check=False)
+        assert short.returncode == 2 and "--token: at least 16 characters of letters" in short.stderr

@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections import deque
 from dataclasses import asdict
-from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from ipaddress import ip_address
@@ -30,7 +30,6 @@ from fabkube.monitoring.live import LiveSampler, view
 HISTORY = 150  # points of each chart (5 minutes at the default 2 s)
 BLOCKS_KEPT = 10  # newest blocks listed per channel
 COOKIE = "fabkube_console"
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 def is_loopback(host: str) -> bool:
@@ -53,7 +52,9 @@ class ConsoleState:
         self._view = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._gateway = None
+        self._gw_lock = threading.Lock()
+        self._gateways: dict[str, tuple] = {}  # peer -> (its context manager, the Gateway)
+        self._thread: threading.Thread | None = None
         self._groups = self._group_names()
 
     def _group_names(self) -> dict[str, str]:
@@ -69,11 +70,14 @@ class ConsoleState:
     # ------------------------------------------------------------ sampling
     def start(self) -> ConsoleState:
         self._before = self.sampler.sample()
-        threading.Thread(target=self._loop, name="console-sampler", daemon=True).start()
+        self._thread = threading.Thread(target=self._loop, name="console-sampler", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
         self._close_gateway()
 
     def _loop(self) -> None:
@@ -81,7 +85,7 @@ class ConsoleState:
             try:
                 self.refresh()
             except Exception as exc:  # the page shows what went wrong; the next round tries again
-                self.block_error = f"sampling failed: {exc}"
+                self.block_error = f"sampling failed: {exc}"[:300]
 
     def refresh(self) -> None:
         now = self.sampler.sample()
@@ -96,41 +100,51 @@ class ConsoleState:
         with self._lock:
             self._view = v
             self.history.append(point)
-        self._read_blocks(v.heights)
+        self._read_blocks({f.name: f.heights for f in now.components if f.running})
 
-    def _read_blocks(self, heights: dict[str, int]) -> None:
+    def _read_blocks(self, heights: dict[str, dict[str, int]]) -> None:
+        """Each channel's new blocks from a running peer of one of its orgs, up to that peer's own
+        height (blocks it has not committed would make the read wait)."""
         from fabkube.gateway.blocks import read_blocks, summarize
 
-        try:
-            gw = self._open_gateway()
-            for channel, kept in self.blocks.items():
-                height = heights.get(channel)
-                if not height:
-                    continue
-                newest = kept[-1].number if kept else -1
-                first = max(newest + 1, height - BLOCKS_KEPT)
-                if first > height - 1:
-                    continue
-                for block in read_blocks(gw, channel, first, height - 1, timeout=10):
+        errors = []
+        for channel, kept in self.blocks.items():
+            peers = self.net.topo.channel(channel).peers
+            peer = next((p for p in peers if channel in heights.get(p.name, {})), None)
+            if peer is None or self._stop.is_set():
+                continue
+            height = heights[peer.name][channel]
+            newest = kept[-1].number if kept else -1
+            first = max(newest + 1, height - BLOCKS_KEPT)
+            if first > height - 1:
+                continue
+            try:
+                for block in read_blocks(self._gateway_to(peer), channel, first, height - 1, timeout=5):
                     summary = summarize(block)
                     with self._lock:
                         kept.append(summary)
-            self.block_error = ""
-        except Exception as exc:  # a peer restarting: read again next round, through a new connection
-            self.block_error = f"blocks: {exc}"[:300]
-            self._close_gateway()
+            except Exception as exc:  # a peer restarting: read again next round, through a new connection
+                errors.append(f"blocks of {channel} from {peer.name}: {exc}"[:300])
+                self._close_gateway(peer.name)
+        self.block_error = "; ".join(errors)
 
-    def _open_gateway(self):
-        if self._gateway is None:
-            cm = self.net.gateway()
-            self._gateway = (cm, cm.__enter__())
-        return self._gateway[1]
+    def _gateway_to(self, peer):
+        with self._gw_lock:
+            if self._stop.is_set():
+                raise RuntimeError("the console is stopping")
+            if peer.name not in self._gateways:
+                cm = self.net.gateway(peer.org.name, peer.name)
+                self._gateways[peer.name] = (cm, cm.__enter__())
+            return self._gateways[peer.name][1]
 
-    def _close_gateway(self) -> None:
-        if self._gateway is not None:
-            cm, self._gateway = self._gateway[0], None
-            with contextlib.suppress(Exception):  # a connection already broken
-                cm.__exit__(None, None, None)
+    def _close_gateway(self, name: str | None = None) -> None:
+        with self._gw_lock:
+            names = [name] if name else list(self._gateways)
+            for n in names:
+                entry = self._gateways.pop(n, None)
+                if entry is not None:
+                    with contextlib.suppress(Exception):  # a connection already broken
+                        entry[0].__exit__(None, None, None)
 
     # ------------------------------------------------------------ what the page reads
     def snapshot(self) -> dict:
@@ -168,39 +182,81 @@ def page() -> bytes:
     return resources.files("fabkube.monitoring").joinpath("console.html").read_bytes()
 
 
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port ([::1]:8765 -> ::1)."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0]
+
+
+def _cookies(header: str) -> dict[str, str]:
+    """name -> value, parsed leniently: one malformed cookie of another site must not hide ours."""
+    out = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            out[name] = value
+    return out
+
+
+def _lines(query: dict) -> int:
+    """How many log lines a request asks for: 1 to 2000, 200 unless it says."""
+    try:
+        return max(1, min(int((query.get("lines") or ["200"])[0]), 2000))
+    except ValueError:
+        return 200
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def make_server(state: ConsoleState, host: str, port: int, token: str | None) -> ThreadingHTTPServer:
-    """The console's HTTP server (not yet serving: call serve_forever)."""
+    """The console's HTTP server (not yet serving: call serve_forever). With a token, the browser
+    keeps a session cookie that is an HMAC of it (the token itself never goes into a cookie, which
+    other services on the same host name would be sent), named after the port."""
     html = page()
+    server_cls = _Server6 if ":" in host.strip("[]") else _Server
+    server = server_cls((host.strip("[]"), port), BaseHTTPRequestHandler)
+    cookie_name = f"{COOKIE}_{server.server_address[1]}"
+    session = hmac.new(token.encode(), b"fabkube console session", "sha256").hexdigest() if token else ""
 
     class Handler(BaseHTTPRequestHandler):
-        def _allowed(self, query: dict) -> tuple[bool, str | None]:
-            """(may it be served, a cookie to set)."""
+        def _allowed(self, query: dict) -> tuple[bool, bool]:
+            """(may it be served, was the token given in the URL)."""
             if token is None:
-                name = (self.headers.get("Host") or "").rsplit(":", 1)[0]
-                return name in LOOPBACK_NAMES, None
+                return is_loopback(_host_name(self.headers.get("Host") or "")), False
             given = (query.get("token") or [""])[0]
-            if given and hmac.compare_digest(given, token):
-                return True, given
-            cookie = SimpleCookie(self.headers.get("Cookie") or "")
-            held = cookie[COOKIE].value if COOKIE in cookie else ""
-            return bool(held) and hmac.compare_digest(held, token), None
+            if given and _same(given, token):
+                return True, True
+            held = _cookies(self.headers.get("Cookie") or "").get(cookie_name, "")
+            return bool(held) and _same(held, session), False
 
         def do_GET(self) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            ok, set_cookie = self._allowed(query)
+            ok, by_url = self._allowed(query)
             if not ok:
                 why = b"open the URL the console printed when it started" if token else b"ask by localhost"
                 self._send(401, b"401 unauthorized: " + why + b"\n", "text/plain")
                 return
-            if url.path == "/":
-                self._send(200, html, "text/html; charset=utf-8", set_cookie)
+            if by_url:  # keep the token out of the address bar and the history
+                self._send(303, b"", "text/plain", cookie=session, location=url.path or "/")
+            elif url.path == "/":
+                self._send(200, html, "text/html; charset=utf-8")
             elif url.path == "/api/state":
                 self._send(200, json.dumps(state.snapshot()).encode(), "application/json")
             elif url.path == "/api/logs":
                 name = (query.get("name") or [""])[0]
-                lines = min(int((query.get("lines") or ["200"])[0] or 200), 2000)
-                text = state.log(name, lines)
+                text = state.log(name, _lines(query))
                 if text is None:
                     self._send(404, f"no component {name!r}\n".encode(), "text/plain")
                 else:
@@ -208,7 +264,7 @@ def make_server(state: ConsoleState, host: str, port: int, token: str | None) ->
             else:
                 self._send(404, b"not found\n", "text/plain")
 
-        def _send(self, code: int, body: bytes, kind: str, cookie: str | None = None) -> None:
+        def _send(self, code: int, body: bytes, kind: str, cookie: str = "", location: str = "") -> None:
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
@@ -217,13 +273,14 @@ def make_server(state: ConsoleState, host: str, port: int, token: str | None) ->
             self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
                              "script-src 'unsafe-inline'; img-src 'self' data:")  # fmt: skip
             if cookie:
-                self.send_header("Set-Cookie", f"{COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/")
+                self.send_header("Set-Cookie", f"{cookie_name}={cookie}; HttpOnly; SameSite=Strict; Path=/")
+            if location:
+                self.send_header("Location", location)
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, *args) -> None:  # the page polls every second or two
             pass
 
-    server = ThreadingHTTPServer((host.strip("[]"), port), Handler)
-    server.daemon_threads = True
+    server.RequestHandlerClass = Handler
     return server

@@ -53,9 +53,13 @@ PANELS: dict[str, tuple[str, str, str]] = {
         "s",
         "{{node}}",
     ),
-    "Chaincode transactions in flight and peer streams open": (
-        f'sum by (node) (fabkube_chaincode_transactions_in_flight{{{N},kind="chaincode"}}) '
-        f'or sum by (node) (fabkube_chaincode_streams_open{{{N},kind="chaincode"}})',
+    "Chaincode transactions in flight": (
+        f'sum by (node) (fabkube_chaincode_transactions_in_flight{{{N},kind="chaincode"}})',
+        "short",
+        "{{node}}",
+    ),
+    "Chaincode peer streams open": (
+        f'sum by (node) (fabkube_chaincode_streams_open{{{N},kind="chaincode"}})',
         "short",
         "{{node}}",
     ),
@@ -72,9 +76,13 @@ TYPE_PANELS: dict[str, dict[str, tuple[str, str, str]]] = {
             "short",
             "{{node}}",
         ),
-        "Kafka ISR shrinks and expands per second": (
-            f'sum by (node) (rate(kafka_server_replicamanager_isrshrinks_total{{{N},kind="kafka"}}[1m])) '
-            f'or sum by (node) (rate(kafka_server_replicamanager_isrexpands_total{{{N},kind="kafka"}}[1m]))',
+        "Kafka ISR shrinks per second": (
+            f'sum by (node) (rate(kafka_server_replicamanager_isrshrinks_total{{{N},kind="kafka"}}[1m]))',
+            "ops",
+            "{{node}}",
+        ),
+        "Kafka ISR expands per second": (
+            f'sum by (node) (rate(kafka_server_replicamanager_isrexpands_total{{{N},kind="kafka"}}[1m]))',
             "ops",
             "{{node}}",
         ),
@@ -83,15 +91,23 @@ TYPE_PANELS: dict[str, dict[str, tuple[str, str, str]]] = {
             "ms",
             "{{node}}",
         ),
-        "Kafka bytes in and out per topic": (
-            f'sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesin_total{{{N},kind="kafka"}}[1m])) '
-            f'or sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesout_total{{{N},kind="kafka"}}[1m]))',
+        "Kafka bytes in per topic": (
+            f'sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesin_total{{{N},kind="kafka"}}[1m]))',
             "Bps",
             "{{topic}}",
         ),
-        "ZooKeeper average latency and outstanding requests": (
-            f'max by (node) (avg_latency{{{N},kind="zookeeper"}}) '
-            f'or max by (node) (outstanding_requests{{{N},kind="zookeeper"}})',
+        "Kafka bytes out per topic": (
+            f'sum by (topic) (rate(kafka_server_brokertopicmetrics_bytesout_total{{{N},kind="kafka"}}[1m]))',
+            "Bps",
+            "{{topic}}",
+        ),
+        "ZooKeeper average latency (ms)": (
+            f'max by (node) (avg_latency{{{N},kind="zookeeper"}})',
+            "ms",
+            "{{node}}",
+        ),
+        "ZooKeeper outstanding requests": (
+            f'max by (node) (outstanding_requests{{{N},kind="zookeeper"}})',
             "short",
             "{{node}}",
         ),

@@ -94,6 +94,8 @@ class LiveSampler:
         return self._tls[org.name]
 
     def sample(self) -> Sample:
+        # Other commands (start, stop, up) change what runs while this watches.
+        self.net.supervisor.reload()
         pids = self.net.processes()
         out = []
         for comp in self.net.components():

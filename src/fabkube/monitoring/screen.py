@@ -34,7 +34,8 @@ def render(v: View) -> Group:
         style = "red" if r.state != "running" else None
         heights = "  ".join(f"{ch} {h}" for ch, h in sorted(r.heights.items()))
         state = r.state if not r.reason else f"{r.state}: {r.reason}"
+        # Text, not markup: a log line's [brackets] are the log's.
         table.add_row(
-            r.name, r.kind, state, _num(r.cpu_percent, ".1f"), _num(r.memory_mib, ".0f"), heights, style=style
+            r.name, r.kind, Text(state), _num(r.cpu_percent, ".1f"), _num(r.memory_mib, ".0f"), heights, style=style
         )
     return Group(head, status, table, Text(f"rates over the last {v.seconds:.1f} s; Ctrl-C to quit", style="dim"))

@@ -294,7 +294,13 @@ class Toolchain:
             log,
         )
         jars = sorted(p.name for p in staging.glob("*.jar"))
-        wanted = (f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar", f"zookeeper-{ZOOKEEPER_VERSION}.jar", JMX_EXPORTER_JAR)
+        wanted = (
+            f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar",
+            f"zookeeper-{ZOOKEEPER_VERSION}.jar",
+            f"zookeeper-prometheus-metrics-{ZOOKEEPER_METRICS_VERSION}.jar",
+            f"jetty-server-{JETTY_VERSION}.jar",
+            JMX_EXPORTER_JAR,
+        )
         for needed in wanted:
             if needed not in jars:
                 raise RuntimeFailure(f"Maven did not deliver {needed}", log)

@@ -75,6 +75,11 @@ class Supervisor:
         self.layout = layout
         self.state = State(layout.state_file)
 
+    def reload(self) -> None:
+        """Read the state file again: for a watcher (top, console) while other commands start and
+        stop components."""
+        self.state = State(self.layout.state_file)
+
     def pid(self, name: str) -> int | None:
         entry = self.state.processes.get(name)
         if not entry:

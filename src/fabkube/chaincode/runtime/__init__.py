@@ -63,8 +63,13 @@ async def serve(
     tls = TlsConfig.from_args(tls_cert, tls_key, client_ca)
     server = ChaincodeServer(chaincode_cls_or_instance, cc_id=cc_id, address=address, tls=tls)
     port = await server.start()
-    exporter = serve_metrics(server.metrics, metrics_address) if metrics_address else None
+    exporter = None
     try:
+        if metrics_address:
+            try:
+                exporter = serve_metrics(server.metrics, metrics_address)
+            except (OSError, ValueError) as exc:  # metrics are optional: the chaincode serves on
+                LOG.warning("metrics not served on %s: %s", metrics_address, exc)
         if on_listening is not None:
             on_listening(port)
         stop_event = stop if stop is not None else asyncio.Event()
@@ -74,7 +79,8 @@ async def serve(
     finally:
         await server.stop(grace)
         if exporter is not None:
-            exporter.shutdown()
+            await asyncio.to_thread(exporter.shutdown)
+            exporter.server_close()
 
 
 def start(

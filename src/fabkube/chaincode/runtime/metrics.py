@@ -21,8 +21,9 @@ PREFIX = "fabkube_chaincode"
 
 class Metrics:
     """Transactions by function and outcome (ok: status below 400; error: an error response;
-    failed: the chaincode raised or the reply never went out), their duration, how many run now,
-    and the peers' streams (opened in total: a reconnect counts; open now)."""
+    failed: the chaincode raised, or a failed Init), their duration, how many run now, and the
+    peers' streams (opened in total: a reconnect counts; open now). The first MAX_FUNCTIONS names
+    seen keep their own label until the server restarts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
