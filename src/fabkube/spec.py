@@ -532,7 +532,7 @@ def _check_zookeeper(spec: NetworkSpec, p: _Problems) -> None:
             f"{z.nodes} is even: an ensemble of {z.nodes} tolerates no more failures "
             f"than {z.nodes - 1}; use an odd number",
         )
-    if not kafka_ports.metrics_fit(z.nodes, spec.kafka.brokers, SERVICE_BLOCK - CHAINCODE_SLOTS):
+    if not kafka_metrics_fit(spec):
         p.warn(
             ("zookeeper", "nodes"),
             f"{z.nodes} ZooKeeper nodes and {spec.kafka.brokers} brokers leave no local ports for their "
@@ -746,6 +746,12 @@ def local_blocks(spec: NetworkSpec) -> tuple[int, int, int, int]:
     services = base + 3 * max(ORDERER_SLOTS, spec.ordering.orderer_count)
     chaincode = services + SERVICE_BLOCK
     return base, services, chaincode, chaincode + max(CHAINCODE_SLOTS, len(spec.chaincodes))
+
+
+def kafka_metrics_fit(spec: NetworkSpec) -> bool:
+    """Whether the ZooKeeper nodes' and brokers' metrics ports fit locally: the services block
+    below its top CHAINCODE_SLOTS ports (the chaincode servers' metrics, topology.py)."""
+    return kafka_ports.metrics_fit(spec.zookeeper.nodes, spec.kafka.brokers, SERVICE_BLOCK - CHAINCODE_SLOTS)
 
 
 def peer_block(spec: NetworkSpec) -> int:

@@ -22,7 +22,7 @@ class Usage:
     rss_max_mib: float
 
 
-def _sample(pid: int) -> tuple[int, int] | None:
+def process_usage(pid: int) -> tuple[int, int] | None:
     """(utime + stime ticks, resident KiB) of a live process, None if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -78,7 +78,7 @@ class ResourceMonitor(Sampler):
     def _take(self) -> None:
         now = time.monotonic()
         for name, pid in self.pids.items():
-            got = _sample(pid)
+            got = process_usage(pid)
             if got:
                 self._series[name].append((now, *got))
 

@@ -92,7 +92,7 @@ def _invocation(data: bytes) -> tuple[str, str]:
         action = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
         proposal = proposal_pb2.ChaincodeProposalPayload.FromString(action.chaincode_proposal_payload)
         spec = chaincode_pb2.ChaincodeInvocationSpec.FromString(proposal.input).chaincode_spec
-    except (IndexError, ValueError, Exception):  # a malformed transaction is still listed
+    except Exception:  # a malformed transaction is still listed, without them
         return "", ""
     args = spec.input.args
     return spec.chaincode_id.name, args[0].decode(errors="replace") if args else ""

@@ -8,16 +8,13 @@ rates are differences over the time between them."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fabkube import health
+from fabkube.backends.local.supervisor import tail
+from fabkube.bench.monitor import TICKS, process_usage
 from fabkube.monitoring.exposition import by_label, parse
-
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass
@@ -72,11 +69,8 @@ class View:
 
 def _proc(pid: int) -> tuple[float, float] | None:
     """(CPU seconds, resident bytes) of a live process, None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS, int(fields[21]) * PAGE
+    usage = process_usage(pid)
+    return None if usage is None else (usage[0] / TICKS, usage[1] * 1024)
 
 
 class LiveSampler:
@@ -126,11 +120,10 @@ class LiveSampler:
         fig.endorse_count = sum(x.value for x in samples if x.name == "endorser_proposal_duration_count")
 
     def _last_line(self, name: str) -> str:
-        try:
-            lines = [line.strip() for line in self.net.logs(name, 20).splitlines() if line.strip()]
-        except Exception:  # no log yet: never started
+        log = self.net.layout.log(name)
+        if not log.exists():
             return "not started"
-        return lines[-1][:160] if lines else "exited without a word"
+        return tail(log).removeprefix(": ") or "exited without a word"
 
 
 def view(network: str, before: Sample, now: Sample) -> View:

@@ -28,7 +28,7 @@ from fabkube.backends.base import (
     UpOptions,
     UpResult,
 )
-from fabkube.backends.local.supervisor import Supervisor, tail
+from fabkube.backends.local.supervisor import Supervisor, last_lines, tail
 from fabkube.chaincode import BUILTINS, build, language, source_dir, unsupported_reason
 from fabkube.chaincode.ccaas_builder import install as install_builder
 from fabkube.channel.configtx import SYSTEM_CHANNEL
@@ -421,8 +421,7 @@ class LocalNetwork(Network):
         return log
 
     def logs(self, name: str, lines: int = 50) -> str:
-        with self._log_of(name).open(errors="replace") as fh:
-            return "".join(fh.readlines()[-lines:])
+        return last_lines(self._log_of(name), lines)
 
     def follow(self, name: str) -> Iterator[str]:
         with self._log_of(name).open(errors="replace") as fh:

@@ -165,9 +165,24 @@ def _signal_group(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+def last_lines(log: Path, n: int) -> str:
+    """The last `n` lines of a file, read from its end: logs grow large, and watchers ask often."""
+    with log.open("rb") as fh:
+        size = fh.seek(0, 2)
+        data, block = b"", 65536
+        while size > 0 and data.count(b"\n") <= n:
+            step = min(block, size)
+            size -= step
+            fh.seek(size)
+            data = fh.read(step) + data
+            block *= 2
+    return "".join(data.decode(errors="replace").splitlines(keepends=True)[-n:])
+
+
 def tail(log: Path) -> str:
+    """ ": <its last non-empty line>" of a log, or "" (none, or no log)."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line for line in last_lines(log, 50).splitlines() if line.strip()]
     except OSError:
         return ""
     return f": {lines[-1][:300]}" if lines else ""

@@ -51,6 +51,7 @@ class Transaction:
         self.txid = txid
         self.pending: asyncio.Future[CCM] | None = None
         self.finished = False
+        self.function, self.outcome = "", "failed"  # what the metrics say of it (PeerSession._run)
         self._session = session
         self._lock = asyncio.Lock()
 
@@ -221,14 +222,14 @@ class PeerSession:
         loop = asyncio.get_running_loop()
         started = loop.time()
         self._metrics.started()
-        outcome = "failed"
+        if msg.type == CCM.INIT:  # _execute names an invoke's function and every outcome
+            tx.function = "init"
         try:
             reply = await self._execute(msg, tx)
-            outcome = _outcome_label(reply)
         finally:
             tx.finished = True
             self._txs.pop((tx.channel_id, tx.txid), None)
-            self._metrics.finished(_function(msg), outcome, loop.time() - started)
+            self._metrics.finished(tx.function, tx.outcome, loop.time() - started)
         with contextlib.suppress(PeerError):
             self.send(reply)
         if LOG.isEnabledFor(logging.DEBUG):
@@ -241,6 +242,8 @@ class PeerSession:
         method = "init" if msg.type == CCM.INIT else "invoke"
         try:
             cc_input = chaincode_pb2.ChaincodeInput.FromString(msg.payload)
+            if method == "invoke" and cc_input.args:
+                tx.function = cc_input.args[0][:64].decode(errors="replace")
             proposal = msg.proposal if msg.HasField("proposal") else None
             stub = ChaincodeStub(tx, msg.channel_id, msg.txid, cc_input, proposal)
             result = getattr(self._chaincode, method)(stub)
@@ -249,9 +252,9 @@ class PeerSession:
         except Exception as exc:
             LOG.warning("[%s:%s] chaincode %s failed: %r", msg.channel_id, msg.txid, method, exc, exc_info=True)
             return _error(msg, str(exc) or type(exc).__name__)
-        return self._completion(msg, method, result, stub)
+        return self._completion(msg, method, result, stub, tx)
 
-    def _completion(self, msg: CCM, method: str, result: Any, stub: ChaincodeStub) -> CCM:
+    def _completion(self, msg: CCM, method: str, result: Any, stub: ChaincodeStub, tx: Transaction) -> CCM:
         if not isinstance(result, proposal_response_pb2.Response) or not result.status:
             LOG.warning(
                 "[%s:%s] chaincode %s returned %r, not success() or error()", msg.channel_id, msg.txid, method, result
@@ -264,24 +267,8 @@ class PeerSession:
         # whose response carries the status (the endorser rejects it either way).
         if method == "init" and result.status >= ERROR_THRESHOLD:
             return _reply(msg, CCM.ERROR, result.message.encode(), event)
+        tx.outcome = "error" if result.status >= ERROR_THRESHOLD else "ok"
         return _reply(msg, CCM.COMPLETED, result.SerializeToString(), event)
-
-
-def _function(msg: CCM) -> str:
-    """The function a transaction names (its first argument), as the metrics label it."""
-    if msg.type == CCM.INIT:
-        return "init"
-    try:
-        args = chaincode_pb2.ChaincodeInput.FromString(msg.payload).args
-    except Exception:  # a payload that does not parse fails in _execute; label it all the same
-        return ""
-    return args[0][:64].decode(errors="replace") if args else ""
-
-
-def _outcome_label(reply: CCM) -> str:
-    if reply.type != CCM.COMPLETED:
-        return "failed"
-    return "error" if proposal_response_pb2.Response.FromString(reply.payload).status >= ERROR_THRESHOLD else "ok"
 
 
 def _outcome(reply: CCM) -> str:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from fabkube.consensus.kafka.ports import BROKER_PORTS, METRICS_PORTS, ZOOKEEPER_PORTS, metrics_fit
+from fabkube.consensus.kafka.ports import BROKER_PORTS, METRICS_PORTS, ZOOKEEPER_PORTS
 from fabkube.consensus.kafka.sasl import kafka_sasl_dir, write_jaas
 from fabkube.consensus.model import ModelContext, OrderingModel, ServiceNode, TlsPair, register_model
 from fabkube.nodes import CLUSTER_DOMAIN, LOCAL_HOST, Endpoint, OrdererNode, Org
-from fabkube.spec import CHAINCODE_SLOTS, SERVICE_BLOCK, NetworkSpec
+from fabkube.spec import kafka_metrics_fit
 
 
 @dataclass
@@ -50,7 +50,8 @@ class KafkaModel(OrderingModel):
         self.namespace = spec.kubernetes.kafkaNamespace or f"{ctx.namespace_prefix}-kafka"
         self.zookeepers: list[ZooKeeperNode] = []
         self.kafkas: list[KafkaNode] = []
-        metrics = ctx.metrics_endpoint if self.metrics_fit(spec) and ctx.target == "local" else None
+        # Kubernetes: metrics in pods are not rendered yet, so there the services have none.
+        metrics = ctx.metrics_endpoint if kafka_metrics_fit(spec) and ctx.target == "local" else None
         for i in range(spec.zookeeper.nodes):
             host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"  # zookeeper_headless
             client, peer, election = (ctx.endpoint(host, port) for port in ZOOKEEPER_PORTS.values())
@@ -62,13 +63,6 @@ class KafkaModel(OrderingModel):
             broker = KafkaNode(i, f"kafka-{i}", self.namespace, ctx.endpoint(host, BROKER_PORTS["kafka"]))
             broker.metrics = metrics(host, METRICS_PORTS["kafka"]) if metrics else None
             self.kafkas.append(broker)
-
-    @staticmethod
-    def metrics_fit(spec: NetworkSpec) -> bool:
-        """Whether the ensemble's and the brokers' metrics ports fit in the local services block
-        (Kubernetes: metrics in pods are not rendered yet, so there the services have none)."""
-        # The block's top CHAINCODE_SLOTS ports are the chaincode servers' metrics (topology).
-        return metrics_fit(spec.zookeeper.nodes, spec.kafka.brokers, SERVICE_BLOCK - CHAINCODE_SLOTS)
 
     @property
     def services(self) -> list[ServiceNode]:
