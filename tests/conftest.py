@@ -10,6 +10,22 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+# `./dev test` runs the suite on two xdist workers (--dist loadgroup). Each module is one group, so a
+# module's network or cluster fixture lives on one worker and modules run two at a time (their
+# local.basePorts are a network's block apart). The modules that bring up the machine's real-node
+# cluster (one at a time: one bridge, one cluster dir) share a group, sent first: it is the longest
+# chain, and the other worker works through the rest meanwhile.
+CLUSTER_MODULES = ("test_k8s_real.py", "test_k8s_real_ha.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = "real-cluster" if item.path.name in CLUSTER_MODULES else str(item.path.relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.path.name not in CLUSTER_MODULES)  # stable: module order kept
+
+
 @pytest.fixture(scope="session")
 def tools():
     """The real toolchain; installed here if missing (never skipped: a missing install must fail)."""

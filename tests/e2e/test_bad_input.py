@@ -9,19 +9,19 @@ pytestmark = pytest.mark.e2e
 
 
 def test_up_with_port_taken_creates_nothing(tools, home, tmp_path):
-    spec = seed_variant(tmp_path, "taken", 17400)
+    spec = seed_variant(tmp_path, "taken", 15400)
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 17436))  # kafka-0 of this spec
+        s.bind(("127.0.0.1", 15436))  # kafka-0 of this spec
         s.listen()
         proc = run_cli("up", str(spec), home=home, check=False)
     assert proc.returncode == 2, proc.stderr
-    assert "local.basePort: port 17436 needed by kafka-0 is already in use" in proc.stderr
+    assert "local.basePort: port 15436 needed by kafka-0 is already in use" in proc.stderr
     assert live_processes(home / "networks" / "taken") == []
 
 
 def test_commands_on_unknown_names(tools, home, tmp_path):
-    spec = seed_variant(tmp_path, "names", 17500)
+    spec = seed_variant(tmp_path, "names", 15500)
     try:
         run_cli("up", str(spec), home=home)
         logs = run_cli("logs", "kafka-9", home=home, check=False)

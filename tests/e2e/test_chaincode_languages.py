@@ -23,7 +23,7 @@ def langnet(request, tools, tmp_path_factory):
     home = root / "home"
     name = "langs" if tls else "langsplain"
     spec = root / f"{name}.yaml"
-    spec.write_text(spec_text(name, tls, 18400 if tls else 18500, chaincode_dirs(root)))
+    spec.write_text(spec_text(name, tls, 15600 if tls else 15700, chaincode_dirs(root)))
     try:
         run_cli("up", str(spec), home=home, timeout=1500)
         yield home

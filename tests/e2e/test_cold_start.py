@@ -22,7 +22,7 @@ def test_orderer_started_before_the_brokers_survives_readiness_polling(tools, ho
     """The orderer comes up while Kafka is down, fabkube keeps polling its readiness, then the brokers
     start: the orderer must survive and the network must come up. A control GET of /healthz in
     the same state shows the scenario is the dangerous one (Fabric 2.5 panics on it)."""
-    spec = seed_variant(tmp_path, "cold", 17300)
+    spec = seed_variant(tmp_path, "cold", 15200)
     workdir = home / "networks" / "cold"
     net = LocalNetwork(load_spec(spec), workdir, tools)
     orderer = net.component("orderer0")
@@ -70,7 +70,7 @@ def _busy_loops(count: int) -> list[subprocess.Popen]:
 def test_seed_up_down_cycles_half_under_cpu_load(tools, home, tmp_path, cycles):
     """`up` / `down --purge` of the seed, again and again; the second half with a busy loop on every
     core. Every run must reach `value is 100`. Prints the timings (figures, not asserts)."""
-    spec = seed_variant(tmp_path, "cycle", 17400)
+    spec = seed_variant(tmp_path, "cycle", 15300)
     workdir = home / "networks" / "cycle"
     timings = []
     hogs: list[subprocess.Popen] = []

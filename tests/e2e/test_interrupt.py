@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_ctrl_c_during_up_leaves_nothing_running(tools, home, tmp_path):
-    spec = seed_variant(tmp_path, "intr", 17900)
+    spec = seed_variant(tmp_path, "intr", 15800)
     workdir = home / "networks" / "intr"
     env = dict(os.environ, FABKUBE_HOME=str(home))
     proc = subprocess.Popen(

@@ -54,7 +54,7 @@ def contracts(workdir):
 
 def test_certs_renew_under_load_past_the_original_expiry(tools, tmp_path):
     home = tmp_path / "home"
-    nets = {"renewraft": ("raft.yaml", 16400), "renewkafka": ("seed.yaml", 16500)}
+    nets = {"renewraft": ("raft.yaml", 16600), "renewkafka": ("seed.yaml", 16700)}
     try:
         for name, (example, port) in nets.items():
             spec = tmp_path / f"{name}.yaml"

@@ -26,7 +26,7 @@ STRICT = "  - {name: strict, path: 'builtin:asset-transfer-basic', channel: mych
 SPEC = (
     (EXAMPLES / "bench.yaml").read_text().replace("name: bench", "name: txs").replace("local: {basePort: 17100}\n", "")
     + STRICT % "\"AND('Org1MSP.admin')\""
-    + "local: {basePort: 17200}\n"
+    + "local: {basePort: 15100}\n"
 )
 
 

@@ -142,7 +142,7 @@ class RealCluster(SimCluster):
 
     ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "provisioner")
 
-    def __init__(self, root: Path = DEFAULT_ROOT, base_port: int = 18700, tools: Toolchain | None = None):
+    def __init__(self, root: Path = DEFAULT_ROOT, base_port: int = 19700, tools: Toolchain | None = None):
         super().__init__(root, base_port, tools, api_host=BRIDGE_IP)
 
     # ------------------------------------------------------------ layout
