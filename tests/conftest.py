@@ -10,20 +10,33 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-# `./dev test` runs the suite on two xdist workers (--dist loadgroup). Each module is one group, so a
-# module's network or cluster fixture lives on one worker and modules run two at a time (their
+# `./dev test` runs the suite on two xdist workers. Each module is one unit of work, so a module's
+# network or cluster fixture lives on one worker and modules run two at a time (their
 # local.basePorts are a network's block apart). The modules that bring up the machine's real-node
-# cluster (one at a time: one bridge, one cluster dir) share a group, sent first: it is the longest
-# chain, and the other worker works through the rest meanwhile.
+# cluster (one at a time: one bridge, one cluster dir) are one unit, sent first: it is the longest
+# chain, and the other worker works through the rest meanwhile. (xdist's own loadgroup marks do not
+# reach its scheduler under pytest 9.2, which keeps node IDs in `_id`: hence a scheduler here.)
 CLUSTER_MODULES = ("test_k8s_real.py", "test_k8s_real_ha.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def _unit(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    return "real-cluster" if module.rsplit("/", 1)[-1] in CLUSTER_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False  # collection order: the cluster's unit first
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        group = "real-cluster" if item.path.name in CLUSTER_MODULES else str(item.path.relative_to(ROOT))
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.path.name not in CLUSTER_MODULES)  # stable: module order kept
+    items.sort(key=lambda item: _unit(item.nodeid) != "real-cluster")  # stable: module order kept
 
 
 @pytest.fixture(scope="session")
