@@ -881,7 +881,7 @@ def monitoring_dashboard(
     code, endorsement and broadcast latency, CPU and memory per node; the leading orderer (Raft,
     BFT); Kafka's under-replicated partitions, ISR changes, produce latency, bytes per topic and
     ZooKeeper's latency."""
-    from fabkube.monitoring.dashboard import TYPE_PANELS, dashboard_json
+    from fabkube.dashboard import TYPE_PANELS, dashboard_json
 
     if ordering is not None and ordering not in TYPE_PANELS:
         raise UserError(f"--ordering: {ordering!r} is not an ordering type; allowed: {', '.join(TYPE_PANELS)}")

@@ -257,6 +257,16 @@ class KubernetesSpec(Model):
         description="Namespaces whose pods may reach the operations ports (/metrics), e.g. your Prometheus's",
         default_factory=list,
     )
+    monitoring: Literal["none", "prometheus-operator"] = F(
+        "none",
+        "prometheus-operator: PodMonitors (monitoring.coreos.com/v1) for every node and the Grafana "
+        "dashboard as a ConfigMap for kube-prometheus-stack's sidecar; the CRDs must be installed",
+    )
+    prometheusRelease: str = F(
+        "kube-prometheus-stack",
+        "The `release` label on the PodMonitors (kube-prometheus-stack's Prometheus selects them by its Helm release)",
+        DNS_LABEL,
+    )
 
 
 class LocalSpec(Model):
@@ -663,6 +673,12 @@ def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
             _check_name(p, ("kubernetes", field), value)
     for i, ns in enumerate(kube.operationsFrom):
         _check_name(p, ("kubernetes", "operationsFrom", i), ns)
+    _check_name(p, ("kubernetes", "prometheusRelease"), kube.prometheusRelease)
+    if kube.monitoring == "prometheus-operator" and kube.networkPolicies and not kube.operationsFrom:
+        p.warn(
+            ("kubernetes", "operationsFrom"),
+            "is empty: the NetworkPolicies keep Prometheus off every metrics port; add its namespace",
+        )
 
 
 def _check_namespace_lengths(spec: NetworkSpec, p: _Problems) -> None:

@@ -15,11 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, run_cli, wait_for
 from kubernetes import client, config
 from load import RetryingLoad, SubmitLoad, assert_on_every_peer, kill_leader_under_load
 from tooling.k8s_cluster import RealCluster
+from tooling.podmonitors import install_crd, load_image, running_in_pod
 from user_chaincode import IN_FLIGHT, LANGUAGES, SUBMITS, chaincode_dirs, spec_text
+
+from fabkube.dashboard import queries
 
 pytestmark = pytest.mark.e2e
 
@@ -153,31 +156,29 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
         "docker.io/fabkube/mycc-chaincode:1.1",
         "docker.io/fabkube/basic-chaincode:1.0",
     ]
+    # The same `up` turns monitoring on: refused while the cluster serves no PodMonitor API, applied
+    # once the Prometheus Operator's own CRD is installed (the API server validates the monitors).
+    spec3.write_text(spec3.read_text().replace("kubernetes:\n", f"kubernetes:\n{MONITORING}", 1))
+    refused = cli(cluster, "preflight", str(spec3), home=home, check=False)
+    assert refused.returncode == 2 and "needs the PodMonitor CRD" in refused.stdout + refused.stderr, refused
+    install_crd(api(cluster))
+    load_image(cluster, cluster.tools)
     changed = cli(cluster, "up", str(spec3), "--target", "k8s", home=home).stderr
     assert "install mycc_1.1 on peer0.org1" in changed and "install basic_1.0 on peer0.org1" in changed, changed
     assert "lifecycle Job succeeded" in changed, changed
     committed = cli(cluster, "query", "mycc", "query", "a", "--network", "seed-k8s", home=home).stdout.strip()
     assert committed == "100", committed  # init-required: the new sequence ran Init again
-    bench = cli(
-        cluster,
-        "bench",
-        "--tx",
-        "200",
-        "--backlog",
-        "20",
-        "--warmup",
-        "20",
-        "--json",
-        "--network",
-        "seed-k8s",
-        home=home,
-    )
-    figures = json.loads(bench.stdout)
-    print(f"bench on real pods: {figures['throughput']:.0f} TPS, p99 {figures['p99']:.2f}s")
-    assert figures["succ"] == 200 and figures["fail"] == 0, figures
-    usage = {u["name"]: u for u in figures["resources"]}
-    assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
-    assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
+    with running_in_pod(api(cluster), monitors_applied(cluster)) as prometheus:
+        scraped_as_the_monitors_say(cluster, prometheus)
+        bench_in_pods(cluster, home)
+        # Every dashboard panel has data from the pods (Kafka's broker panels excepted: apache/kafka's
+        # image has no JMX exporter agent, so brokers in pods export nothing yet).
+        panels = {t: q for t, q in queries("seed", "kafka").items() if "kafka_" not in q}
+        wait_for(
+            "every dashboard panel's query to return data",
+            lambda: all(prometheus.query(q) for q in panels.values()),
+            90,
+        )
 
     shared_cluster_checks(cluster, home)
     migrate_in_pods(cluster, home, spec3)
@@ -201,6 +202,77 @@ done
 """
 
 
+MONITORING = "  monitoring: prometheus-operator\n  operationsFrom: [monitoring]\n"
+MONITORED_KINDS = ("orderer", "peer", "chaincode", "zookeeper")
+
+
+def bench_in_pods(cluster, home):
+    bench = cli(
+        cluster,
+        "bench",
+        "--tx",
+        "200",
+        "--backlog",
+        "20",
+        "--warmup",
+        "20",
+        "--json",
+        "--network",
+        "seed-k8s",
+        home=home,
+    )
+    figures = json.loads(bench.stdout)
+    print(f"bench on real pods: {figures['throughput']:.0f} TPS, p99 {figures['p99']:.2f}s")
+    assert figures["succ"] == 200 and figures["fail"] == 0, figures
+    usage = {u["name"]: u for u in figures["resources"]}
+    assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
+    assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
+
+
+def monitors_applied(cluster) -> list[dict]:
+    """The seed's PodMonitors as the API server holds them, and its dashboard ConfigMap there."""
+    core, custom = client.CoreV1Api(api(cluster)), client.CustomObjectsApi(api(cluster))
+    monitors = custom.list_cluster_custom_object(
+        "monitoring.coreos.com", "v1", "podmonitors", label_selector="app.kubernetes.io/part-of=seed"
+    )["items"]
+    assert sorted(m["metadata"]["name"] for m in monitors) == [
+        "seed-chaincode-org1",
+        "seed-orderers-ordererorg",
+        "seed-peers-org1",
+        "seed-zookeeper",
+    ], monitors
+    assert {m["metadata"]["labels"]["release"] for m in monitors} == {"kube-prometheus-stack"}
+    board = core.read_namespaced_config_map("seed-dashboard", "seed-ordererorg")
+    assert board.metadata.labels["grafana_dashboard"] == "1" and len(board.data) == 1
+    return monitors
+
+
+def scraped_as_the_monitors_say(cluster, prometheus):
+    """Every target up, over TLS where the node serves it, and exactly the pods and ports meant:
+    each running Fabric node, chaincode server and ZooKeeper pod of the seed once, on its container
+    port named operations or metrics; no broker, no Job pod."""
+    core = client.CoreV1Api(api(cluster))
+    targets = prometheus.wait_all_up(timeout=120)
+    want = {}
+    for p in core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/part-of=seed").items:
+        kind = p.metadata.labels["app.kubernetes.io/component"]
+        if p.status.phase != "Running" or p.metadata.deletion_timestamp or kind not in MONITORED_KINDS:
+            continue
+        (port,) = [cp for c in p.spec.containers for cp in c.ports or [] if cp.name in ("operations", "metrics")]
+        scheme = "https" if port.name == "operations" else "http"
+        want[(p.metadata.namespace, p.metadata.name)] = (
+            kind,
+            f"{scheme}://{p.status.pod_ip}:{port.container_port}/metrics",
+        )
+    got = {}
+    for t in targets:
+        labels = t["labels"]
+        assert labels["network"] == "seed" and labels["org"] in ("OrdererOrg", "Org1"), labels
+        got[(labels["namespace"], labels["pod"])] = (labels["kind"], t["scrapeUrl"])
+    assert got == want
+    assert len(got) == 8  # orderer0, two peers, two chaincode servers, three ZooKeeper nodes
+
+
 def shared_cluster_checks(cluster, home):
     """The seed on a shared cluster: Pod Security "restricted" is enforced on its namespaces (the
     API server's admission refuses a privileged pod there; every pod of the seed was admitted and
@@ -222,6 +294,7 @@ def shared_cluster_checks(cluster, home):
     assert refused.value.status == 403 and "violates PodSecurity" in refused.value.body, refused.value.body
 
     svc = "svc.cluster.local"
+    (basic,) = [p for p in core.list_namespaced_pod("seed-org1").items if p.metadata.name.startswith("cc-basic-")]
     allowed = [f"peer0.seed-org1.{svc}:7051", f"orderer0.seed-ordererorg.{svc}:7050"]
     denied = [
         f"zookeeper.seed-kafka.{svc}:2181",
@@ -230,6 +303,8 @@ def shared_cluster_checks(cluster, home):
         f"orderer0.seed-ordererorg.{svc}:9443",  # operations
         f"peer0.seed-org1.{svc}:9444",  # operations
         f"peer0.seed-org1.{svc}:7052",  # chaincode listener
+        f"zookeeper-0.zookeeper-headless.seed-kafka.{svc}:7000",  # metrics: to operationsFrom only
+        f"{basic.status.pod_ip}:9180",  # the chaincode runtime's metrics
     ]
     core.create_namespace({"metadata": {"name": "stranger"}})
     try:

@@ -27,6 +27,11 @@ class K8sOrdering(ABC):
         (fabkube.backends.k8s.policies); the namespaces' default deny is the backend's."""
         return []
 
+    def monitored_services(self, layout: Layout) -> list[tuple[str, str]]:
+        """(namespace, kind) of the backing services whose pods serve Prometheus metrics on a
+        container port named `metrics` (plain HTTP, opened to kubernetes.operationsFrom only)."""
+        return []
+
     @abstractmethod
     def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
         """Startup, readiness and liveness probes of an orderer container (`tls`: its operations

@@ -28,6 +28,7 @@ APPLY_ORDER = (
     "PodDisruptionBudget",
     "StatefulSet",
     "Deployment",
+    "PodMonitor",
     "Job",
 )
 WORKLOADS = ("StatefulSet", "Deployment")
@@ -92,6 +93,17 @@ class Cluster:
             return self._version.get_code(_request_timeout=10).git_version
         except Exception as exc:  # urllib3 and API errors alike: the cluster is not reachable
             raise RuntimeFailure(f"cluster at {self.host} is not reachable: {_err_text(exc)}") from None
+
+    def serves(self, group_version: str) -> bool:
+        """Whether the API server serves /apis/<group_version> (a CRD's group installed); discovery,
+        which every authenticated user may read."""
+        try:
+            self.api.call_api(f"/apis/{group_version}", "GET", auth_settings=["BearerToken"], _preload_content=False)
+            return True
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise RuntimeFailure(f"cannot read {group_version} from {self.host}: {_err_text(exc)}") from None
 
     def snapshot(self) -> ClusterSnapshot:
         version = self.version()

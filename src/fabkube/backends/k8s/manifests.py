@@ -15,6 +15,7 @@ import hashlib
 import json
 from pathlib import Path, PurePosixPath
 
+from fabkube.backends.k8s.monitors import CHAINCODE_METRICS_PORT, monitor_objects
 from fabkube.backends.k8s.objects import (
     CHAINCODE_UID,
     DEFAULT_IMAGE,
@@ -253,8 +254,11 @@ def peer_objects(layout: Layout, pod_layout: Layout, package_ids: dict[str, dict
     return out
 
 
-def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> list[dict]:
-    """Per chaincode per org: a Deployment serving it (TLS key from a Secret) and its Service."""
+def chaincode_objects(
+    layout: Layout, package_ids: dict[str, dict[str, str]], python_chaincodes: frozenset[str] = frozenset()
+) -> list[dict]:
+    """Per chaincode per org: a Deployment serving it (TLS key from a Secret) and its Service; a
+    chaincode in `python_chaincodes` runs fabkube's runtime, which serves its metrics too."""
     topo, spec = layout.topo, layout.topo.spec
     res = spec.resources.chaincode
     out = []
@@ -287,9 +291,11 @@ def chaincode_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) ->
                 )
                 tls = tls_at("/tls", "/tls/client-ca.crt")
             env = server_env(f"0.0.0.0:{CHAINCODE_PORT}", package_ids[cc.name][org.name], tls)
-            container = make_container(
-                "chaincode", img, res, [], env, {"grpc": CHAINCODE_PORT}, mounts, tcp_probe(CHAINCODE_PORT, 3)
-            )
+            ports = {"grpc": CHAINCODE_PORT}
+            if cc.name in python_chaincodes:
+                env["CHAINCODE_METRICS_ADDRESS"] = f"0.0.0.0:{CHAINCODE_METRICS_PORT}"
+                ports["metrics"] = CHAINCODE_METRICS_PORT
+            container = make_container("chaincode", img, res, [], env, ports, mounts, tcp_probe(CHAINCODE_PORT, 3))
             del container["command"]  # the image's own entrypoint serves the chaincode
             # The user's image may write where it likes: only its root filesystem stays writable.
             container["securityContext"] = security_context(read_only=False)
@@ -489,7 +495,7 @@ def namespace_objects(topo: Topology) -> list[dict]:
     ]
 
 
-def policy_objects(layout: Layout) -> list[dict]:
+def policy_objects(layout: Layout, python_chaincodes: frozenset[str] = frozenset()) -> list[dict]:
     """The network's NetworkPolicies (see fabkube.backends.k8s.policies); none if the spec turns them off."""
     topo, spec = layout.topo, layout.topo.spec
     if not spec.kubernetes.networkPolicies:
@@ -509,6 +515,8 @@ def policy_objects(layout: Layout) -> list[dict]:
         out.append(policy(spec, f"{spec.name}-peers", ns, "peer", rules))
         if any(org.namespace == ns for cc in topo.chaincodes for org in cc.orgs):
             rules = [([CHAINCODE_PORT], [pods_of(spec, "peer")])]
+            if any(cc.name in python_chaincodes for cc in topo.chaincodes if any(o.namespace == ns for o in cc.orgs)):
+                rules += operations_rule(spec, [CHAINCODE_METRICS_PORT])
             out.append(policy(spec, f"{spec.name}-chaincode", ns, "chaincode", rules))
     return out + k8s_part(topo.ordering.type).network_policies(layout)
 
@@ -547,21 +555,28 @@ def stamp_mounted(objects: list[dict]) -> None:
             template["metadata"].setdefault("annotations", {})[MOUNTED_DIGEST] = _digest(mounted)
 
 
-def render_objects(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:
-    """File name -> objects in it, one file per component group."""
-    files = _render_files(layout, package_ids)
+def render_objects(
+    layout: Layout, package_ids: dict[str, dict[str, str]], python_chaincodes: frozenset[str] = frozenset()
+) -> dict[str, list[dict]]:
+    """File name -> objects in it, one file per component group. `python_chaincodes`: those that run
+    fabkube's chaincode runtime (it serves metrics)."""
+    files = _render_files(layout, package_ids, python_chaincodes)
     stamp_mounted([o for objs in files.values() for o in objs])
     return files
 
 
-def _render_files(layout: Layout, package_ids: dict[str, dict[str, str]]) -> dict[str, list[dict]]:
+def _render_files(
+    layout: Layout, package_ids: dict[str, dict[str, str]], python_chaincodes: frozenset[str]
+) -> dict[str, list[dict]]:
     pod_layout = Layout(POD_ROOT, layout.topo)
+    monitors = monitor_objects(layout, python_chaincodes)
     return {
         "namespaces.yaml": namespace_objects(layout.topo),
-        "network-policies.yaml": policy_objects(layout),
+        "network-policies.yaml": policy_objects(layout, python_chaincodes),
         **k8s_part(layout.topo.ordering.type).files(layout),
         "orderers.yaml": orderer_objects(layout, pod_layout),
         "peers.yaml": peer_objects(layout, pod_layout, package_ids),
-        "chaincode.yaml": chaincode_objects(layout, package_ids),
+        "chaincode.yaml": chaincode_objects(layout, package_ids, python_chaincodes),
         "lifecycle.yaml": lifecycle_objects(layout, pod_layout, package_ids),
+        **({"monitoring.yaml": monitors} if monitors else {}),
     }

@@ -126,9 +126,10 @@ class K8sNetwork(Network):
 
     def preflight(self) -> list[Finding]:
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
-        return check(
-            self.rendered().objects(), snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name
-        )
+        objects = self.rendered().objects()
+        if any(o["kind"] == "PodMonitor" for o in objects):
+            snapshot.podmonitor_api = self.cluster.serves("monitoring.coreos.com/v1")
+        return check(objects, snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name)
 
     def actions(self) -> list[Action[UpContext]]:
         return [

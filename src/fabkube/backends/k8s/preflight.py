@@ -31,6 +31,7 @@ class ClusterSnapshot:
     storage_classes: list[dict] = field(default_factory=list)
     dns_endpoints: list[dict] = field(default_factory=list)  # Endpoints of kube-system/kube-dns
     dns_services: list[dict] = field(default_factory=list)
+    podmonitor_api: bool = True  # monitoring.coreos.com/v1 is served (asked only when PodMonitors are rendered)
 
 
 _CPU = re.compile(r"^([0-9.]+)(m?)$")
@@ -190,6 +191,15 @@ def check(
             )
         )
     out += _default_images(objects, ready)
+    if any(o["kind"] == "PodMonitor" for o in objects) and not cluster.podmonitor_api:
+        out.append(
+            Finding(
+                "block",
+                "monitoring",
+                "kubernetes.monitoring: prometheus-operator needs the PodMonitor CRD (monitoring.coreos.com/v1): "
+                "install kube-prometheus-stack (or the operator's CRDs) first, or set kubernetes.monitoring: none",
+            )
+        )
     if not cluster.dns_services:
         out.append(
             Finding(

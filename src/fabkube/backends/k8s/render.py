@@ -43,7 +43,11 @@ def render(
     gen.layout.peer_core.parent.mkdir(parents=True, exist_ok=True)
     gen.layout.peer_core.write_text(peer_core_yaml(tools, IMAGE_BUILDER))
     package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}
-    return Rendered(gen.layout, render_objects(gen.layout, package_ids), package_ids)
+    spec_dir = loaded.source.parent if loaded.source else None
+    python = frozenset(
+        cc.name for cc in gen.layout.topo.chaincodes if language(source_dir(cc.source, spec_dir)) == "python"
+    )
+    return Rendered(gen.layout, render_objects(gen.layout, package_ids, python), package_ids)
 
 
 class _Dumper(yaml.SafeDumper):

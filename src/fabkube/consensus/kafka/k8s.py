@@ -14,7 +14,7 @@ from fabkube.backends.k8s.objects import (
     scheduling,
     selector,
 )
-from fabkube.backends.k8s.policies import pods_of, policy
+from fabkube.backends.k8s.policies import operations_rule, pods_of, policy
 from fabkube.backends.k8s.workloads import make_container, service, statefulset, tcp_probe
 from fabkube.components import properties_text
 from fabkube.consensus.k8s import K8sOrdering, register_k8s
@@ -38,8 +38,11 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
     res = spec.resources.zookeeper
     z0 = kafka.zookeepers[0]
     props = zookeeper_properties(kafka, z0, "/data", "/tls")
-    # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs).
+    # Each pod's own entry must listen on all interfaces (ZooKeeper's quorumListenOnAllIPs), and so
+    # must its metrics (one zoo.cfg for every pod; the NetworkPolicy keeps the port to operationsFrom).
     props["quorumListenOnAllIPs"] = "true"
+    if z0.metrics:
+        props["metricsProvider.httpHost"] = "0.0.0.0"
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -47,6 +50,8 @@ def zookeeper_objects(layout: Layout) -> list[dict]:
         "data": {"zoo.cfg": properties_text(props)},
     }
     ports = {"client": z0.client.port, "peer": z0.peer.port, "election": z0.election.port}
+    if z0.metrics:
+        ports["metrics"] = z0.metrics.port
     # Our zoo.cfg is mounted beside the image's /conf, not over it: /conf keeps its logging setup.
     start = (
         f"set -e; echo $(( ${{HOSTNAME##*-}} + 1 )) > /data/myid; exec zkServer.sh start-foreground {ZK_CONFIG}/zoo.cfg"
@@ -253,9 +258,17 @@ class KafkaK8s(K8sOrdering):
                 f"{spec.name}-zookeeper",
                 ns,
                 "zookeeper",
-                [([z0.client.port], brokers), ([z0.peer.port, z0.election.port], [pods_of(spec, "zookeeper", ns)])],
+                [
+                    ([z0.client.port], brokers),
+                    ([z0.peer.port, z0.election.port], [pods_of(spec, "zookeeper", ns)]),
+                    *(operations_rule(spec, [z0.metrics.port]) if z0.metrics else []),
+                ],
             ),
         ]
+
+    def monitored_services(self, layout: Layout) -> list[tuple[str, str]]:
+        kafka = kafka_model(layout.topo.ordering)
+        return [(kafka.namespace, "zookeeper")] if kafka.zookeepers[0].metrics else []
 
     def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
         """A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the

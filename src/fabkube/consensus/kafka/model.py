@@ -50,8 +50,10 @@ class KafkaModel(OrderingModel):
         self.namespace = spec.kubernetes.kafkaNamespace or f"{ctx.namespace_prefix}-kafka"
         self.zookeepers: list[ZooKeeperNode] = []
         self.kafkas: list[KafkaNode] = []
-        # Kubernetes: metrics in pods are not rendered yet, so there the services have none.
-        metrics = ctx.metrics_endpoint if kafka_metrics_fit(spec) and ctx.target == "local" else None
+        # Locally where the ports fit; in pods ZooKeeper's (its image ships the provider), never the
+        # brokers' yet: apache/kafka's image has no JMX exporter agent to load.
+        local = ctx.target == "local"
+        metrics = ctx.metrics_endpoint if kafka_metrics_fit(spec) or not local else None
         for i in range(spec.zookeeper.nodes):
             host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"  # zookeeper_headless
             client, peer, election = (ctx.endpoint(host, port) for port in ZOOKEEPER_PORTS.values())
@@ -61,7 +63,7 @@ class KafkaModel(OrderingModel):
         for i in range(spec.kafka.brokers):
             host = f"kafka-{i}.{self.headless}"
             broker = KafkaNode(i, f"kafka-{i}", self.namespace, ctx.endpoint(host, BROKER_PORTS["kafka"]))
-            broker.metrics = metrics(host, METRICS_PORTS["kafka"]) if metrics else None
+            broker.metrics = metrics(host, METRICS_PORTS["kafka"]) if metrics and local else None
             self.kafkas.append(broker)
 
     @property
