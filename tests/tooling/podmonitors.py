@@ -244,6 +244,7 @@ def prometheus_objects(api_client, monitors: list[dict]) -> list[dict]:
         "kind": "Pod",
         "metadata": {"name": "prometheus", "namespace": NAMESPACE, "labels": {"app": "prometheus"}},
         "spec": {
+            "automountServiceAccountToken": False,  # it reads no API: discovery is the files above
             "securityContext": restricted,
             "containers": [
                 {
@@ -327,15 +328,12 @@ def running_in_pod(api_client, monitors: list[dict], timeout: float = 120):
     try:
         for obj in objects:
             _create(api_client, obj)
-        wait_until(
-            lambda: all(
-                cs.ready
-                for cs in core.read_namespaced_pod("prometheus", NAMESPACE).status.container_statuses or [False]
-            ),
-            timeout,
-            "the Prometheus pod to be ready",
-            interval=1,
-        )
+
+        def ready() -> bool:
+            statuses = core.read_namespaced_pod("prometheus", NAMESPACE).status.container_statuses
+            return bool(statuses) and all(cs.ready for cs in statuses)
+
+        wait_until(ready, timeout, "the Prometheus pod to be ready", interval=1)
         with port_forward(core, NAMESPACE, "prometheus", 9090) as address:
             yield Prometheus(f"http://{address}")
     finally:

@@ -149,7 +149,7 @@ def test_operations_and_metrics_ports_open_to_operations_from_only(rendered):
         for rule in pol["spec"].get("ingress", []):
             for port in rule["ports"]:
                 opened.setdefault(port["port"], []).append(rule.get("from"))
-    for port in (9443, 9444, 9180):
+    for port in (9443, 9444, 9180, *((7000,) if rendered[0].spec.ordering.type == "kafka" else ())):
         assert opened[port] and all(
             f == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
             for f in opened[port]
@@ -162,9 +162,24 @@ def test_without_tls_plain_http_and_no_client_secret(tools, tmp_path):
     assert {ep["scheme"] for m in by_kind(r, "PodMonitor") for ep in m["spec"]["podMetricsEndpoints"]} == {"http"}
 
 
-def test_monitoring_off_renders_none(tools, tmp_path):
+def test_monitoring_off_renders_none_and_no_metrics_port_in_pods(tools, tmp_path):
     r = render(parse_spec((EXAMPLES / "seed.yaml").read_text()), tmp_path, tools)
     assert not by_kind(r, "PodMonitor") and "monitoring.yaml" not in r.files
+    ports = {p["containerPort"] for o in r.objects() for c in containers(o) for p in c.get("ports", [])}
+    assert not ports & {9180, 7000}  # nothing changes in the pods of a network that had no monitoring
+
+
+def test_a_chaincode_in_an_image_of_the_users_serves_no_metrics(tools, tmp_path):
+    text = monitored("seed").replace('init: [a, "100", b, "200"]}', 'init: [a, "100", b, "200"], image: "me/mycc:1"}')
+    r = render(parse_spec(text), tmp_path, tools)
+    assert not [m for m in by_kind(r, "PodMonitor") if m["metadata"]["name"].startswith("seed-chaincode")]
+    assert 9180 not in {p["containerPort"] for o in r.objects() for c in containers(o) for p in c.get("ports", [])}
+
+
+def containers(obj):
+    if obj["kind"] not in ("StatefulSet", "Deployment"):
+        return []
+    return obj["spec"]["template"]["spec"]["containers"]
 
 
 def test_empty_operations_from_is_warned_of():

@@ -119,9 +119,11 @@ def test_an_ensemble_too_large_for_the_block_runs_without_metrics_and_is_warned_
     services = build_topology(loaded.spec).ordering.services
     assert len(services) == 20 and all(s.metrics is None for s in services)
     assert not any("Prometheus" in w for w in parse_spec(text).warnings)
-    # In pods every ZooKeeper node serves its metrics on the same port, whatever the ensemble's size;
-    # no broker does (apache/kafka's image has no JMX exporter agent).
-    pods = build_topology(loaded.spec, "k8s").ordering.services
+    # In pods: none unless kubernetes.monitoring asks; then every ZooKeeper node on the same port,
+    # whatever the ensemble's size, and no broker (apache/kafka's image has no JMX exporter agent).
+    assert all(s.metrics is None for s in build_topology(loaded.spec, "k8s").ordering.services)
+    watched = parse_spec(big.replace("kubernetes:\n", "kubernetes:\n  monitoring: prometheus-operator\n", 1))
+    pods = build_topology(watched.spec, "k8s").ordering.services
     assert {str(s.metrics).rsplit(":", 1)[1] for s in pods if s.name.startswith("zookeeper")} == {"7000"}
     assert all(s.metrics is None for s in pods if s.name.startswith("kafka"))
 

@@ -32,6 +32,7 @@ APPLY_ORDER = (
     "Job",
 )
 WORKLOADS = ("StatefulSet", "Deployment")
+MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's PodMonitors
 
 
 @dataclass
@@ -94,16 +95,40 @@ class Cluster:
         except Exception as exc:  # urllib3 and API errors alike: the cluster is not reachable
             raise RuntimeFailure(f"cluster at {self.host} is not reachable: {_err_text(exc)}") from None
 
-    def serves(self, group_version: str) -> bool:
-        """Whether the API server serves /apis/<group_version> (a CRD's group installed); discovery,
-        which every authenticated user may read."""
+    def serves(self, group_version: str, plural: str) -> bool:
+        """Whether the API server serves `plural` in /apis/<group_version> (its CRD installed): from
+        discovery, which every authenticated user may read."""
+        import json
+
         try:
-            self.api.call_api(f"/apis/{group_version}", "GET", auth_settings=["BearerToken"], _preload_content=False)
-            return True
+            resp = self.api.call_api(
+                f"/apis/{group_version}", "GET", auth_settings=["BearerToken"], _preload_content=False
+            )[0]
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return False
             raise RuntimeFailure(f"cannot read {group_version} from {self.host}: {_err_text(exc)}") from None
+        return any(r.get("name") == plural for r in json.loads(resp.data).get("resources", []))
+
+    def delete_monitoring(self, namespaces: list[str], network: str) -> list[str]:
+        """Remove what `kubernetes.monitoring` applied (when the spec turns it off): the PodMonitors,
+        their client Secrets (org admins' TLS keys) and the dashboard ConfigMap; what was removed."""
+        selector = f"app.kubernetes.io/part-of={network},app.kubernetes.io/component=monitoring"
+        gone = []
+        podmonitors = self.serves(MONITORING_API, "podmonitors")
+        for ns in namespaces:
+            for s in self.core.list_namespaced_secret(ns, label_selector=selector).items:
+                self.core.delete_namespaced_secret(s.metadata.name, ns)
+                gone.append(f"Secret {ns}/{s.metadata.name}")
+            for c in self.core.list_namespaced_config_map(ns, label_selector=selector).items:
+                self.core.delete_namespaced_config_map(c.metadata.name, ns)
+                gone.append(f"ConfigMap {ns}/{c.metadata.name}")
+            if podmonitors:
+                res = self._dyn().resources.get(api_version=MONITORING_API, kind="PodMonitor")
+                for m in res.get(namespace=ns, label_selector=selector).items:
+                    res.delete(name=m.metadata.name, namespace=ns)
+                    gone.append(f"PodMonitor {ns}/{m.metadata.name}")
+        return gone
 
     def snapshot(self) -> ClusterSnapshot:
         version = self.version()
@@ -281,7 +306,7 @@ class Cluster:
     # ------------------------------------------------------------ delete
     def delete(self, objects: list[dict], network: str, purge: bool) -> list[str]:
         """Remove what fabkube applied (reverse order); with purge, PVCs and namespaces too."""
-        from kubernetes.dynamic.exceptions import NotFoundError
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
         removed = []
         kinds = [k for k in reversed(APPLY_ORDER) if k != "Namespace"]
@@ -293,7 +318,7 @@ class Cluster:
                         name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
                     )
                     removed.append(f"{kind} {meta.get('namespace')}/{meta['name']}")
-                except NotFoundError:
+                except (NotFoundError, ResourceNotFoundError):  # gone, or its CRD is (PodMonitor)
                     continue
         if purge:
             selector = f"app.kubernetes.io/part-of={network}"

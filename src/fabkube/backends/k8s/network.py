@@ -26,7 +26,7 @@ from fabkube.backends.base import (
     UpOptions,
     UpResult,
 )
-from fabkube.backends.k8s.cluster import Cluster
+from fabkube.backends.k8s.cluster import MONITORING_API, Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
@@ -128,7 +128,7 @@ class K8sNetwork(Network):
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
         objects = self.rendered().objects()
         if any(o["kind"] == "PodMonitor" for o in objects):
-            snapshot.podmonitor_api = self.cluster.serves("monitoring.coreos.com/v1")
+            snapshot.podmonitor_api = self.cluster.serves(MONITORING_API, "podmonitors")
         return check(objects, snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name)
 
     def actions(self) -> list[Action[UpContext]]:
@@ -457,6 +457,9 @@ def _apply(ctx: UpContext) -> str:
     if not ctx.net.topo.spec.kubernetes.networkPolicies:
         for gone in ctx.net.cluster.delete_network_policies(ctx.net.namespaces(), ctx.net.name):
             ctx.report.info(f"removed {gone} (kubernetes.networkPolicies is off)")
+    if ctx.net.topo.spec.kubernetes.monitoring == "none" and ctx.net.was_up():
+        for gone in ctx.net.cluster.delete_monitoring(ctx.net.namespaces(), ctx.net.name):
+            ctx.report.info(f"removed {gone} (kubernetes.monitoring is none)")
     objects = [o for o in ctx.objects if o["kind"] != "Job"]
     ctx.net._record_applied(ctx.objects)  # first, so an interrupted apply can still be taken down
     applied = ctx.net.cluster.apply(objects)

@@ -43,9 +43,15 @@ def render(
     gen.layout.peer_core.parent.mkdir(parents=True, exist_ok=True)
     gen.layout.peer_core.write_text(peer_core_yaml(tools, IMAGE_BUILDER))
     package_ids = {cc.name: package_chaincode(gen.layout, cc) for cc in gen.layout.topo.chaincodes}
+    # Chaincode servers that run fabkube's runtime (built from Python source by fabkube, no image of
+    # the user's) serve metrics, when something scrapes them.
     spec_dir = loaded.source.parent if loaded.source else None
     python = frozenset(
-        cc.name for cc in gen.layout.topo.chaincodes if language(source_dir(cc.source, spec_dir)) == "python"
+        cc.name
+        for cc in gen.layout.topo.chaincodes
+        if loaded.spec.kubernetes.monitoring != "none"
+        and cc.image is None
+        and language(source_dir(cc.source, spec_dir)) == "python"
     )
     return Rendered(gen.layout, render_objects(gen.layout, package_ids, python), package_ids)
 

@@ -50,10 +50,12 @@ class KafkaModel(OrderingModel):
         self.namespace = spec.kubernetes.kafkaNamespace or f"{ctx.namespace_prefix}-kafka"
         self.zookeepers: list[ZooKeeperNode] = []
         self.kafkas: list[KafkaNode] = []
-        # Locally where the ports fit; in pods ZooKeeper's (its image ships the provider), never the
-        # brokers' yet: apache/kafka's image has no JMX exporter agent to load.
+        # Locally where the ports fit; in pods when something scrapes them (kubernetes.monitoring),
+        # and then ZooKeeper's only (its image ships the provider): apache/kafka's image has no JMX
+        # exporter agent to load.
         local = ctx.target == "local"
-        metrics = ctx.metrics_endpoint if kafka_metrics_fit(spec) or not local else None
+        wanted = kafka_metrics_fit(spec) if local else spec.kubernetes.monitoring != "none"
+        metrics = ctx.metrics_endpoint if wanted else None
         for i in range(spec.zookeeper.nodes):
             host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"  # zookeeper_headless
             client, peer, election = (ctx.endpoint(host, port) for port in ZOOKEEPER_PORTS.values())
