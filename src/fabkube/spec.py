@@ -262,6 +262,11 @@ class KubernetesSpec(Model):
         "prometheus-operator: PodMonitors (monitoring.coreos.com/v1) for every node and the Grafana "
         "dashboard as a ConfigMap for kube-prometheus-stack's sidecar; the CRDs must be installed",
     )
+    kafkaMetricsAgent: str | None = F(
+        None,
+        "Path of the Prometheus JMX exporter agent jar in the broker image (apache/kafka's has none: "
+        "build one with it); with kubernetes.monitoring on, the brokers serve metrics through it",
+    )
     prometheusRelease: str = F(
         "kube-prometheus-stack",
         "The `release` label on the PodMonitors (kube-prometheus-stack's Prometheus selects them by its Helm release)",
@@ -674,6 +679,8 @@ def _check_kubernetes(spec: NetworkSpec, p: _Problems) -> None:
     for i, ns in enumerate(kube.operationsFrom):
         _check_name(p, ("kubernetes", "operationsFrom", i), ns)
     _check_name(p, ("kubernetes", "prometheusRelease"), kube.prometheusRelease)
+    if kube.kafkaMetricsAgent is not None and not kube.kafkaMetricsAgent.startswith("/"):
+        p.error(("kubernetes", "kafkaMetricsAgent"), f"{kube.kafkaMetricsAgent!r} is not an absolute path in the image")
     if kube.monitoring == "prometheus-operator" and kube.networkPolicies and not kube.operationsFrom:
         p.warn(
             ("kubernetes", "operationsFrom"),

@@ -11,6 +11,7 @@ from tooling.podmonitors import crd, scrape_configs, sd_groups
 
 from fabkube.backends.k8s.render import render
 from fabkube.dashboard import queries
+from fabkube.errors import UserError
 from fabkube.spec import parse_spec
 
 MONITORED = (
@@ -185,3 +186,22 @@ def containers(obj):
 def test_empty_operations_from_is_warned_of():
     text = monitored("seed").replace("  operationsFrom: [monitoring]\n", "")
     assert any("operationsFrom" in w and "Prometheus" in w for w in parse_spec(text).warnings)
+
+
+def test_brokers_serve_metrics_through_the_agent_the_spec_names(tools, tmp_path):
+    jar = "/opt/kafka/libs/jmx_prometheus_javaagent-1.0.1.jar"
+    text = monitored("seed").replace(
+        "  monitoring: prometheus-operator\n", f"  monitoring: prometheus-operator\n  kafkaMetricsAgent: {jar}\n"
+    )
+    r = render(parse_spec(text), tmp_path, tools)
+    (sts,) = [o for o in by_kind(r, "StatefulSet") if o["metadata"]["name"] == "kafka"]
+    pod = sts["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert f"-javaagent:{jar}=7071:/config/jmx-exporter.yaml" in env["KAFKA_OPTS"]
+    assert not any("javaagent" in e["value"] for e in pod["initContainers"][0]["env"])  # zookeeper-shell's JVM
+    assert {"name": "metrics", "containerPort": 7071} in pod["containers"][0]["ports"]
+    (config,) = [o for o in by_kind(r, "ConfigMap") if o["metadata"]["name"] == "kafka-config"]
+    assert "underreplicated" in config["data"]["jmx-exporter.yaml"].lower()
+    assert "seed-kafka" in {m["metadata"]["name"] for m in by_kind(r, "PodMonitor")}
+    with pytest.raises(UserError, match=r"kubernetes\.kafkaMetricsAgent .*'libs/agent\.jar' is not an absolute path"):
+        parse_spec(text.replace(jar, "libs/agent.jar"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 
+import yaml
+
 from fabkube.backends.k8s.objects import (
     files_secret,
     heap_for,
@@ -20,7 +22,12 @@ from fabkube.components import properties_text
 from fabkube.consensus.k8s import K8sOrdering, register_k8s
 from fabkube.consensus.kafka.model import kafka_model
 from fabkube.consensus.kafka.sasl import jaas_files, jaas_option, sasl_dir
-from fabkube.consensus.kafka.settings import kafka_properties, kafka_protocol, zookeeper_properties
+from fabkube.consensus.kafka.settings import (
+    JMX_EXPORTER_RULES,
+    kafka_properties,
+    kafka_protocol,
+    zookeeper_properties,
+)
 from fabkube.layout import Layout
 from fabkube.nodes import OrdererNode
 
@@ -148,7 +155,8 @@ def kafka_objects(layout: Layout) -> list[dict]:
         "kind": "ConfigMap",
         "metadata": meta(spec, "kafka-config", ns, "kafka", "kafka"),
         "data": {"server.properties": properties_text(props)}
-        | ({"zookeeper-tls.properties": properties_text(zk_tls)} if zk_tls else {}),
+        | ({"zookeeper-tls.properties": properties_text(zk_tls)} if zk_tls else {})
+        | ({"jmx-exporter.yaml": yaml.safe_dump(JMX_EXPORTER_RULES, sort_keys=False)} if k0.metrics else {}),
     }
     suffix = f"kafka-headless.{ns}.svc.cluster.local:{k0.address.port}"
     # Broker ID from the pod ordinal, advertised as the StatefulSet pod DNS name the genesis block lists.
@@ -181,17 +189,23 @@ def kafka_objects(layout: Layout) -> list[dict]:
         objects.append(secret)
         mounts.append({"name": "tls", "mountPath": "/tls", "readOnly": True})
         volumes.append({"name": "tls", "secret": {"secretName": "kafka-tls", "items": items, "defaultMode": 0o440}})
+    env = {
+        "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
+        "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+        **login,
+    }
+    ports = {"kafka": k0.address.port}
+    if k0.metrics:  # the broker's JVM only: the init container's zookeeper-shell keeps `login`
+        agent = f"-javaagent:{spec.kubernetes.kafkaMetricsAgent}={k0.metrics.port}:/config/jmx-exporter.yaml"
+        env["KAFKA_OPTS"] = f"{login['KAFKA_OPTS']} {agent}"
+        ports["metrics"] = k0.metrics.port
     container = make_container(
         "kafka",
         image(spec, "kafka"),
         res,
         ["sh", "-c", start],
-        {
-            "KAFKA_HEAP_OPTS": f"-Xms64m -Xmx{heap_for(res)}",
-            "KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
-            **login,
-        },
-        {"kafka": k0.address.port},
+        env,
+        ports,
         mounts,
         tcp_probe(k0.address.port, 10),
         tcp_probe(k0.address.port, 60),
@@ -252,7 +266,16 @@ class KafkaK8s(K8sOrdering):
         orderers = [pods_of(spec, "orderer", o.namespace) for o in topo.orderer_orgs]
         brokers = [pods_of(spec, "kafka", ns)]
         return [
-            policy(spec, f"{spec.name}-kafka", ns, "kafka", [([k0.address.port], [*orderers, *brokers])]),
+            policy(
+                spec,
+                f"{spec.name}-kafka",
+                ns,
+                "kafka",
+                [
+                    ([k0.address.port], [*orderers, *brokers]),
+                    *(operations_rule(spec, [k0.metrics.port]) if k0.metrics else []),
+                ],
+            ),
             policy(
                 spec,
                 f"{spec.name}-zookeeper",
@@ -268,7 +291,8 @@ class KafkaK8s(K8sOrdering):
 
     def monitored_services(self, layout: Layout) -> list[tuple[str, str]]:
         kafka = kafka_model(layout.topo.ordering)
-        return [(kafka.namespace, "zookeeper")] if kafka.zookeepers[0].metrics else []
+        nodes = {"zookeeper": kafka.zookeepers[0], "kafka": kafka.kafkas[0]}
+        return [(kafka.namespace, kind) for kind, node in nodes.items() if node.metrics]
 
     def orderer_probes(self, node: OrdererNode, tls: bool) -> tuple[dict, dict, dict]:
         """A Kafka orderer is never probed on /healthz: Fabric 2.5's Kafka chain HealthCheck uses the

@@ -50,12 +50,13 @@ class KafkaModel(OrderingModel):
         self.namespace = spec.kubernetes.kafkaNamespace or f"{ctx.namespace_prefix}-kafka"
         self.zookeepers: list[ZooKeeperNode] = []
         self.kafkas: list[KafkaNode] = []
-        # Locally where the ports fit; in pods when something scrapes them (kubernetes.monitoring),
-        # and then ZooKeeper's only (its image ships the provider): apache/kafka's image has no JMX
-        # exporter agent to load.
+        # Locally where the ports fit; in pods when something scrapes them (kubernetes.monitoring):
+        # ZooKeeper's image ships its provider, and a broker's only where the spec names the JMX
+        # exporter agent in its image (apache/kafka's has none).
         local = ctx.target == "local"
         wanted = kafka_metrics_fit(spec) if local else spec.kubernetes.monitoring != "none"
         metrics = ctx.metrics_endpoint if wanted else None
+        brokers = local or spec.kubernetes.kafkaMetricsAgent is not None
         for i in range(spec.zookeeper.nodes):
             host = f"zookeeper-{i}.zookeeper-headless.{self.namespace}.{CLUSTER_DOMAIN}"  # zookeeper_headless
             client, peer, election = (ctx.endpoint(host, port) for port in ZOOKEEPER_PORTS.values())
@@ -65,7 +66,7 @@ class KafkaModel(OrderingModel):
         for i in range(spec.kafka.brokers):
             host = f"kafka-{i}.{self.headless}"
             broker = KafkaNode(i, f"kafka-{i}", self.namespace, ctx.endpoint(host, BROKER_PORTS["kafka"]))
-            broker.metrics = metrics(host, METRICS_PORTS["kafka"]) if metrics and local else None
+            broker.metrics = metrics(host, METRICS_PORTS["kafka"]) if metrics and brokers else None
             self.kafkas.append(broker)
 
     @property
