@@ -372,7 +372,8 @@ def console(
     bare = host.strip("[]")
     shown = f"[{bare}]" if ":" in bare else bare
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
-    err.print(f"console of {net.name} on {url} (Ctrl-C to stop)", highlight=False)
+    # One line, never wrapped at the terminal's width: the URL is there to be copied.
+    err.print(f"console of {net.name} on {url} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

@@ -173,6 +173,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
         bench_in_pods(cluster, home)
         # Every dashboard panel has data from the pods, Kafka's and ZooKeeper's too.
         panels = queries("seed", "kafka")
+
         def without_data() -> list[str]:
             return [title for title, q in panels.items() if not prometheus.query(q)]
 

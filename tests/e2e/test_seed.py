@@ -171,7 +171,7 @@ def console_process(home, *args: str):
                                 stderr=err, stdout=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not (found := re.search(r"on (http://\S+) ", said.read_text())):
+        while not (found := re.search(r"on (http://\S+)\s", said.read_text())):
             assert proc.poll() is None and time.monotonic() < deadline, f"console said: {said.read_text()}"
             time.sleep(0.2)
         yield found.group(1)
