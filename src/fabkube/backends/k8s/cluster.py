@@ -95,27 +95,25 @@ class Cluster:
         except Exception as exc:  # urllib3 and API errors alike: the cluster is not reachable
             raise RuntimeFailure(f"cluster at {self.host} is not reachable: {_err_text(exc)}") from None
 
-    def serves(self, group_version: str, plural: str) -> bool:
-        """Whether the API server serves `plural` in /apis/<group_version> (its CRD installed): from
-        discovery, which every authenticated user may read."""
-        import json
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves `kind` in `api_version` (its CRD installed), from discovery
+        (which every authenticated user may read; the client refreshes its cache before saying no)."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         try:
-            resp = self.api.call_api(
-                f"/apis/{group_version}", "GET", auth_settings=["BearerToken"], _preload_content=False
-            )[0]
+            self._dyn().resources.get(api_version=api_version, kind=kind)
+            return True
+        except ResourceNotFoundError:
+            return False
         except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise RuntimeFailure(f"cannot read {group_version} from {self.host}: {_err_text(exc)}") from None
-        return any(r.get("name") == plural for r in json.loads(resp.data).get("resources", []))
+            raise RuntimeFailure(f"cannot read {api_version} from {self.host}: {_err_text(exc)}") from None
 
     def delete_monitoring(self, namespaces: list[str], network: str) -> list[str]:
         """Remove what `kubernetes.monitoring` applied (when the spec turns it off): the PodMonitors,
         their client Secrets (org admins' TLS keys) and the dashboard ConfigMap; what was removed."""
         selector = f"app.kubernetes.io/part-of={network},app.kubernetes.io/component=monitoring"
         gone = []
-        podmonitors = self.serves(MONITORING_API, "podmonitors")
+        podmonitors = self.serves(MONITORING_API, "PodMonitor")
         for ns in namespaces:
             for s in self.core.list_namespaced_secret(ns, label_selector=selector).items:
                 self.core.delete_namespaced_secret(s.metadata.name, ns)

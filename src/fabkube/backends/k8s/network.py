@@ -128,7 +128,7 @@ class K8sNetwork(Network):
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
         objects = self.rendered().objects()
         if any(o["kind"] == "PodMonitor" for o in objects):
-            snapshot.podmonitor_api = self.cluster.serves(MONITORING_API, "podmonitors")
+            snapshot.podmonitor_api = self.cluster.serves(MONITORING_API, "PodMonitor")
         return check(objects, snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name)
 
     def actions(self) -> list[Action[UpContext]]:
