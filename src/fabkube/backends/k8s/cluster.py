@@ -32,7 +32,7 @@ APPLY_ORDER = (
     "Job",
 )
 WORKLOADS = ("StatefulSet", "Deployment")
-MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's PodMonitors
+PODMONITORS = ("monitoring.coreos.com", "v1", "podmonitors")  # the Prometheus Operator's
 
 
 @dataclass
@@ -77,6 +77,7 @@ class Cluster:
         self.host = self.api.configuration.host
         self.core = client.CoreV1Api(self.api)
         self.storage = client.StorageV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
         self._version = client.VersionApi(self.api)
         self.dyn = None
         self._dynamic = dynamic
@@ -95,25 +96,29 @@ class Cluster:
         except Exception as exc:  # urllib3 and API errors alike: the cluster is not reachable
             raise RuntimeFailure(f"cluster at {self.host} is not reachable: {_err_text(exc)}") from None
 
-    def serves(self, api_version: str, kind: str) -> bool:
-        """Whether the API server serves `kind` in `api_version` (its CRD installed), from discovery
-        (which every authenticated user may read; the client refreshes its cache before saying no)."""
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+    def serves_podmonitors(self) -> bool:
+        """Whether the API server serves PodMonitors (the Prometheus Operator's CRD installed), asked
+        of the API itself: the client's discovery cache outlives clusters and removed CRDs."""
+        from kubernetes.client.exceptions import ApiException
 
         try:
-            self._dyn().resources.get(api_version=api_version, kind=kind)
+            self.custom.list_cluster_custom_object(*PODMONITORS, limit=1, _request_timeout=10)
             return True
-        except ResourceNotFoundError:
-            return False
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            if exc.status == 403:
+                return True  # served; this user may not list them cluster-wide
+            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {_err_text(exc)}") from None
         except Exception as exc:
-            raise RuntimeFailure(f"cannot read {api_version} from {self.host}: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {_err_text(exc)}") from None
 
     def delete_monitoring(self, namespaces: list[str], network: str) -> list[str]:
         """Remove what `kubernetes.monitoring` applied (when the spec turns it off): the PodMonitors,
         their client Secrets (org admins' TLS keys) and the dashboard ConfigMap; what was removed."""
         selector = f"app.kubernetes.io/part-of={network},app.kubernetes.io/component=monitoring"
         gone = []
-        podmonitors = self.serves(MONITORING_API, "PodMonitor")
+        podmonitors = self.serves_podmonitors()
         for ns in namespaces:
             for s in self.core.list_namespaced_secret(ns, label_selector=selector).items:
                 self.core.delete_namespaced_secret(s.metadata.name, ns)
@@ -122,10 +127,11 @@ class Cluster:
                 self.core.delete_namespaced_config_map(c.metadata.name, ns)
                 gone.append(f"ConfigMap {ns}/{c.metadata.name}")
             if podmonitors:
-                res = self._dyn().resources.get(api_version=MONITORING_API, kind="PodMonitor")
-                for m in res.get(namespace=ns, label_selector=selector).items:
-                    res.delete(name=m.metadata.name, namespace=ns)
-                    gone.append(f"PodMonitor {ns}/{m.metadata.name}")
+                group, version, plural = PODMONITORS
+                found = self.custom.list_namespaced_custom_object(group, version, ns, plural, label_selector=selector)
+                for m in found["items"]:
+                    self.custom.delete_namespaced_custom_object(group, version, ns, plural, m["metadata"]["name"])
+                    gone.append(f"PodMonitor {ns}/{m['metadata']['name']}")
         return gone
 
     def snapshot(self) -> ClusterSnapshot:

@@ -26,7 +26,7 @@ from fabkube.backends.base import (
     UpOptions,
     UpResult,
 )
-from fabkube.backends.k8s.cluster import MONITORING_API, Cluster
+from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
@@ -128,7 +128,7 @@ class K8sNetwork(Network):
         snapshot = self.cluster.snapshot()  # a bad kubeconfig or unreachable cluster fails before anything is written
         objects = self.rendered().objects()
         if any(o["kind"] == "PodMonitor" for o in objects):
-            snapshot.podmonitor_api = self.cluster.serves(MONITORING_API, "PodMonitor")
+            snapshot.podmonitor_api = self.cluster.serves_podmonitors()
         return check(objects, snapshot, self.loaded.spec.kubernetes.storageClass, self.loaded.spec.name)
 
     def actions(self) -> list[Action[UpContext]]:
