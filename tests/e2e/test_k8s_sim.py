@@ -215,3 +215,39 @@ def test_ha_spreads_zookeeper_and_kafka_across_nodes(sim_tools, home, tmp_path):
         assert "shared" in names and "ha-org1" not in names
     finally:
         sim.down(purge=True)
+
+
+def test_monitoring_turned_off_removes_what_it_applied_and_nothing_else(sim_tools, tmp_path):
+    """`kubernetes.monitoring: none` on a network that had it: `up` removes its PodMonitors (the
+    Prometheus Operator's own CRD installed on a real API server), their client Secrets and the
+    dashboard ConfigMap, and leaves the network's other Secrets; without the CRD it asks nothing of
+    PodMonitors."""
+    from tooling.podmonitors import install_crd
+
+    from fabkube.backends.k8s.cluster import Cluster
+    from fabkube.backends.k8s.render import render
+    from fabkube.spec import parse_spec
+
+    sim = start_sim(tmp_path, "single", 18580, sim_tools)
+    try:
+        cluster = Cluster(kubeconfig=str(sim.kubeconfig))
+        assert not cluster.serves_podmonitors() and cluster.delete_monitoring(["default"], "seed") == []
+        install_crd(cluster.api)
+        assert cluster.serves_podmonitors()
+        text = (EXAMPLES / "seed.yaml").read_text()
+        on = text.replace("kubernetes:\n", "kubernetes:\n  monitoring: prometheus-operator\n", 1)
+        objects = render(parse_spec(on), tmp_path / "work", sim_tools).objects()
+        kept = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "zookeeper-sasl"]
+        monitoring = [o for o in objects if o["metadata"]["labels"].get("app.kubernetes.io/component") == "monitoring"]
+        namespaces = [o for o in objects if o["kind"] == "Namespace"]
+        cluster.apply(namespaces + kept + monitoring)
+        applied = {f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}" for o in monitoring}
+        assert {a.split()[0] for a in applied} == {"Secret", "PodMonitor", "ConfigMap"}
+
+        gone = cluster.delete_monitoring([o["metadata"]["name"] for o in namespaces], "seed")
+        assert sorted(gone) == sorted(applied)
+        assert cluster.delete_monitoring([o["metadata"]["name"] for o in namespaces], "seed") == []
+        core = client.CoreV1Api(cluster.api)
+        assert core.read_namespaced_secret("zookeeper-sasl", "seed-kafka").metadata.name == "zookeeper-sasl"
+    finally:
+        sim.down(purge=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabkube.backends.k8s.monitors import API_GROUP, API_VERSION
 from fabkube.backends.k8s.objects import FIELD_MANAGER, MANAGED_BY
 from fabkube.backends.k8s.preflight import ClusterSnapshot
 from fabkube.errors import RuntimeFailure, UserError
@@ -32,7 +33,7 @@ APPLY_ORDER = (
     "Job",
 )
 WORKLOADS = ("StatefulSet", "Deployment")
-PODMONITORS = ("monitoring.coreos.com", "v1", "podmonitors")  # the Prometheus Operator's
+PODMONITORS = (API_GROUP, API_VERSION, "podmonitors")
 
 
 @dataclass

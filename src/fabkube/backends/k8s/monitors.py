@@ -7,7 +7,9 @@ pick up by themselves (sources for each choice: docs/k8s-monitoring-research.md)
   IP, so each endpoint keeps its own pod and gives that name as `serverName`. With TLS the client
   pair is the org admin's TLS pair (Fabric serves /metrics only to a client of the org's TLS CA),
   in a Secret of the monitor's own namespace, the only one the operator reads a monitor's from.
-- One PodMonitor per org for fabkube's Python chaincode servers (plain HTTP on CHAINCODE_METRICS_PORT).
+- One PodMonitor per org for fabkube's Python chaincode servers (plain HTTP on CHAINCODE_METRICS_PORT),
+  and one per backing service that serves metrics in pods (the ordering type says which: Kafka's
+  ZooKeeper, and its brokers where the spec names the JMX exporter agent in their image).
 - The dashboard as a ConfigMap labelled `grafana_dashboard: "1"` (the chart's sidecar loads those
   from every namespace).
 Every target gets the labels the dashboard queries by: network, org, node, kind (as locally,
@@ -24,25 +26,38 @@ from fabkube.dashboard import dashboard
 from fabkube.layout import Layout
 from fabkube.nodes import Org
 
-API_VERSION = "monitoring.coreos.com/v1"
+API_GROUP, API_VERSION = "monitoring.coreos.com", "v1"
 CHAINCODE_METRICS_PORT = 9180  # fabkube's chaincode runtime's /metrics in a chaincode pod
 INTERVAL = "15s"
 NAME_LABEL = "__meta_kubernetes_pod_label_app_kubernetes_io_name"  # the operator's sanitised pod label
+POD_NAME = "__meta_kubernetes_pod_name"
 
 
 def metrics_client_secret(spec_name: str, org: Org) -> str:
     return f"{spec_name}-{org.name.lower()}-metrics-client"
 
 
-def _target_labels(network: str, org: str, node: str, kind: str) -> list[dict]:
-    """Keep the one pod named `node`'s component, then label it as the local scrape config does."""
-    return [
-        {"action": "keep", "sourceLabels": [NAME_LABEL], "regex": node},
-        *(
-            {"action": "replace", "targetLabel": k, "replacement": v}
-            for k, v in (("network", network), ("org", org), ("kind", kind))
-        ),
+def _endpoint(port: str, scheme: str, labels: dict[str, str], component: str | None, node: str | None) -> dict:
+    """One podMetricsEndpoint: keep the pod of `component` (None: every pod the monitor selects),
+    then label the target as the local scrape config does (monitoring/scrape.py): `labels`, and the
+    node's topology name (None: the pod's own name, for one StatefulSet's pods)."""
+    keep = [{"action": "keep", "sourceLabels": [NAME_LABEL], "regex": component}] if component else []
+    named = [
+        {"action": "replace", "targetLabel": "node", "replacement": node}
+        if node
+        else {"action": "replace", "sourceLabels": [POD_NAME], "targetLabel": "node"}
     ]
+    return {
+        "port": port,
+        "path": "/metrics",
+        "interval": INTERVAL,
+        "scheme": scheme,
+        "relabelings": [
+            *keep,
+            *({"action": "replace", "targetLabel": k, "replacement": v} for k, v in labels.items()),
+            *named,
+        ],
+    }
 
 
 def _monitor(layout: Layout, name: str, namespace: str, kind: str, endpoints: list[dict]) -> dict:
@@ -50,7 +65,7 @@ def _monitor(layout: Layout, name: str, namespace: str, kind: str, endpoints: li
     metadata = meta(spec, name, namespace, name, "monitoring")
     metadata["labels"]["release"] = spec.kubernetes.prometheusRelease
     return {
-        "apiVersion": API_VERSION,
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": "PodMonitor",
         "metadata": metadata,
         "spec": {
@@ -60,7 +75,7 @@ def _monitor(layout: Layout, name: str, namespace: str, kind: str, endpoints: li
     }
 
 
-def monitor_objects(layout: Layout, python_chaincodes: set[str]) -> list[dict]:
+def monitor_objects(layout: Layout, python_chaincodes: frozenset[str]) -> list[dict]:
     """PodMonitors, their TLS client Secrets and the dashboard ConfigMap; none unless the spec asks."""
     topo, spec = layout.topo, layout.topo.spec
     if spec.kubernetes.monitoring != "prometheus-operator":
@@ -70,18 +85,9 @@ def monitor_objects(layout: Layout, python_chaincodes: set[str]) -> list[dict]:
     for kind, nodes in (("orderer", topo.orderers), ("peer", topo.peers)):
         for org in {n.org.name: n.org for n in nodes}.values():
             endpoints = []
+            labels = {"network": spec.name, "org": org.name, "kind": kind}
             for n in (n for n in nodes if n.org.name == org.name):
-                ep: dict = {
-                    "port": "operations",
-                    "path": "/metrics",
-                    "interval": INTERVAL,
-                    "scheme": "https" if spec.tls else "http",
-                    # The node label is the topology's name of the node (as locally), not its pod's.
-                    "relabelings": [
-                        *_target_labels(spec.name, org.name, n.hostname, kind),
-                        {"action": "replace", "targetLabel": "node", "replacement": n.name},
-                    ],
-                }
+                ep = _endpoint("operations", "https" if spec.tls else "http", labels, n.hostname, n.name)
                 if spec.tls:
                     secret = metrics_client_secret(spec.name, org)
                     secrets[secret] = org
@@ -97,36 +103,14 @@ def monitor_objects(layout: Layout, python_chaincodes: set[str]) -> list[dict]:
         served = [cc for cc in topo.chaincodes if cc.name in python_chaincodes and org in cc.orgs]
         if not served:
             continue
-        endpoints = [
-            {
-                "port": "metrics",
-                "path": "/metrics",
-                "interval": INTERVAL,
-                "scheme": "http",
-                "relabelings": [
-                    *_target_labels(spec.name, org.name, f"cc-{cc.name}", "chaincode"),
-                    {"action": "replace", "targetLabel": "node", "replacement": f"chaincode-{cc.name}"},
-                ],
-            }
-            for cc in served
-        ]
+        labels = {"network": spec.name, "org": org.name, "kind": "chaincode"}
+        endpoints = [_endpoint("metrics", "http", labels, f"cc-{cc.name}", f"chaincode-{cc.name}") for cc in served]
         out.append(_monitor(layout, f"{spec.name}-chaincode-{org.name.lower()}", org.namespace, "chaincode", endpoints))
     for namespace, kind in k8s_part(topo.ordering.type).monitored_services(layout):
-        # One StatefulSet's pods share their labels: the node is the pod's name (as locally).
-        endpoint = {
-            "port": "metrics",
-            "path": "/metrics",
-            "interval": INTERVAL,
-            "scheme": "http",
-            "relabelings": [
-                *(
-                    {"action": "replace", "targetLabel": k, "replacement": v}
-                    for k, v in (("network", spec.name), ("org", topo.orderer_org.name), ("kind", kind))
-                ),
-                {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "node"},
-            ],
-        }
-        out.append(_monitor(layout, f"{spec.name}-{kind}", namespace, kind, [endpoint]))
+        labels = {"network": spec.name, "org": topo.orderer_org.name, "kind": kind}
+        out.append(
+            _monitor(layout, f"{spec.name}-{kind}", namespace, kind, [_endpoint("metrics", "http", labels, None, None)])
+        )
     for name, org in secrets.items():
         pair = layout.admin_tls(org)
         files = {"ca.crt": layout.tls_ca(org), "tls.crt": pair / "client.crt", "tls.key": pair / "client.key"}
