@@ -285,31 +285,58 @@ def status(
 @_guard
 def top(
     interval: float = typer.Option(2.0, "--interval", "-i", min=0.5, max=60, help="Seconds between refreshes."),
-    once: bool = typer.Option(False, "--once", help="Print one view (rates over one interval) and exit."),
+    once: bool = typer.Option(
+        False,
+        "--once",
+        help="Print one view and exit: rates over one interval; on Kubernetes over up to 45 s, while it "
+        "waits for the kubelets' CPU figures.",
+    ),
     svg: Path | None = typer.Option(None, "--svg", help="With --once: also save the view as an SVG picture."),
     network: str | None = NETWORK_OPT,
     workdir: Path | None = WORKDIR_OPT,
 ) -> None:
     """Live figures in the terminal: per channel the height, transactions committed per second and
     blocks per second; per component its state (red with the reason when not running), CPU and
-    memory, and each node's heights. Local networks."""
+    memory, and each node's heights. Local networks (processes) and Kubernetes (pods: the kubelets'
+    resource metrics, port-forwards to the operations endpoints)."""
+    from fabkube.monitoring.live import LiveSampler
+
+    if svg is not None and not once:
+        raise UserError("--svg: only with --once (it saves one view)")
+    net = _open_network(network, workdir)
+    sampler = LiveSampler(net)
+    try:
+        _top(net, sampler, interval, once, svg)
+    finally:
+        sampler.close()
+
+
+def _top(net, sampler, interval: float, once: bool, svg: Path | None) -> None:
     import time
 
     from rich.live import Live
 
-    from fabkube.monitoring.live import LiveSampler, view
+    from fabkube.monitoring.live import view
     from fabkube.monitoring.screen import render
 
-    net = _open_network(network, workdir)
-    if net.target != "local":
-        raise UserError(f"top: network {net.name} runs on Kubernetes; top reads local networks only (not yet pods)")
-    sampler = LiveSampler(net)
     before = sampler.sample()
-    if svg is not None and not once:
-        raise UserError("--svg: only with --once (it saves one view)")
     if once:
-        time.sleep(interval)
-        shown = render(view(net.name, before, sampler.sample()))
+        # The first look may miss what is still opening (a port-forward): rates need a counter in
+        # both samples, so the first complete sample is where they start. Where CPU figures come
+        # later (a kubelet refreshes them every 10-30 s), wait for them a bounded while.
+        started = time.monotonic()
+        while True:
+            time.sleep(interval)
+            now = sampler.sample()
+            in_time = time.monotonic() - started < sampler.watch.settle_seconds
+            if before.errors and not now.errors and in_time:
+                before = now
+                continue
+            shown_view = view(net.name, before, now)
+            pending = any(r.state == "running" and r.cpu_percent is None for r in shown_view.rows)
+            if not pending or not in_time:
+                break
+        shown = render(shown_view)
         out.print(shown)
         if svg is not None:
             from rich.console import Console
@@ -347,7 +374,8 @@ def console(
 ) -> None:
     """A live web page about the network: the topology with each component's state (red with the
     reason), each channel's newest blocks and their transactions, committed tx/s, blocks/s and
-    endorsement latency, CPU and memory, and a component's log. Served by fabkube; local networks."""
+    endorsement latency, CPU and memory, and a component's log. Served by fabkube; local or Kubernetes
+    networks."""
     from fabkube.monitoring.console import ConsoleState, is_loopback, make_server
 
     if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):
@@ -358,10 +386,6 @@ def console(
     if not is_loopback(host) and token is None:
         raise UserError(f"--host {host}: not a loopback address; serving the console beyond this machine needs --token")
     net = _open_network(network, workdir)
-    if net.target != "local":
-        raise UserError(
-            f"console: network {net.name} runs on Kubernetes; the console reads local networks only (not yet pods)"
-        )
     state = ConsoleState(net, interval).start()
     try:
         server = make_server(state, host, port, token)

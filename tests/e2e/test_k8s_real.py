@@ -9,6 +9,7 @@ from examples/seed.yaml, and every claim is checked against the running pods.
 import contextlib
 import json
 import os
+import re
 import ssl
 import time
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pytest
 from conftest import EXAMPLES, run_cli, wait_for
 from kubernetes import client, config
 from load import RetryingLoad, SubmitLoad, assert_on_every_peer, kill_leader_under_load
+from tooling.console import console_shows_the_network
 from tooling.k8s_cluster import RealCluster
 from tooling.podmonitors import install_crd, load_image, running_in_pod
 from user_chaincode import IN_FLIGHT, LANGUAGES, SUBMITS, chaincode_dirs, spec_text
@@ -181,6 +183,7 @@ def test_seed_in_real_pods(cluster, home, tmp_path):
             wait_for("every dashboard panel's query to return data", lambda: not without_data(), 90)
         assert not without_data()
 
+    top_and_console_in_pods(cluster, home, tmp_path)
     shared_cluster_checks(cluster, home)
     migrate_in_pods(cluster, home, spec3)
 
@@ -231,6 +234,48 @@ def bench_in_pods(cluster, home):
     usage = {u["name"]: u for u in figures["resources"]}
     assert usage["peer0-0/peer"]["cpu_avg"] > 1 and usage["peer0-0/peer"]["rss_max_mib"] > 10, usage
     assert any(name.startswith("cc-basic-") for name in usage) and "bench client" in usage, sorted(usage)
+
+
+# The seed's components as `logs`, `top` and the console name them on Kubernetes, as locally.
+SEED_COMPONENTS = ["zookeeper-0", "zookeeper-1", "zookeeper-2", "kafka-0", "kafka-1", "kafka-2", "orderer0",
+                   "peer0.org1", "peer1.org1", "chaincode-mycc", "chaincode-basic"]  # fmt: skip
+
+
+def top_and_console_in_pods(cluster, home, tmp_path):
+    """`fabkube top` and `fabkube console` on the seed in pods, as locally: every component running
+    with CPU (from the kubelets' counters) and memory, the channel's height and committed tx/s while
+    a client submits; in a browser the topology, a new transaction in the block list, the TPS chart
+    moving, and a deleted broker pod red within seconds, green again once its StatefulSet has it back."""
+    from fabkube.backends import open_network
+
+    core = client.CoreV1Api(api(cluster))
+    with kubeconfig(cluster):
+        net = open_network(home / "networks" / "seed-k8s")
+        with net.gateway("Org1") as gw, SubmitLoad(gw.contract("mychannel", "basic"), "top", workers=2) as load:
+            time.sleep(3)
+            start = time.monotonic()
+            top = run_cli("top", "--once", "--interval", "2", "--network", "seed-k8s", home=home, timeout=120)
+            took = time.monotonic() - start
+        shown = top.stdout
+        print(f"top --once in pods took {took:.1f}s\n{shown}{load.summary()}")
+        rate = re.search(r"mychannel: height (\d+)\s+([\d.]+) tx/s committed", shown)
+        assert rate and float(rate.group(2)) > 0, shown
+        assert f"{len(SEED_COMPONENTS)}/{len(SEED_COMPONENTS)} running" in shown, shown
+        for name in SEED_COMPONENTS:
+            assert re.search(rf"^{re.escape(name)}\s+\S+\s+running\s+[\d.]+\s+\d+", shown, re.M), (name, shown)
+        assert re.search(r"^peer0\.org1 .* mychannel \d+", shown, re.M), shown
+
+        console_shows_the_network(
+            home,
+            net,
+            SEED_COMPONENTS,
+            stop=lambda: core.delete_namespaced_pod("kafka-2", "seed-kafka"),
+            start=lambda: None,  # the StatefulSet's controller makes the pod again
+            picture=tmp_path / "console-k8s.png",
+            console_args=("--network", "seed-k8s"),
+            red_within=15,
+            back_within=240,
+        )
 
 
 def monitors_applied(cluster) -> list[dict]:

@@ -1,17 +1,17 @@
 """The user's network end to end, as a user runs it: real ZooKeeper, Kafka, orderer, peers, chaincode."""
 
-import contextlib
 import json
 import os
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 from conftest import EXAMPLES, live_processes, run_cli
+from tooling.console import console_process, console_shows_the_network
 
 from fabkube import health
+from fabkube.backends import open_network
 from fabkube.consensus.kafka.probes import kafka_brokers, zookeeper_mode
 from fabkube.nodes import Endpoint
 
@@ -72,7 +72,15 @@ def test_seed_lifecycle(tools, home, tmp_path):
         assert "TLS on, client certificates required" in cc_log
 
         prometheus_scrapes_every_component(tools, home, tmp_path)
-        console_shows_the_network(home, tmp_path)
+        names = [c["name"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]]
+        console_shows_the_network(
+            home,
+            open_network(home / "networks" / "seed"),
+            names,
+            stop=lambda: run_cli("stop", "kafka-2", home=home),
+            start=lambda: run_cli("start", "kafka-2", home=home),
+            picture=tmp_path / "console.png",
+        )
         console_serves_nothing_off_the_machine_without_the_token(home)
 
         # FIELD-NOTES: one unauthenticated ZooKeeper write used to make the brokers delete the
@@ -114,7 +122,6 @@ def prometheus_scrapes_every_component(tools, home, tmp_path) -> None:
     Python chaincode server, those on loopback only; every panel of the Kafka dashboard has data
     while transactions commit."""
     import math
-    import re
 
     import yaml
     from tooling.prometheus import running
@@ -159,102 +166,6 @@ def prometheus_scrapes_every_component(tools, home, tmp_path) -> None:
                     break
         print(f"dashboard queries on the seed: {sent} transactions until every panel had data")
         assert not empty, f"panels without data: {empty}"
-
-
-@contextlib.contextmanager
-def console_process(home, *args: str):
-    """`fabkube console` running with `args` until the block ends; yields the URL it printed."""
-    env = dict(os.environ, FABKUBE_HOME=str(home))
-    said = home / f"console-{os.urandom(4).hex()}.err"
-    with said.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "console", "--port", "0", *args], env=env,
-                                stderr=err, stdout=subprocess.DEVNULL, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not (found := re.search(r"on (http://\S+)\s", said.read_text())):
-            assert proc.poll() is None and time.monotonic() < deadline, f"console said: {said.read_text()}"
-            time.sleep(0.2)
-        yield found.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def browser():
-    """Headless Chromium from Debian, driven through its chromedriver (./dev test installs both)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1400,1000")
-    options.binary_location = "/usr/bin/chromium"
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-
-
-def console_shows_the_network(home, tmp_path) -> None:
-    """`fabkube console` in a real browser: the topology shows every component; a transaction
-    submitted now appears in the block list with its validation code; the committed-TPS chart
-    moves while a client submits; a stopped broker turns red, with its log's last line, within
-    seconds. A screenshot of it is kept."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from fabkube.backends import open_network
-
-    names = [c["name"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]]
-    net = open_network(home / "networks" / "seed")
-    with console_process(home, "--interval", "1") as url, net.gateway("Org1") as gw:
-        driver = browser()
-        try:
-            driver.get(url)
-            wait = WebDriverWait(driver, 30, poll_frequency=0.3)
-            # The page redraws every refresh: read it in one script, never through held elements.
-            js = lambda script: driver.execute_script(script)  # noqa: E731
-            shown = lambda: dict(js("return [...document.querySelectorAll('#topology .node')]"  # noqa: E731
-                                    ".map(e => [e.dataset.name, e.dataset.state])"))  # fmt: skip
-            wait.until(lambda _: set(shown()) == set(names))
-            assert set(shown().values()) == {"running"}, shown()
-
-            contract = gw.contract("mychannel", "mycc")
-            tx = contract.new_proposal("move", "a", "b", "0").endorse()
-            assert tx.submit().status(timeout=30).code_name == "VALID"
-            cells = f"""return [...document.querySelectorAll('#channels tr[data-tx="{tx.transaction_id}"] td')]
-                        .map(td => td.textContent)"""
-            wait.until(lambda _: js(cells))
-            assert js(cells)[2:] == ["mycc", "move", "VALID"], js(cells)
-
-            # The chart moves while transactions commit: from zero once idle, up while a client
-            # submits one transaction after another.
-            last = lambda: float(js("return document.getElementById('chart-tps').dataset.last") or 0)  # noqa: E731
-            wait.until(lambda _: last() == 0)
-            sent, deadline = 0, time.monotonic() + 60
-            while last() <= 0 and time.monotonic() < deadline:
-                contract.submit("move", "a", "b", "0", timeout=30)
-                sent += 1
-            assert last() > 0, "the TPS chart stayed at zero"
-            drawn = js("return document.querySelector('#chart-tps polyline').getBBox().height")
-            assert drawn > 0, "the TPS chart's line is not drawn"
-            print(f"console: TPS chart from 0 to {last():.2f} tx/s after {sent} transactions")
-
-            run_cli("stop", "kafka-2", home=home)
-            stopped = time.monotonic()
-            try:
-                wait.until(lambda _: shown().get("kafka-2") == "stopped")
-                took = time.monotonic() - stopped
-                color, why = js("""const n = document.querySelector('#topology .node[data-name="kafka-2"]');
-                    return [getComputedStyle(n).backgroundColor, (n.querySelector('.why') || {}).textContent]""")
-                assert color == "rgb(197, 48, 48)", color  # the page's red
-                assert why, "no reason shown"
-                print(f"console: kafka-2 red {took:.1f}s after it stopped: {why!r}")
-                assert took < 10
-                driver.save_screenshot(str(tmp_path / "console.png"))
-            finally:
-                run_cli("start", "kafka-2", home=home)
-            wait.until(lambda _: shown().get("kafka-2") == "running")  # and green again once started
-        finally:
-            driver.quit()
 
 
 def console_serves_nothing_off_the_machine_without_the_token(home) -> None:

@@ -162,13 +162,13 @@ def test_live_view_rates_and_failing_components():
     from fabkube.monitoring.live import Figures, Sample, view
 
     before = Sample(10.0, [
-        Figures("peer0", "peer", True, cpu_seconds=1.0, rss_bytes=2**20 * 50, heights={"ch": 10}, valid={"ch": 100}),
-        Figures("peer1", "peer", True, cpu_seconds=1.0, rss_bytes=2**20, heights={"ch": 9}, valid={"ch": 90}),
+        Figures("peer0", "peer", True, cpu_seconds=1.0, memory_bytes=2**20 * 50, heights={"ch": 10}, valid={"ch": 100}),
+        Figures("peer1", "peer", True, cpu_seconds=1.0, memory_bytes=2**20, heights={"ch": 9}, valid={"ch": 90}),
         Figures("orderer0", "orderer", True, cpu_seconds=0.0, heights={"ch": 10}),
     ])  # fmt: skip
     now = Sample(14.0, [
-        Figures("peer0", "peer", True, cpu_seconds=3.0, rss_bytes=2**20 * 60, heights={"ch": 14}, valid={"ch": 140}),
-        Figures("peer1", "peer", True, cpu_seconds=1.4, rss_bytes=2**20, heights={"ch": 12}, valid={"ch": 110}),
+        Figures("peer0", "peer", True, cpu_seconds=3.0, memory_bytes=2**20 * 60, heights={"ch": 14}, valid={"ch": 140}),
+        Figures("peer1", "peer", True, cpu_seconds=1.4, memory_bytes=2**20, heights={"ch": 12}, valid={"ch": 110}),
         Figures("orderer0", "orderer", False, reason="panic: disk full"),
     ])  # fmt: skip
     v = view("net", before, now)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fabkube.errors import RuntimeFailure, UserError
+from fabkube.nodes import Endpoint
 from fabkube.reconcile.plan import Plan
 from fabkube.reporter import Reporter
 from fabkube.spec import LoadedSpec
@@ -54,6 +55,40 @@ class ComponentStatus:
         if self.node or self.namespace:
             return f"{self.namespace}/{self.node or '-'}"
         return str(self.pid) if self.pid else "-"
+
+
+@dataclass
+class Observed:
+    """One component as a watch sees it at one moment (what `top` and the console draw)."""
+
+    name: str  # as the verbs name it (kafka-2, peer0.org1, chaincode-mycc)
+    kind: str
+    running: bool
+    reason: str = ""  # why it is not running, in a line
+    cpu_seconds: float | None = None  # cumulative, when the source gives a counter
+    memory_bytes: float | None = None  # resident (local) or working set (Kubernetes)
+    cpu_percent: float | None = None  # of one core, when the source measures the rate itself
+
+
+class Watch(ABC):
+    """Repeated cheap looks at a running network: each component's state and usage, and where
+    this machine reads an orderer's or peer's operations endpoint. Opened by Network.watch();
+    close() releases what it holds (port-forwards)."""
+
+    settle_seconds: float = 0.0  # how long after the first look CPU figures may still be missing
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []  # what the last look could not read, a line each
+
+    @abstractmethod
+    def observe(self) -> list[Observed]: ...
+
+    @abstractmethod
+    def operations(self, node) -> Endpoint | None:
+        """The address of `node`'s operations endpoint from here, None while it cannot be reached."""
+
+    def close(self) -> None:
+        return None
 
 
 @dataclass
@@ -149,6 +184,10 @@ class Network(ABC):
         from fabkube.bench.monitor import ResourceMonitor
 
         return ResourceMonitor({**self.processes(), **here})
+
+    @abstractmethod
+    def watch(self) -> Watch:
+        """A Watch of this network (`fabkube top`, `fabkube console`)."""
 
     def peer_log_hint(self, peer: str) -> Path | None:
         """Where a failed transaction's details are (the peer's log), when it is a file here."""

@@ -1,4 +1,4 @@
-"""`fabkube console`: a web page about a running local network, served by fabkube itself.
+"""`fabkube console`: a web page about a running network (local or Kubernetes), served by fabkube itself.
 
 One thread samples the network every interval (monitoring.live: states, CPU, memory, heights,
 rates) and reads each channel's newest blocks from a peer (gateway.blocks); the page asks for the
@@ -30,6 +30,7 @@ from fabkube.monitoring.live import LiveSampler, view
 HISTORY = 150  # points of each chart (5 minutes at the default 2 s)
 BLOCKS_KEPT = 10  # newest blocks listed per channel
 COOKIE = "fabkube_console"
+KIND_GROUPS = {"chaincode": "chaincode servers", "zookeeper": "ZooKeeper", "kafka": "Kafka brokers"}
 
 
 def is_loopback(host: str) -> bool:
@@ -58,14 +59,11 @@ class ConsoleState:
         self._groups = self._group_names()
 
     def _group_names(self) -> dict[str, str]:
-        """Component -> the box it is drawn in on the topology picture."""
+        """Orderer or peer -> the box it is drawn in on the topology picture (its org's); the rest
+        are drawn by kind (KIND_GROUPS)."""
         topo = self.net.topo
         out = {o.name: f"{o.org.name} orderers" for o in topo.orderers}
-        out |= {p.name: f"{p.org.name} peers" for p in topo.peers}
-        out |= {f"chaincode-{c.name}": "chaincode servers" for c in topo.chaincodes}
-        out |= {s.name: {"zookeeper": "ZooKeeper", "kafka": "Kafka brokers"}.get(s.kind, s.kind)
-                for s in topo.ordering.services}  # fmt: skip
-        return out
+        return out | {p.name: f"{p.org.name} peers" for p in topo.peers}
 
     # ------------------------------------------------------------ sampling
     def start(self) -> ConsoleState:
@@ -79,6 +77,7 @@ class ConsoleState:
         if self._thread is not None:
             self._thread.join(timeout=15)
         self._close_gateway()
+        self.sampler.close()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -150,7 +149,8 @@ class ConsoleState:
     def snapshot(self) -> dict:
         with self._lock:
             v = self._view
-            rows = [asdict(r) | {"group": self._groups.get(r.name, r.kind)} for r in v.rows] if v else []
+            group = lambda r: self._groups.get(r.name) or KIND_GROUPS.get(r.kind, r.kind)  # noqa: E731
+            rows = [asdict(r) | {"group": group(r)} for r in v.rows] if v else []
             return {
                 "network": self.net.name,
                 "target": self.net.target,
@@ -166,11 +166,14 @@ class ConsoleState:
                     for ch, kept in self.blocks.items()
                 },
                 "history": list(self.history),
-                "errors": [e for e in (self.block_error,) if e],
+                "errors": [e for e in (self.block_error, *(v.errors if v else [])) if e],
             }
 
     def log(self, name: str, lines: int) -> str | None:
-        if name not in self._groups:
+        """A component's log; None for a name the page does not show (nothing else is served)."""
+        with self._lock:
+            shown = {r.name for r in self._view.rows} if self._view else set()
+        if name not in shown:
             return None
         try:
             return self.net.logs(name, lines)

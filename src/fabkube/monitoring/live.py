@@ -1,10 +1,10 @@
-"""Live figures of a running local network, sampled cheaply enough to refresh every second or two:
-what `fabkube top` shows (and what a console would).
+"""Live figures of a running network, sampled cheaply enough to refresh every second or two: what
+`fabkube top` and `fabkube console` show.
 
-A sample reads each component's process (/proc: CPU seconds, resident memory), each orderer's and
-peer's operations /metrics (ledger heights per channel, transactions committed by validation code)
-and, for a component that is not running, the last line of its log. Two samples make a view:
-rates are differences over the time between them."""
+A sample takes the backend's look at each component (Network.watch: running or why not, CPU and
+memory; local processes or pods) and reads each running orderer's and peer's operations /metrics
+(ledger heights per channel, transactions committed by validation code, endorsement time). Two
+samples make a view: rates are differences over the time between them."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 
 from fabkube import health
-from fabkube.backends.local.supervisor import tail
-from fabkube.bench.monitor import TICKS, process_usage
 from fabkube.monitoring.exposition import by_label, parse
 
 
@@ -26,7 +24,8 @@ class Figures:
     running: bool
     reason: str = ""  # why it is not running: the last line of its log
     cpu_seconds: float | None = None
-    rss_bytes: float | None = None
+    memory_bytes: float | None = None  # resident (local) or working set (Kubernetes)
+    cpu_percent: float | None = None  # when the watch measured the rate itself (Kubernetes)
     heights: dict[str, int] = field(default_factory=dict)  # channel -> ledger height (orderers, peers)
     valid: dict[str, float] = field(default_factory=dict)  # channel -> VALID transactions (peers)
     invalid: dict[str, float] = field(default_factory=dict)  # channel -> other validation codes (peers)
@@ -38,6 +37,7 @@ class Figures:
 class Sample:
     at: float  # time.monotonic()
     components: list[Figures]
+    errors: list[str] = field(default_factory=list)  # what could not be read, a line each
 
 
 @dataclass
@@ -61,23 +61,20 @@ class View:
     blocks: dict[str, float]  # channel -> blocks per second
     heights: dict[str, int]  # channel -> the highest height any node has
     latency_ms: float | None = None  # mean endorsement time of the proposals between the samples
+    errors: list[str] = field(default_factory=list)  # what the newer sample could not read
 
     @property
     def failing(self) -> list[Row]:
         return [r for r in self.rows if r.state != "running"]
 
 
-def _proc(pid: int) -> tuple[float, float] | None:
-    """(CPU seconds, resident bytes) of a live process, None once it is gone."""
-    usage = process_usage(pid)
-    return None if usage is None else (usage[0] / TICKS, usage[1] * 1024)
-
-
 class LiveSampler:
-    """Samples one local network; keeps the orgs' TLS clients between samples."""
+    """Samples one network through its backend's Watch; keeps the orgs' TLS clients between samples.
+    close() releases what the watch holds."""
 
     def __init__(self, net) -> None:
         self.net = net
+        self.watch = net.watch()
         self._tls: dict[str, object] = {}
         nodes = [*net.topo.orderers, *net.topo.peers]
         self._nodes = {n.name: n for n in nodes}
@@ -88,29 +85,30 @@ class LiveSampler:
         return self._tls[org.name]
 
     def sample(self) -> Sample:
-        # Other commands (start, stop, up) change what runs while this watches.
-        self.net.supervisor.reload()
-        pids = self.net.processes()
-        out = []
-        for comp in self.net.components():
-            pid = pids.get(comp.name)
-            usage = _proc(pid) if pid else None
-            fig = Figures(comp.name, comp.kind, usage is not None)
-            if usage is None:
-                fig.reason = self._last_line(comp.name)
-            else:
-                fig.cpu_seconds, fig.rss_bytes = usage
-                self._read_metrics(fig)
+        out, unread = [], []
+        for seen in self.watch.observe():
+            fig = Figures(seen.name, seen.kind, seen.running, seen.reason, seen.cpu_seconds, seen.memory_bytes)
+            fig.cpu_percent = seen.cpu_percent
+            if seen.running and not self._read_metrics(fig):
+                unread.append(fig.name)
             out.append(fig)
-        return Sample(time.monotonic(), out)
+        errors = list(self.watch.errors)
+        if unread:
+            errors.append(f"operations /metrics not read from {', '.join(unread)} (no heights or rates from them)")
+        return Sample(time.monotonic(), out, errors)
 
-    def _read_metrics(self, fig: Figures) -> None:
+    def close(self) -> None:
+        self.watch.close()
+
+    def _read_metrics(self, fig: Figures) -> bool:
+        """Heights, transactions and endorsement time of an orderer or peer; False if unread."""
         node = self._nodes.get(fig.name)
         if node is None:
-            return
-        text = health.operations_get(node.operations, "/metrics", self._client(node.org), timeout=2.0)
+            return True
+        where = self.watch.operations(node)
+        text = health.operations_get(where, "/metrics", self._client(node.org), timeout=2.0) if where else None
         if not text:
-            return
+            return False
         samples = parse(text)
         fig.heights = {ch: int(h) for ch, h in by_label(samples, "ledger_blockchain_height", "channel").items()}
         fig.valid = by_label(samples, "ledger_transaction_count", "channel", validation_code="VALID")
@@ -118,12 +116,7 @@ class LiveSampler:
         fig.invalid = {ch: n - fig.valid.get(ch, 0.0) for ch, n in every.items()}
         fig.endorse_seconds = sum(x.value for x in samples if x.name == "endorser_proposal_duration_sum")
         fig.endorse_count = sum(x.value for x in samples if x.name == "endorser_proposal_duration_count")
-
-    def _last_line(self, name: str) -> str:
-        log = self.net.layout.log(name)
-        if not log.exists():
-            return "not started"
-        return tail(log).removeprefix(": ") or "exited without a word"
+        return True
 
 
 def view(network: str, before: Sample, now: Sample) -> View:
@@ -133,10 +126,10 @@ def view(network: str, before: Sample, now: Sample) -> View:
     rows = []
     for f in now.components:
         p = prev.get(f.name)
-        cpu = None
-        if f.cpu_seconds is not None and p is not None and p.cpu_seconds is not None:
+        cpu = f.cpu_percent
+        if cpu is None and f.cpu_seconds is not None and p is not None and p.cpu_seconds is not None:
             cpu = max(0.0, (f.cpu_seconds - p.cpu_seconds) / dt * 100)
-        mib = f.rss_bytes / 2**20 if f.rss_bytes is not None else None
+        mib = f.memory_bytes / 2**20 if f.memory_bytes is not None else None
         rows.append(Row(f.name, f.kind, "running" if f.running else "stopped", f.reason, cpu, mib, f.heights))
 
     def rate(attr: str) -> dict[str, float]:
@@ -161,4 +154,4 @@ def view(network: str, before: Sample, now: Sample) -> View:
             seconds += f.endorse_seconds - p.endorse_seconds
             count += f.endorse_count - p.endorse_count
     latency = seconds / count * 1000 if count else None
-    return View(network, rows, dt, rate("valid"), rate("invalid"), rate("heights"), heights, latency)
+    return View(network, rows, dt, rate("valid"), rate("invalid"), rate("heights"), heights, latency, now.errors)

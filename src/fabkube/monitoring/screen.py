@@ -38,4 +38,6 @@ def render(v: View) -> Group:
         table.add_row(
             r.name, r.kind, Text(state), _num(r.cpu_percent, ".1f"), _num(r.memory_mib, ".0f"), heights, style=style
         )
-    return Group(head, status, table, Text(f"rates over the last {v.seconds:.1f} s; Ctrl-C to quit", style="dim"))
+    notes = [Text(f"could not read: {e}", style="yellow") for e in v.errors]
+    footer = Text(f"rates over the last {v.seconds:.1f} s; Ctrl-C to quit", style="dim")
+    return Group(head, status, table, *notes, footer)

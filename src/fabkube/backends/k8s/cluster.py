@@ -287,15 +287,21 @@ class Cluster:
                 return "failed"
         return "running" if status.get("active") else "pending"
 
-    def pods(self, namespace: str, selector: str) -> list[dict]:
+    def pods(self, namespace: str, selector: str, timeout: float | None = None) -> list[dict]:
         return self.api.sanitize_for_serialization(
-            self.core.list_namespaced_pod(namespace, label_selector=selector).items
+            self.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=timeout).items
         )
 
-    def pod_log(self, namespace: str, name: str, tail: int | None = None) -> str:
+    def pod_log(
+        self, namespace: str, name: str, tail: int | None = None, previous: bool = False, timeout: float | None = None
+    ) -> str:
+        """A pod's log (`previous`: of its container's run before the last restart)."""
         try:
             # The client answers None for an empty body (kwok's pods print nothing).
-            return self.core.read_namespaced_pod_log(name, namespace, tail_lines=tail) or ""
+            got = self.core.read_namespaced_pod_log(
+                name, namespace, tail_lines=tail, previous=previous, _request_timeout=timeout
+            )
+            return got or ""
         except Exception as exc:
             raise RuntimeFailure(f"cannot read the log of {namespace}/{name}: {_err_text(exc)}") from None
 

@@ -16,29 +16,41 @@ from collections import defaultdict
 from fabkube.bench.monitor import Sampler, Usage
 
 _SAMPLE = re.compile(
-    r"^(container_cpu_usage_seconds_total|container_memory_working_set_bytes)\{([^}]*)\} (\S+)(?: (\d+))?$"
+    r"^((?:container|pod)_(?:cpu_usage_seconds_total|memory_working_set_bytes))\{([^}]*)\} (\S+)(?: (\d+))?$"
 )
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def parse_resource_metrics(text: str, namespaces: set[str]) -> dict[str, tuple[float, float, float]]:
-    """pod/container -> (cpu seconds, working set bytes, timestamp s) for containers in `namespaces`."""
+def _usage(text: str, level: str, namespaces: set[str], key) -> dict[str, tuple[float, float, float]]:
+    """key(labels) -> (cpu seconds, working set bytes, timestamp s of the CPU figure) from the
+    kubelet's `level` ("container" or "pod") series of pods in `namespaces`."""
     cpu: dict[str, tuple[float, float]] = {}
     mem: dict[str, float] = {}
     for line in text.splitlines():
         m = _SAMPLE.match(line)
-        if not m:
+        if not m or not m.group(1).startswith(level + "_"):
             continue
         labels = dict(_LABEL.findall(m.group(2)))
-        if labels.get("namespace") not in namespaces:
+        if labels.get("namespace") not in namespaces or "pod" not in labels:
             continue
-        key = labels["pod"] if labels.get("container") in (None, "") else f"{labels['pod']}/{labels['container']}"
-        stamp = int(m.group(4)) / 1000 if m.group(4) else time.time()
-        if m.group(1) == "container_cpu_usage_seconds_total":
-            cpu[key] = (float(m.group(3)), stamp)
+        if m.group(1).endswith("cpu_usage_seconds_total"):
+            cpu[key(labels)] = (float(m.group(3)), int(m.group(4)) / 1000 if m.group(4) else time.time())
         else:
-            mem[key] = float(m.group(3))
+            mem[key(labels)] = float(m.group(3))
     return {k: (c, mem.get(k, 0.0), t) for k, (c, t) in cpu.items()}
+
+
+def parse_resource_metrics(text: str, namespaces: set[str]) -> dict[str, tuple[float, float, float]]:
+    """pod/container -> (cpu seconds, working set bytes, timestamp s) for containers in `namespaces`."""
+    return _usage(text, "container", namespaces,
+                  lambda x: x["pod"] if not x.get("container") else f"{x['pod']}/{x['container']}")  # fmt: skip
+
+
+def parse_pod_usage(text: str, namespaces: set[str]) -> dict[str, tuple[float, float, float]]:
+    """ "namespace/pod" -> (cpu seconds, working set bytes, timestamp s), from the kubelet's pod-level
+    series: one timestamp per pod (its containers' each have their own), and a counter that goes on
+    across a container's restart."""
+    return _usage(text, "pod", namespaces, lambda x: f"{x['namespace']}/{x['pod']}")
 
 
 class PodMetricsMonitor(Sampler):

@@ -29,6 +29,7 @@ from fabkube.backends.base import (
 from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
+from fabkube.backends.k8s.watch import newest
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import Existing, network_toolchain
@@ -39,6 +40,16 @@ from fabkube.reporter import Reporter, SilentReporter
 from fabkube.spec import LoadedSpec
 from fabkube.toolchain import Toolchain
 from fabkube.topology import Endpoint, Topology, build_topology
+
+POD_NAME = "statefulset.kubernetes.io/pod-name"  # the label a StatefulSet's controller gives each pod
+
+
+@dataclass(frozen=True)
+class Placed:
+    name: str
+    kind: str
+    namespace: str
+    selector: str  # label selector of its pod: key=value[,key=value]
 
 
 @dataclass
@@ -236,24 +247,32 @@ class K8sNetwork(Network):
         return "".join(f"\n  {line}" for line in log.splitlines())
 
     # ------------------------------------------------------------ day to day
-    def pod_of(self, name: str) -> tuple[str, str]:
-        """Component name (as locally: kafka-0, orderer0, peer0.org1, lifecycle) -> (namespace, pod selector)."""
+    def placed(self) -> list[Placed]:
+        """Every long-running component: its name as the verbs say it (as locally: kafka-0,
+        orderer0, peer0.org1, chaincode-mycc; a chaincode's server in a later org of its channel
+        chaincode-mycc.org2), its kind, namespace and pod selector."""
         topo = self.topo
-        for service in topo.ordering.services:
-            if service.name == name:
-                return service.namespace, k8s_part(topo.ordering.type).pod_selector(service)
-        for node in topo.orderers + topo.peers:
-            if node.name == name:
-                return node.namespace, f"statefulset.kubernetes.io/pod-name={node.hostname}-0"
+        part = k8s_part(topo.ordering.type)
+        out = [Placed(s.name, s.kind, s.namespace, part.pod_selector(s)) for s in topo.ordering.services]
+        for kind, nodes in (("orderer", topo.orderers), ("peer", topo.peers)):
+            out += [Placed(n.name, kind, n.namespace, f"{POD_NAME}={n.hostname}-0") for n in nodes]
+        for cc in topo.chaincodes:
+            for i, org in enumerate(cc.orgs):
+                name = f"chaincode-{cc.name}" + (f".{org.name.lower()}" if i else "")
+                out.append(Placed(name, "chaincode", org.namespace, f"app.kubernetes.io/name=cc-{cc.name}"))
+        return out
+
+    def pod_of(self, name: str) -> tuple[str, str]:
+        """Component name (as `placed` names them, or lifecycle[-org]) -> (namespace, pod selector)."""
+        topo = self.topo
+        placed = self.placed()
+        for p in placed:
+            if p.name == name:
+                return p.namespace, p.selector
         for org in [*topo.orgs, *topo.orderer_orgs]:
             if name == self._lifecycle_name(org.namespace):
                 return org.namespace, "app.kubernetes.io/name=lifecycle"
-        for cc in topo.chaincodes:
-            if name == f"chaincode-{cc.name}":
-                return cc.orgs[0].namespace, f"app.kubernetes.io/name=cc-{cc.name}"
-        known = [c.name for c in [*topo.ordering.services, *topo.orderers, *topo.peers]]
-        known += [f"chaincode-{cc.name}" for cc in topo.chaincodes]
-        known += [self._lifecycle_name(o.namespace) for o in [*topo.orgs, *topo.orderer_orgs]]
+        known = [p.name for p in placed] + [self._lifecycle_name(o.namespace) for o in [*topo.orgs, *topo.orderer_orgs]]
         raise UserError(f"unknown component {name!r}; known: {', '.join(known)}")
 
     def _lifecycle_name(self, namespace: str) -> str:
@@ -267,10 +286,10 @@ class K8sNetwork(Network):
 
     def _pod_name(self, name: str) -> tuple[str, str]:
         ns, selector = self.pod_of(name)
-        pods = self.cluster.pods(ns, selector)
-        if not pods:
+        pod = newest(self.cluster.pods(ns, selector))
+        if pod is None:
             raise RuntimeFailure(f"{name} has no pod in namespace {ns} yet")
-        return ns, pods[-1]["metadata"]["name"]
+        return ns, pod["metadata"]["name"]
 
     @contextmanager
     def orderer_reach(self) -> Iterator[list[OrdererReach]]:
@@ -407,6 +426,11 @@ class K8sNetwork(Network):
         tls = self.layout.tls_ca(o) if self.topo.spec.tls else None
         peers = [PeerConnection(p.name, str(p.address), tls, p.address.host) for p in self.topo.org_peers(o)]
         return OrgConnection(o.name, o.msp_id, self.layout.admin_msp(o), peers)
+
+    def watch(self):
+        from fabkube.backends.k8s.watch import K8sWatch
+
+        return K8sWatch(self)
 
     def resource_monitor(self, here: dict[str, int]):
         """The pods' CPU and working set from the kubelets' resource metrics, and `here` from /proc."""

@@ -455,6 +455,11 @@ class LocalNetwork(Network):
         self._require_running([peer.name])
         yield peer.address
 
+    def watch(self):
+        from fabkube.backends.local.watch import LocalWatch
+
+        return LocalWatch(self)
+
     def processes(self) -> dict[str, int]:
         return {c.name: pid for c in self.components() if (pid := self.supervisor.pid(c.name))}
 

@@ -1,0 +1,224 @@
+"""What `top` and the console see of pods: states and reasons from pod status as the API server
+serializes it, CPU as a rate between the kubelet's own timestamps, memory per pod. The cluster is
+faked at its boundary (pod lists, the kubelet's text); the real thing is test_seed_in_real_pods."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from fabkube.backends.k8s.network import Placed
+from fabkube.backends.k8s.watch import CpuRates, K8sWatch, matches, newest, serving, why_not_running
+from fabkube.monitoring.live import LiveSampler, view
+
+
+def pod(name, *, ready=True, phase="Running", labels=None, deleting=False, created="2026-12-01T00:00:00Z",
+        node="node-a", containers=None):  # fmt: skip
+    meta = {"name": name, "labels": labels or {}, "creationTimestamp": created}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-01T00:01:00Z"
+    statuses = containers if containers is not None else [{"name": "main", "ready": ready, "state": {"running": {}}}]
+    return {"metadata": meta, "spec": {"nodeName": node}, "status": {"phase": phase, "containerStatuses": statuses}}
+
+
+def test_selectors_match_every_pair():
+    labels = {"app.kubernetes.io/name": "cc-mycc", "app.kubernetes.io/part-of": "seed"}
+    assert matches(labels, "app.kubernetes.io/name=cc-mycc")
+    assert matches(labels, "app.kubernetes.io/name=cc-mycc,app.kubernetes.io/part-of=seed")
+    assert not matches(labels, "app.kubernetes.io/name=cc-mycc,app.kubernetes.io/part-of=other")
+    assert not matches(labels, "statefulset.kubernetes.io/pod-name=kafka-0")
+
+
+def test_a_pod_serves_only_running_ready_and_not_deleted():
+    assert serving(pod("a"))
+    assert not serving(pod("a", ready=False))
+    assert not serving(pod("a", deleting=True))
+    assert not serving(pod("a", phase="Pending", containers=[]))
+    assert not serving(None)
+
+
+def test_reasons_say_what_the_pod_status_says():
+    assert why_not_running(None) == "no pod"
+    assert why_not_running(pod("a", deleting=True)) == "pod deleted, terminating"
+    back_off = {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}
+    crash = {"name": "main", "ready": False, "restartCount": 3, "state": {"waiting": back_off},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}  # fmt: skip
+    assert why_not_running(pod("a", containers=[crash])) == (
+        "CrashLoopBackOff: back-off 40s restarting failed container; restarted 3x, last exit 1 (Error)"
+    )
+    pull = {"name": "main", "ready": False, "state": {"waiting": {"reason": "ErrImagePull"}}}
+    assert why_not_running(pod("a", phase="Pending", containers=[pull])) == "ErrImagePull"
+    done = {"name": "main", "ready": False, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+    assert why_not_running(pod("a", containers=[done])) == "exited 137 (OOMKilled)"
+    probing = {"name": "main", "ready": False, "state": {"running": {}}}
+    assert why_not_running(pod("a", containers=[probing])) == "running, not ready yet"
+    init = pod("kafka-0", phase="Pending", containers=[{"name": "kafka", "ready": False,
+               "state": {"waiting": {"reason": "PodInitializing"}}}])  # fmt: skip
+    init["status"]["initContainerStatuses"] = [{"name": "wait-for-zookeeper", "ready": False, "state": {"running": {}}}]
+    assert why_not_running(init) == "init wait-for-zookeeper: running"
+    evicted = pod("a", phase="Failed", containers=[])
+    evicted["status"] |= {"reason": "Evicted", "message": "The node was low on resource: memory."}
+    assert why_not_running(evicted) == "Failed: Evicted: The node was low on resource: memory."
+    lost = pod("a")  # a node gone NotReady: containers' flags stay as they were, the pod is not Ready
+    lost["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "NodeNotReady",
+                                     "message": "Node hw1 is not ready"}]  # fmt: skip
+    assert not serving(lost) and why_not_running(lost) == "not ready: Node hw1 is not ready"
+    pending = pod("a", phase="Pending", containers=[])
+    pending["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "False", "message": "0/2 nodes are available: 2 Insufficient memory."}
+    ]
+    assert why_not_running(pending) == "Pending: 0/2 nodes are available: 2 Insufficient memory."
+
+
+def test_the_pod_standing_for_a_component_is_not_the_one_going_away():
+    old = pod("cc-mycc-1", created="2026-12-01T00:00:00Z")
+    leaving = pod("cc-mycc-2", created="2026-12-01T00:05:00Z", deleting=True)
+    new = pod("cc-mycc-3", created="2026-12-01T00:03:00Z")
+    assert newest([old, leaving, new])["metadata"]["name"] == "cc-mycc-3"
+    assert newest([leaving])["metadata"]["name"] == "cc-mycc-2"
+    assert newest([]) is None
+
+
+def test_cpu_is_a_rate_between_the_kubelets_distinct_points():
+    rates = CpuRates()
+    rates.add("ns/p", 100.0, 5.0)
+    assert rates.percent("ns/p") is None  # one point: no rate yet
+    rates.add("ns/p", 100.0, 5.0)  # the same point again, read 2 s later: still none
+    assert rates.percent("ns/p") is None
+    rates.add("ns/p", 110.0, 7.5)
+    assert rates.percent("ns/p") == 25.0
+    rates.add("ns/p", 120.0, 1.0)  # restarted: the counter starts again, no rate across it
+    assert rates.percent("ns/p") is None
+    rates.add("ns/p", 130.0, 3.0)
+    assert rates.percent("ns/p") == 20.0
+
+
+def kubelet(points: dict[tuple[str, str], tuple[float, float]], stamp_ms: int) -> str:
+    """The kubelet's /metrics/resource text for (namespace, pod) -> (cpu s, bytes): its pod-level
+    series, and container-level ones the watch must not add in again."""
+    lines = []
+    for (ns, p), (cpu, mem) in points.items():
+        lines.append(f'pod_cpu_usage_seconds_total{{namespace="{ns}",pod="{p}"}} {cpu} {stamp_ms}')
+        lines.append(f'pod_memory_working_set_bytes{{namespace="{ns}",pod="{p}"}} {mem} {stamp_ms}')
+        labels = f'container="main",namespace="{ns}",pod="{p}"'
+        lines.append(f"container_cpu_usage_seconds_total{{{labels}}} {cpu} {stamp_ms - 3000}")
+        lines.append(f"container_memory_working_set_bytes{{{labels}}} {mem} {stamp_ms - 3000}")
+    return "# HELP pod_cpu_usage_seconds_total ...\n" + "\n".join(lines) + "\n"
+
+
+class FakeCluster:
+    def __init__(self):
+        self.pods_by_ns: dict[str, list[dict]] = {}
+        self.text = ""
+        self.logs: dict[str, str] = {}
+        self.core = SimpleNamespace(connect_get_node_proxy_with_path=lambda node, path, **kw: self.text)
+
+    def pods(self, namespace, selector, timeout=None):
+        return [p for p in self.pods_by_ns.get(namespace, []) if matches(p["metadata"]["labels"], selector)]
+
+    def pod_log(self, namespace, name, tail=None, previous=False, timeout=None):
+        return self.logs.get(name, "") if previous else ""
+
+
+def fake_net(cluster):
+    placed = [
+        Placed("kafka-0", "kafka", "seed", "statefulset.kubernetes.io/pod-name=kafka-0"),
+        Placed("kafka-1", "kafka", "seed", "statefulset.kubernetes.io/pod-name=kafka-1"),
+        Placed("chaincode-mycc", "chaincode", "org1", "app.kubernetes.io/name=cc-mycc"),
+        Placed("chaincode-mycc.org2", "chaincode", "org2", "app.kubernetes.io/name=cc-mycc"),
+    ]
+    topo = SimpleNamespace(orderers=[], peers=[])
+    net = SimpleNamespace(name="seed", cluster=cluster, placed=lambda: placed, topo=topo, layout=None)
+    net.watch = lambda: K8sWatch(net)
+    return net
+
+
+def test_a_look_at_the_pods_gives_states_reasons_cpu_and_memory():
+    cluster = FakeCluster()
+    part = {"app.kubernetes.io/part-of": "seed"}
+    crash = {"name": "kafka", "ready": False, "restartCount": 2,
+             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}  # fmt: skip
+    cluster.pods_by_ns = {
+        "seed": [
+            pod("kafka-0", labels={**part, "statefulset.kubernetes.io/pod-name": "kafka-0"}),
+            pod("kafka-1", labels={**part, "statefulset.kubernetes.io/pod-name": "kafka-1"}, containers=[crash]),
+            pod("kafka-2", labels={**part, "statefulset.kubernetes.io/pod-name": "kafka-2"}),  # not the network's
+        ],
+        "org1": [pod("cc-mycc-abc", labels={**part, "app.kubernetes.io/name": "cc-mycc"})],
+        "org2": [],
+    }
+    cluster.logs["kafka-1"] = "starting\nERROR Exiting Kafka due to fatal exception\n\n"
+    net = fake_net(cluster)
+    watch = net.watch()
+    points = {("seed", "kafka-0"): (10.0, 300e6), ("org1", "cc-mycc-abc"): (1.0, 25e6),
+              ("other", "cc-mycc-abc"): (50.0, 1e9)}  # fmt: skip
+    cluster.text = kubelet(points, 1_000_000)
+    first = {o.name: o for o in watch.observe()}
+    assert first["kafka-0"].running and first["kafka-0"].cpu_percent is None  # one kubelet point so far
+    assert first["kafka-0"].memory_bytes == 300e6
+    assert first["chaincode-mycc"].memory_bytes == 25e6  # not another namespace's pod of the same name
+    assert not first["kafka-1"].running
+    assert first["kafka-1"].reason == (
+        "CrashLoopBackOff; restarted 2x, last exit 1 (Error): ERROR Exiting Kafka due to fatal exception"
+    )
+    assert first["chaincode-mycc.org2"].reason == "no pod"
+    assert first["kafka-1"].cpu_percent is None and first["kafka-1"].memory_bytes is None
+
+    points[("seed", "kafka-0")] = (12.0, 310e6)
+    points[("org1", "cc-mycc-abc")] = (1.5, 20e6)
+    cluster.text = kubelet(points, 1_010_000)  # ten seconds later, by the kubelet's clock
+    second = {o.name: o for o in watch.observe()}
+    assert second["kafka-0"].cpu_percent == 20.0
+    assert second["chaincode-mycc"].cpu_percent == 5.0
+
+    # The sampler and the view carry the watch's own rate through, whatever the time between looks.
+    sampler = LiveSampler(net)
+    sampler.watch = watch
+    before = sampler.sample()
+    rows = {r.name: r for r in view("seed", before, sampler.sample()).rows}
+    assert rows["kafka-0"].cpu_percent == 20.0 and rows["kafka-0"].memory_mib == 310e6 / 2**20
+    assert rows["kafka-1"].state == "stopped" and rows["kafka-1"].reason.startswith("CrashLoopBackOff")
+
+
+def refusing_cluster() -> FakeCluster:
+    """One running broker; its node's kubelet metrics refused (no nodes/proxy right)."""
+    cluster = FakeCluster()
+
+    def refused(node, path, **kw):
+        raise RuntimeError('(403)\nReason: Forbidden: nodes "node-a" is forbidden')
+
+    cluster.core = SimpleNamespace(connect_get_node_proxy_with_path=refused)
+    part = {"app.kubernetes.io/part-of": "seed"}
+    cluster.pods_by_ns = {"seed": [pod("kafka-0", labels={**part, "statefulset.kubernetes.io/pod-name": "kafka-0"})]}
+    return cluster
+
+
+def test_a_watch_without_kubelet_metrics_still_gives_states():
+    watch = fake_net(refusing_cluster()).watch()
+    seen = {o.name: o for o in watch.observe()}
+    assert seen["kafka-0"].running and seen["kafka-0"].memory_bytes is None
+    assert watch.errors == ["resource metrics of node node-a: (403)"]
+
+
+def test_rates_of_pods_gone_are_forgotten():
+    rates = CpuRates()
+    rates.add("ns/old", 1.0, 1.0)
+    rates.add("ns/old", 2.0, 2.0)
+    rates.add("ns/new", 2.0, 0.5)
+    rates.keep({"ns/new"})
+    assert rates.percent("ns/old") is None
+    rates.add("ns/old", 3.0, 0.1)  # the name again (a pod made again): no rate across the two
+    assert rates.percent("ns/old") is None
+
+
+def test_what_a_look_could_not_read_is_shown_not_swallowed():
+    from rich.console import Console
+
+    from fabkube.monitoring.screen import render
+
+    sampler = LiveSampler(fake_net(refusing_cluster()))
+    v = view("seed", sampler.sample(), sampler.sample())
+    assert v.errors == ["resource metrics of node node-a: (403)"]
+    screen = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    screen.print(render(v))
+    assert "could not read: resource metrics of node node-a: (403)" in screen.export_text()
