@@ -1,10 +1,12 @@
 """Ctrl-C during `up` stops what that run started: no orphan JVMs, exit code 130."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import live_processes, run_cli, seed_variant
@@ -28,13 +30,29 @@ def test_ctrl_c_during_up_leaves_nothing_running(tools, home, tmp_path):
         while not (workdir / "logs" / "kafka-0.log").exists():  # mid-way: ZooKeeper up, Kafka starting
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
-        assert any("java" in p for p in live_processes(workdir))
+        seen = time.monotonic()
+        # What this run has started so far, from its own record (a scan of /proc, as live_processes
+        # does, can take seconds while another worker's cluster runs: `up` would be done by then).
+        started = json.loads((workdir / "state.json").read_text())["processes"]
+        pids = [p["pid"] for p in started.values() if _alive(p["pid"])]
+        assert pids, started
         proc.send_signal(signal.SIGINT)
+        print(f"SIGINT {time.monotonic() - seen:.3f}s after kafka-0's log appeared, {len(pids)} processes running")
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
         assert "interrupted" in err
+        assert not [p for p in pids if _alive(p)]
         assert live_processes(workdir) == []
     finally:
         if proc.poll() is None:
             proc.kill()
         run_cli("down", "--purge", home=home, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited

@@ -114,5 +114,6 @@ def console_shows_the_network(
                 start()
             # and green again once it runs
             WebDriverWait(driver, back_within, poll_frequency=0.5).until(lambda _: shown().get("kafka-2") == "running")
+            print(f"console: kafka-2 green again {time.monotonic() - stopped:.1f}s after it was stopped")
         finally:
             driver.quit()
