@@ -13,13 +13,21 @@ from conftest import live_processes, run_cli, seed_variant
 
 pytestmark = pytest.mark.e2e
 
+# `fabkube` with Ctrl-C handled as in a terminal, whatever this test runs under: a process started in
+# the background by a script without job control (`./dev test &`) inherits SIGINT ignored, and so
+# would `up` (Python then installs no KeyboardInterrupt handler).
+AS_IN_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('fabkube.cli', run_name='__main__', alter_sys=True)"
+)
+
 
 def test_ctrl_c_during_up_leaves_nothing_running(tools, home, tmp_path):
     spec = seed_variant(tmp_path, "intr", 15800)
     workdir = home / "networks" / "intr"
     env = dict(os.environ, FABKUBE_HOME=str(home))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fabkube.cli", "up", str(spec)],
+        [sys.executable, "-c", AS_IN_A_TERMINAL, "up", str(spec)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -494,7 +494,8 @@ class LocalNetwork(Network):
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """A Ctrl-C during the block is held and raised when it ends. (A Python-level handler: children
-    exec'd meanwhile keep default signal handling, unlike with a blocked signal mask.)"""
+    exec'd meanwhile keep default signal handling, unlike with a blocked signal mask.) Where SIGINT
+    is ignored (a background job of a script inherits that), it stays ignored here too."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -504,7 +505,7 @@ def interrupts_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if held:
+        if held and previous != signal.SIG_IGN:
             if callable(previous):
                 previous(*held[0])
             else:
