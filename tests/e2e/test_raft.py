@@ -161,15 +161,40 @@ def test_stopped_follower_catches_up(raft, monkeypatch):
 
 
 def test_majority_down_gives_a_clear_error_and_start_recovers(raft):
+    """Refused before anything is sent (a leader that lost its quorum would still take the
+    transaction, and commit it once the others are back, after the client was told it failed);
+    right after `start` an invoke commits (it waits out the election and a follower's forwarding)."""
     home = raft[0]
     run_cli("stop", "orderer0", "orderer1", home=home)
     failed = run_cli("invoke", "mycc", "move", "a", "b", "1", home=home, check=False)
     assert failed.returncode == 1
-    assert "2 of 3 orderers are stopped (orderer0, orderer1)" in failed.stderr, failed.stderr
+    assert "nothing submitted: 2 of 3 orderers are stopped (orderer0, orderer1)" in failed.stderr, failed.stderr
     assert "Raft orders only with 2 of 3 running" in failed.stderr
     assert "fabkube start orderer0 orderer1" in failed.stderr
+    before = orderer_status(home)["orderer2"]["mychannel"]["height"]
     run_cli("start", "orderer0", "orderer1", home=home)
-    assert "committed" in run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    done = run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    assert "committed (VALID)" in done and f"in block {before}" in done, (before, done)
+
+
+def test_invoke_right_after_the_leader_dies_commits(raft):
+    """The leader killed, an invoke at once: a follower forwards it to the dead leader and answers
+    only after General.Cluster.RPCTimeout (7 s); the invoke waits past that, and sends the same
+    transaction again until the new leader takes it. (With the Gateway SDKs' 5 s submit deadline
+    this failed every time: DEADLINE_EXCEEDED.)"""
+    home = raft[0]
+    old = leader(home)
+    pid = next(c["pid"] for c in json.loads(run_cli("status", "--json", home=home).stdout)["components"]
+               if c["name"] == old)  # fmt: skip
+    sigkill(pid)()
+    started = time.monotonic()
+    done = run_cli("invoke", "mycc", "move", "a", "b", "1", home=home).stdout
+    print(f"leader {old} killed: invoke committed after {time.monotonic() - started:.1f}s")
+    assert "committed (VALID)" in done, done
+    run_cli("start", old, home=home)
+    wait_for(
+        f"{old} to catch up", lambda: len({by["mychannel"]["height"] for by in orderer_status(home).values()}) == 1
+    )
 
 
 def test_two_orderer_organizations(tools, tmp_path):

@@ -224,20 +224,27 @@ class Network(ABC):
         The Gateway picks the orderer; `orderer` forces one, where the target can."""
         if orderer is not None:
             return self.invoke_through_orderer(chaincode, args, orderer, wait)
-        from fabkube.gateway import CommitError, GatewayError
+        from fabkube.gateway import CommitError, GatewayError, resend
 
         cc = self.chaincode_info(chaincode)
         node = self.query_peer(cc, peer)
+        if hint := self.ordering_hint():
+            # Refused before anything is sent: a leader that lost its quorum still takes a transaction
+            # and may commit it once the others are back, after the client was told it failed.
+            raise RuntimeFailure("nothing submitted: " + hint)
         try:
             with self.gateway(node.org.name, node.name) as gw:
                 tx = gw.contract(cc.channel, cc.name).new_proposal(args[0], *args[1:]).endorse()
-                commit = tx.submit()
+                commit = resend.submit(tx)
                 result = tx.result.decode(errors="replace")
                 if not wait:
                     return f"{tx.transaction_id} submitted" + (f": {result}" if result else "")
-                status = _commit_status(tx, commit)
+                status = resend.commit_status(tx, commit)
         except GatewayError as exc:
-            raise RuntimeFailure(_one_line(exc) + self.ordering_hint(), self.peer_log_hint(node.name)) from None
+            hint = self.ordering_hint()
+            raise RuntimeFailure(
+                _one_line(exc) + (f"; {hint}" if hint else ""), self.peer_log_hint(node.name)
+            ) from None
         if not status.successful:
             raise RuntimeFailure(str(CommitError(status)), self.peer_log_hint(node.name))
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"
@@ -295,7 +302,8 @@ class Network(ABC):
         tmp.replace(self.applied_spec_file)
 
     def ordering_hint(self) -> str:
-        """After a failed submit: what about the ordering service explains it, as '; ...' (or '')."""
+        """What fabkube knows about the ordering service that keeps it from ordering (a stopped
+        majority), with what to do about it; '' when nothing."""
         return ""
 
     def invoke_through_orderer(self, chaincode: str, args: list[str], orderer: int, wait: bool) -> str:
@@ -392,31 +400,6 @@ class Network(ABC):
         if node.org.name not in {o.name for o in cc.orgs}:
             raise UserError(f"--peer {peer}: that peer's org is not on channel {cc.channel}")
         return node
-
-
-RESUBMITS = 2  # after the first wait for its commit
-COMMIT_WAIT = 20.0  # seconds per wait
-
-
-def _commit_status(tx, commit):
-    """Wait for the commit; when it does not come in time, send the same signed transaction again.
-
-    An orderer acknowledges a transaction once it took it, not once it is ordered: one that a Raft
-    follower forwarded to a leader that just lost its leadership (a restart, an election) is dropped
-    and never commits. Sending the very same envelope again is safe: should both copies be ordered,
-    the second is invalidated as a duplicate transaction ID and the first one's status stands."""
-    import grpc
-
-    from fabkube.gateway import CommitStatusError
-
-    for attempt in range(RESUBMITS + 1):
-        try:
-            return commit.status(COMMIT_WAIT)
-        except CommitStatusError as exc:
-            if exc.code is not grpc.StatusCode.DEADLINE_EXCEEDED or attempt == RESUBMITS:
-                raise
-            commit = tx.submit()
-    raise AssertionError("unreachable")
 
 
 def _one_line(exc: Exception) -> str:

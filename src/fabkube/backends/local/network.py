@@ -165,7 +165,7 @@ class LocalNetwork(Network):
             return ""
         rule = f"{self.topo.ordering.title} orders only with {needed} of {len(names)} running" if needed > 1 else ""
         return (
-            f"; {len(stopped)} of {len(names)} orderers are stopped ({', '.join(stopped)})"
+            f"{len(stopped)} of {len(names)} orderers are stopped ({', '.join(stopped)})"
             + (f": {rule}" if rule else "")
             + f"; start them with `fabkube start {' '.join(stopped)}`"
         )
