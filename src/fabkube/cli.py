@@ -323,19 +323,22 @@ def _top(net, sampler, interval: float, once: bool, svg: Path | None) -> None:
     if once:
         # The first look may miss what is still opening (a port-forward): rates need a counter in
         # both samples, so the first complete sample is where they start. Where CPU figures come
-        # later (a kubelet refreshes them every 10-30 s), wait for them a bounded while.
-        started = time.monotonic()
+        # later (a kubelet refreshes them every 10-30 s), wait for them a bounded while; not when
+        # two looks in a row could not read the same things (no nodes/proxy right): none will come.
+        started, last_errors = time.monotonic(), before.errors
         while True:
             time.sleep(interval)
             now = sampler.sample()
             in_time = time.monotonic() - started < sampler.watch.settle_seconds
             if before.errors and not now.errors and in_time:
-                before = now
+                before, last_errors = now, now.errors
                 continue
             shown_view = view(net.name, before, now)
             pending = any(r.state == "running" and r.cpu_percent is None for r in shown_view.rows)
-            if not pending or not in_time:
+            lasting = bool(now.errors) and now.errors == last_errors
+            if not pending or not in_time or lasting:
                 break
+            last_errors = now.errors
         shown = render(shown_view)
         out.print(shown)
         if svg is not None:

@@ -25,6 +25,12 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @classmethod
+    def parse(cls, address: str) -> Endpoint:
+        """From "host:port" (as a port-forward answers)."""
+        host, port = address.rsplit(":", 1)
+        return cls(host, int(port))
+
 
 # (in-cluster host, in-cluster port) -> the endpoint on the topology's target: that one on Kubernetes,
 # locally loopback and the next port of its block above local.basePort (spec.local_blocks).

@@ -39,8 +39,9 @@ def test_ctrl_c_during_up_leaves_nothing_running(tools, home, tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
         seen = time.monotonic()
-        # What this run has started so far, from its own record (a scan of /proc, as live_processes
-        # does, can take seconds while another worker's cluster runs: `up` would be done by then).
+        # What this run has started so far, from its own record: read in milliseconds, so the signal
+        # lands while `up` is still starting things. (The failure this test once showed, `up` running
+        # to its end after the signal, was SIGINT inherited ignored: AS_IN_A_TERMINAL above.)
         started = json.loads((workdir / "state.json").read_text())["processes"]
         pids = [p["pid"] for p in started.values() if _alive(p["pid"])]
         assert pids, started

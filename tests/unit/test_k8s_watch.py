@@ -4,6 +4,7 @@ faked at its boundary (pod lists, the kubelet's text); the real thing is test_se
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 from fabkube.backends.k8s.network import Placed
@@ -110,12 +111,14 @@ class FakeCluster:
         self.pods_by_ns: dict[str, list[dict]] = {}
         self.text = ""
         self.logs: dict[str, str] = {}
+        self.log_reads: list[tuple[str, bool]] = []
         self.core = SimpleNamespace(connect_get_node_proxy_with_path=lambda node, path, **kw: self.text)
 
     def pods(self, namespace, selector, timeout=None):
         return [p for p in self.pods_by_ns.get(namespace, []) if matches(p["metadata"]["labels"], selector)]
 
     def pod_log(self, namespace, name, tail=None, previous=False, timeout=None):
+        self.log_reads.append((name, previous))
         return self.logs.get(name, "") if previous else ""
 
 
@@ -164,6 +167,10 @@ def test_a_look_at_the_pods_gives_states_reasons_cpu_and_memory():
     assert first["chaincode-mycc.org2"].reason == "no pod"
     assert first["kafka-1"].cpu_percent is None and first["kafka-1"].memory_bytes is None
 
+    assert cluster.log_reads == [("kafka-1", True)]
+    watch.observe()
+    assert cluster.log_reads == [("kafka-1", True)], "the last words of a restart are read once"
+
     points[("seed", "kafka-0")] = (12.0, 310e6)
     points[("org1", "cc-mycc-abc")] = (1.5, 20e6)
     cluster.text = kubelet(points, 1_010_000)  # ten seconds later, by the kubelet's clock
@@ -180,12 +187,21 @@ def test_a_look_at_the_pods_gives_states_reasons_cpu_and_memory():
     assert rows["kafka-1"].state == "stopped" and rows["kafka-1"].reason.startswith("CrashLoopBackOff")
 
 
+FORBIDDEN = (
+    'nodes "node-a" is forbidden: User "viewer" cannot get resource "nodes/proxy" in API group "" at the cluster scope'
+)
+
+
 def refusing_cluster() -> FakeCluster:
     """One running broker; its node's kubelet metrics refused (no nodes/proxy right)."""
     cluster = FakeCluster()
 
     def refused(node, path, **kw):
-        raise RuntimeError('(403)\nReason: Forbidden: nodes "node-a" is forbidden')
+        from kubernetes.client import ApiException
+
+        exc = ApiException(status=403, reason="Forbidden")  # as the client raises it: the server's Status
+        exc.body = json.dumps({"kind": "Status", "reason": "Forbidden", "code": 403, "message": FORBIDDEN})
+        raise exc
 
     cluster.core = SimpleNamespace(connect_get_node_proxy_with_path=refused)
     part = {"app.kubernetes.io/part-of": "seed"}
@@ -197,7 +213,7 @@ def test_a_watch_without_kubelet_metrics_still_gives_states():
     watch = fake_net(refusing_cluster()).watch()
     seen = {o.name: o for o in watch.observe()}
     assert seen["kafka-0"].running and seen["kafka-0"].memory_bytes is None
-    assert watch.errors == ["resource metrics of node node-a: (403)"]
+    assert watch.errors == [f"resource metrics of node node-a: {FORBIDDEN}"]
 
 
 def test_rates_of_pods_gone_are_forgotten():
@@ -218,7 +234,23 @@ def test_what_a_look_could_not_read_is_shown_not_swallowed():
 
     sampler = LiveSampler(fake_net(refusing_cluster()))
     v = view("seed", sampler.sample(), sampler.sample())
-    assert v.errors == ["resource metrics of node node-a: (403)"]
+    assert v.errors == [f"resource metrics of node node-a: {FORBIDDEN}"]
     screen = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     screen.print(render(v))
-    assert "could not read: resource metrics of node node-a: (403)" in screen.export_text()
+    assert 'cannot get resource "nodes/proxy"' in screen.export_text()
+
+
+def test_top_once_does_not_wait_for_cpu_figures_that_cannot_come(capsys):
+    """Without the nodes/proxy right no CPU figure comes: `top --once` prints after two looks that
+    could not read the same things, not after the watch's 45 s for a slow kubelet."""
+    from fabkube import cli
+
+    net = fake_net(refusing_cluster())
+    sampler = LiveSampler(net)
+    assert sampler.watch.settle_seconds == 45.0
+    looks = []
+    sample = sampler.sample
+    sampler.sample = lambda: looks.append(1) or sample()
+    cli._top(net, sampler, 0.01, True, None)
+    assert len(looks) == 2, len(looks)
+    assert "nodes/proxy" in capsys.readouterr().out

@@ -52,7 +52,7 @@ def _template_changed(live, obj: dict) -> bool:
     return any(have.get(k) != v for k, v in want.items())
 
 
-def _err_text(exc: Exception) -> str:
+def api_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if body:
         import json
@@ -95,7 +95,7 @@ class Cluster:
         try:
             return self._version.get_code(_request_timeout=10).git_version
         except Exception as exc:  # urllib3 and API errors alike: the cluster is not reachable
-            raise RuntimeFailure(f"cluster at {self.host} is not reachable: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cluster at {self.host} is not reachable: {api_message(exc)}") from None
 
     def serves_podmonitors(self) -> bool:
         """Whether the API server serves PodMonitors (the Prometheus Operator's CRD installed), asked
@@ -110,9 +110,9 @@ class Cluster:
                 return False
             if exc.status == 403:
                 return True  # served; this user may not list them cluster-wide
-            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {api_message(exc)}") from None
         except Exception as exc:
-            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cannot read PodMonitors from {self.host}: {api_message(exc)}") from None
 
     def delete_monitoring(self, namespaces: list[str], network: str) -> list[str]:
         """Remove what `kubernetes.monitoring` applied (when the spec turns it off): the PodMonitors,
@@ -176,7 +176,7 @@ class Cluster:
                     )
                 except Exception as exc:
                     raise RuntimeFailure(
-                        f"applying {kind} {meta.get('namespace', '')}/{meta['name']} failed: {_err_text(exc)}"
+                        f"applying {kind} {meta.get('namespace', '')}/{meta['name']} failed: {api_message(exc)}"
                     ) from None
                 changed = before is None or before.metadata.resourceVersion != after.metadata.resourceVersion
                 out.append(Applied(kind, meta.get("namespace"), meta["name"], changed))
@@ -303,14 +303,14 @@ class Cluster:
             )
             return got or ""
         except Exception as exc:
-            raise RuntimeFailure(f"cannot read the log of {namespace}/{name}: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cannot read the log of {namespace}/{name}: {api_message(exc)}") from None
 
     def follow_log(self, namespace: str, name: str) -> Iterator[str]:
         """New log text of a pod as the kubelet streams it, until interrupted."""
         try:
             resp = self.core.read_namespaced_pod_log(name, namespace, follow=True, tail_lines=0, _preload_content=False)
         except Exception as exc:
-            raise RuntimeFailure(f"cannot follow the log of {namespace}/{name}: {_err_text(exc)}") from None
+            raise RuntimeFailure(f"cannot follow the log of {namespace}/{name}: {api_message(exc)}") from None
         for chunk in resp.stream(4096):
             yield chunk.decode(errors="replace")
 
@@ -390,7 +390,7 @@ class Cluster:
                 if exc.status == 404:
                     out.append(name)
                     continue
-                raise RuntimeFailure(f"reading namespace {name} failed: {_err_text(exc)}") from None
+                raise RuntimeFailure(f"reading namespace {name} failed: {api_message(exc)}") from None
             if (
                 labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
                 and labels.get("app.kubernetes.io/part-of") == network

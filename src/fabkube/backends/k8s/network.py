@@ -29,7 +29,7 @@ from fabkube.backends.base import (
 from fabkube.backends.k8s.cluster import Cluster
 from fabkube.backends.k8s.preflight import Finding, blockers, check
 from fabkube.backends.k8s.render import Rendered, render
-from fabkube.backends.k8s.watch import newest
+from fabkube.backends.k8s.watch import K8sWatch, newest
 from fabkube.consensus.k8s import K8sOrdering, k8s_part
 from fabkube.errors import RuntimeFailure, UserError
 from fabkube.generate import Existing, network_toolchain
@@ -304,7 +304,7 @@ class K8sNetwork(Network):
                     stack.enter_context(port_forward(self.cluster.core, ns, pod, port))
                     for port in (node.address.port, node.admin.port, node.operations.port)
                 )
-                out.append(OrdererReach(node.name, _endpoint(address), _endpoint(admin), _endpoint(ops)))
+                out.append(OrdererReach(node.name, Endpoint.parse(address), Endpoint.parse(admin), Endpoint.parse(ops)))
             yield out
 
     def _renew_certificates(self, within, report: Reporter):
@@ -366,7 +366,7 @@ class K8sNetwork(Network):
                 if pod not in running:
                     continue
                 with port_forward(self.cluster.core, ns, pod, node.address.port) as local:
-                    return self.channel_summaries(str(_endpoint(local)))
+                    return self.channel_summaries(local)
             except RuntimeFailure:
                 continue
         return {}
@@ -388,7 +388,7 @@ class K8sNetwork(Network):
                     port_forward(self.cluster.core, ns, pod, node.admin.port) as admin,
                     port_forward(self.cluster.core, ns, pod, node.operations.port) as ops,
                 ):
-                    here = replace(node, admin=_endpoint(admin), operations=_endpoint(ops))
+                    here = replace(node, admin=Endpoint.parse(admin), operations=Endpoint.parse(ops))
                     out[node.name] = part.orderer_channels(self.layout, here, channels)
             except RuntimeFailure:  # no pod, or it went away since it was listed: it says nothing now
                 continue
@@ -427,9 +427,7 @@ class K8sNetwork(Network):
         peers = [PeerConnection(p.name, str(p.address), tls, p.address.host) for p in self.topo.org_peers(o)]
         return OrgConnection(o.name, o.msp_id, self.layout.admin_msp(o), peers)
 
-    def watch(self):
-        from fabkube.backends.k8s.watch import K8sWatch
-
+    def watch(self) -> K8sWatch:
         return K8sWatch(self)
 
     def resource_monitor(self, here: dict[str, int]):
@@ -448,11 +446,6 @@ class K8sNetwork(Network):
         port = self.peer_node(peer.name).address.port
         with port_forward(self.cluster.core, ns, pod, port) as address:
             yield address
-
-
-def _endpoint(address: str) -> Endpoint:
-    host, port = address.rsplit(":", 1)
-    return Endpoint(host, int(port))
 
 
 def _ref_meta(meta: dict) -> dict:

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fabkube.backends.k8s.migration import K8sMigrationHost, _component
-from fabkube.backends.k8s.network import K8sNetwork, _endpoint
+from fabkube.backends.k8s.network import K8sNetwork
 from fabkube.migration.host import NodeReach, OrdererReach, UpgradeHost
+from fabkube.nodes import Endpoint
 from fabkube.reporter import Reporter
 from fabkube.spec import parse_spec
 
@@ -50,7 +51,7 @@ class K8sUpgradeHost(UpgradeHost):
                 for node in group:
                     ns, pod = self.net._pod_name(node.name)
                     local = stack.enter_context(port_forward(self.net.cluster.core, ns, pod, node.operations.port))
-                    out.append(NodeReach(node.name, kind, node.org, _endpoint(local)))
+                    out.append(NodeReach(node.name, kind, node.org, Endpoint.parse(local)))
             yield out
 
     def _sets(self, kinds: tuple[str, ...] = ("orderer", "peer")) -> list[dict]:

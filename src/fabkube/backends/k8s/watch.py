@@ -23,6 +23,7 @@ import contextlib
 import threading
 
 from fabkube.backends.base import Observed, Watch
+from fabkube.backends.k8s.cluster import api_message
 from fabkube.backends.k8s.metrics import parse_pod_usage
 from fabkube.errors import RuntimeFailure
 from fabkube.nodes import Endpoint
@@ -149,6 +150,9 @@ class K8sWatch(Watch):
         self.namespaces = sorted({p.namespace for p in self.placed})
         self.cpu = CpuRates()
         self.pods: dict[str, tuple[str, str]] = {}  # component -> (namespace, pod) of its last look
+        # (namespace, pod) -> (its restarts, the last line its previous container wrote): read once
+        # per restart, not at every look (every 1-2 s) while the pod stays not ready.
+        self._last_words: dict[tuple[str, str], tuple[int, str]] = {}
         self._forwards: dict[str, tuple[str, contextlib.ExitStack, Endpoint]] = {}  # node -> (pod, ...)
         self._lock = threading.Lock()  # close() may come from another thread than the looks
         self._closed = False
@@ -176,6 +180,8 @@ class K8sWatch(Watch):
                     hosts.add(pod["spec"]["nodeName"])
                 running = serving(pod)
                 out.append(Observed(p.name, p.kind, running, "" if running else self._reason(p.namespace, pod)))
+            shown = set(self.pods.values())
+            self._last_words = {k: v for k, v in self._last_words.items() if k in shown}
             memory = self._read_usage(sorted(hosts))
             for seen in out:
                 where = self.pods.get(seen.name)
@@ -186,13 +192,18 @@ class K8sWatch(Watch):
 
     def _reason(self, namespace: str, pod: dict) -> str:
         why = why_not_running(pod)
-        restarted = any(c.get("restartCount") for c in (pod.get("status") or {}).get("containerStatuses") or [])
-        if restarted and not pod["metadata"].get("deletionTimestamp"):
-            with contextlib.suppress(RuntimeFailure):
-                log = self.cluster.pod_log(namespace, pod["metadata"]["name"], 20, previous=True, timeout=API_TIMEOUT)
+        restarts = sum(c.get("restartCount") or 0 for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        if restarts and not pod["metadata"].get("deletionTimestamp"):
+            key = (namespace, pod["metadata"]["name"])
+            if self._last_words.get(key, (None,))[0] != restarts:
+                try:
+                    log = self.cluster.pod_log(namespace, key[1], 20, previous=True, timeout=API_TIMEOUT)
+                except RuntimeFailure:
+                    return why  # not kept: the next look tries again
                 lines = [x for x in log.splitlines() if x.strip()]
-                if lines:
-                    why += f": {lines[-1][:300]}"
+                self._last_words[key] = (restarts, lines[-1][:300] if lines else "")
+            if last := self._last_words[key][1]:
+                why += f": {last}"
         return why
 
     def _read_usage(self, hosts: list[str]) -> dict[str, float]:
@@ -233,8 +244,7 @@ class K8sWatch(Watch):
                 stack.close()
                 self.errors.append(str(exc))
                 return None
-            host, port = local.rsplit(":", 1)
-            ep = Endpoint(host, int(port))
+            ep = Endpoint.parse(local)
             self._forwards[node.name] = (where[1], stack, ep)
             return ep
 
@@ -251,4 +261,5 @@ class K8sWatch(Watch):
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    """The API server's own message (it names a missing permission, e.g. nodes/proxy), one line."""
+    return (api_message(exc).splitlines() or [type(exc).__name__])[0][:200]
