@@ -324,21 +324,21 @@ def _top(net, sampler, interval: float, once: bool, svg: Path | None) -> None:
         # The first look may miss what is still opening (a port-forward): rates need a counter in
         # both samples, so the first complete sample is where they start. Where CPU figures come
         # later (a kubelet refreshes them every 10-30 s), wait for them a bounded while; not when
-        # two looks in a row could not read the same things (no nodes/proxy right): none will come.
-        started, last_errors = time.monotonic(), before.errors
+        # two looks in a row could not read them alike (no nodes/proxy right): none will come.
+        started, unread = time.monotonic(), before.usage_errors
         while True:
             time.sleep(interval)
             now = sampler.sample()
             in_time = time.monotonic() - started < sampler.watch.settle_seconds
             if before.errors and not now.errors and in_time:
-                before, last_errors = now, now.errors
+                before, unread = now, now.usage_errors
                 continue
             shown_view = view(net.name, before, now)
             pending = any(r.state == "running" and r.cpu_percent is None for r in shown_view.rows)
-            lasting = bool(now.errors) and now.errors == last_errors
+            lasting = bool(now.usage_errors) and now.usage_errors == unread
             if not pending or not in_time or lasting:
                 break
-            last_errors = now.errors
+            unread = now.usage_errors
         shown = render(shown_view)
         out.print(shown)
         if svg is not None:
@@ -568,7 +568,14 @@ def invoke(
     net = _open_network(network, workdir)
     if orderer is not None and not 0 <= orderer < len(net.topo.orderers):
         raise UserError(f"--orderer {orderer}: allowed: 0 to {len(net.topo.orderers) - 1}")
-    outcome = net.invoke(chaincode, args, wait=not no_wait, peer=peer, orderer=orderer)
+    outcome = net.invoke(
+        chaincode,
+        args,
+        wait=not no_wait,
+        peer=peer,
+        orderer=orderer,
+        progress=lambda line: err.print(line, style="yellow", highlight=False),
+    )
     if orderer is not None:
         outcome = f"{chaincode} {' '.join(args)}: " + ("submitted" if no_wait else "committed")
     out.print(outcome, highlight=False, soft_wrap=True)

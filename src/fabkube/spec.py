@@ -51,6 +51,16 @@ LIFETIME = re.compile(r"^(\d+)(m|h|d|y)$")  # of certificates: minutes to years
 LIFETIME_UNITS = {"m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
 
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def short_duration_seconds(text: str) -> float:
+    """A DURATION value ('500ms', '2s', '1m') in seconds."""
+    m = DURATION.match(text)
+    assert m, text
+    return int(text[: -len(m.group(1))]) * DURATION_UNITS[m.group(1)]
+
+
 def duration_seconds(text: str) -> int:
     """A LIFETIME value ('5m', '12h', '30d', '10y') in seconds."""
     m = LIFETIME.match(text)

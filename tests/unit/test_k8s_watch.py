@@ -254,3 +254,50 @@ def test_top_once_does_not_wait_for_cpu_figures_that_cannot_come(capsys):
     cli._top(net, sampler, 0.01, True, None)
     assert len(looks) == 2, len(looks)
     assert "nodes/proxy" in capsys.readouterr().out
+
+
+def test_top_once_waits_for_cpu_figures_despite_other_lasting_errors(capsys):
+    """A node whose operations endpoint cannot be read says nothing of the kubelets: `top --once`
+    still waits (bounded by settle_seconds) for the CPU figures that will come."""
+    from fabkube import cli
+
+    cluster = FakeCluster()
+    part = {"app.kubernetes.io/part-of": "seed"}
+    cluster.pods_by_ns = {"seed": [pod("kafka-0", labels={**part, "statefulset.kubernetes.io/pod-name": "kafka-0"})]}
+    cluster.text = kubelet({("seed", "kafka-0"): (1.0, 1e6)}, 1_000_000)  # one kubelet point, never a second
+    net = fake_net(cluster)
+    sampler = LiveSampler(net)
+    sampler.watch.settle_seconds = 0.3
+    observe = sampler.watch.observe
+
+    def look():
+        seen = observe()
+        sampler.watch.errors.append("port-forward to peer0-org1: refused")
+        return seen
+
+    sampler.watch.observe = look
+    looks = []
+    sample = sampler.sample
+    sampler.sample = lambda: looks.append(1) or sample()
+    cli._top(net, sampler, 0.01, True, None)
+    assert len(looks) > 3, len(looks)
+
+
+def test_the_last_words_are_read_again_when_another_run_ended():
+    """`--previous` reads the run before the current one: while a restarted container runs, the
+    one that ended before it; once that one ended too, that one (same restart count)."""
+    cluster = FakeCluster()
+    part = {"app.kubernetes.io/part-of": "seed", "statefulset.kubernetes.io/pod-name": "kafka-0"}
+    starting = {"name": "kafka", "ready": False, "restartCount": 2, "state": {"running": {}},
+                "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-12-01T00:01:00Z"}}}  # fmt: skip
+    cluster.pods_by_ns = {"seed": [pod("kafka-0", labels=part, containers=[starting])]}
+    cluster.logs["kafka-0"] = "second run's last words\n"
+    watch = fake_net(cluster).watch()
+    assert watch.observe()[0].reason.endswith("second run's last words")
+    crashed = {**starting, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+               "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-12-01T00:02:00Z"}}}  # fmt: skip
+    cluster.pods_by_ns = {"seed": [pod("kafka-0", labels=part, containers=[crashed])]}
+    cluster.logs["kafka-0"] = "third run's last words\n"
+    assert watch.observe()[0].reason.endswith("third run's last words")
+    watch.observe()
+    assert cluster.log_reads == [("kafka-0", True)] * 2

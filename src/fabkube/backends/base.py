@@ -7,7 +7,7 @@ ends in a traceback whichever target the network runs on.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +79,7 @@ class Watch(ABC):
 
     def __init__(self) -> None:
         self.errors: list[str] = []  # what the last look could not read, a line each
+        self.usage_errors: list[str] = []  # those of them that keep CPU and memory figures away
 
     @abstractmethod
     def observe(self) -> list[Observed]: ...
@@ -218,13 +219,22 @@ class Network(ABC):
                 gw.close()
 
     def invoke(
-        self, chaincode: str, args: list[str], wait: bool = True, peer: str | None = None, orderer: int | None = None
+        self,
+        chaincode: str,
+        args: list[str],
+        wait: bool = True,
+        peer: str | None = None,
+        orderer: int | None = None,
+        progress: Callable[[str], None] = lambda line: None,
     ) -> str:
         """Endorse, order and (unless wait is False) wait for the commit; returns a one-line outcome.
-        The Gateway picks the orderer; `orderer` forces one, where the target can."""
+        The Gateway picks the orderer; `orderer` forces one, where the target can. `progress` hears
+        each time the transaction is sent again (gateway/resend.py)."""
         if orderer is not None:
             return self.invoke_through_orderer(chaincode, args, orderer, wait)
-        from fabkube.gateway import CommitError, GatewayError, resend
+        from fabkube.gateway import CommitError, GatewayError
+        from fabkube.gateway.resend import Sending, commit_wait
+        from fabkube.spec import short_duration_seconds
 
         cc = self.chaincode_info(chaincode)
         node = self.query_peer(cc, peer)
@@ -232,19 +242,26 @@ class Network(ABC):
             # Refused before anything is sent: a leader that lost its quorum still takes a transaction
             # and may commit it once the others are back, after the client was told it failed.
             raise RuntimeFailure("nothing submitted: " + hint)
+        sending = None
         try:
             with self.gateway(node.org.name, node.name) as gw:
                 tx = gw.contract(cc.channel, cc.name).new_proposal(args[0], *args[1:]).endorse()
-                commit = resend.submit(tx)
+                batch = short_duration_seconds(self.loaded.spec.ordering.batchTimeout)
+                sending = Sending(
+                    tx, commit_wait(batch), progress=lambda line: progress(f"{tx.transaction_id}: {line}")
+                )
+                commit = sending.submit()
                 result = tx.result.decode(errors="replace")
                 if not wait:
                     return f"{tx.transaction_id} submitted" + (f": {result}" if result else "")
-                status = resend.commit_status(tx, commit)
+                status = sending.commit_status(commit)
         except GatewayError as exc:
-            hint = self.ordering_hint()
-            raise RuntimeFailure(
-                _one_line(exc) + (f"; {hint}" if hint else ""), self.peer_log_hint(node.name)
-            ) from None
+            notes = [_one_line(exc)]
+            if sending is not None and sending.maybe_taken:
+                notes.append("an orderer may hold it, so it may still commit: look before invoking again")
+            if hint := self.ordering_hint():
+                notes.append(hint)
+            raise RuntimeFailure("; ".join(notes), self.peer_log_hint(node.name)) from None
         if not status.successful:
             raise RuntimeFailure(str(CommitError(status)), self.peer_log_hint(node.name))
         outcome = f"{status.transaction_id} committed ({status.code_name}) in block {status.block_number}"

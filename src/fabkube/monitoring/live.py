@@ -38,6 +38,7 @@ class Sample:
     at: float  # time.monotonic()
     components: list[Figures]
     errors: list[str] = field(default_factory=list)  # what could not be read, a line each
+    usage_errors: list[str] = field(default_factory=list)  # those that keep CPU and memory away
 
 
 @dataclass
@@ -95,7 +96,7 @@ class LiveSampler:
         errors = list(self.watch.errors)
         if unread:
             errors.append(f"operations /metrics not read from {', '.join(unread)} (no heights or rates from them)")
-        return Sample(time.monotonic(), out, errors)
+        return Sample(time.monotonic(), out, errors, list(self.watch.usage_errors))
 
     def close(self) -> None:
         self.watch.close()

@@ -150,16 +150,16 @@ class K8sWatch(Watch):
         self.namespaces = sorted({p.namespace for p in self.placed})
         self.cpu = CpuRates()
         self.pods: dict[str, tuple[str, str]] = {}  # component -> (namespace, pod) of its last look
-        # (namespace, pod) -> (its restarts, the last line its previous container wrote): read once
-        # per restart, not at every look (every 1-2 s) while the pod stays not ready.
-        self._last_words: dict[tuple[str, str], tuple[int, str]] = {}
+        # (namespace, pod) -> (its restarts and last terminations, the last line its previous
+        # container wrote): read once per run that ended, not at every look (every 1-2 s).
+        self._last_words: dict[tuple[str, str], tuple[tuple, str]] = {}
         self._forwards: dict[str, tuple[str, contextlib.ExitStack, Endpoint]] = {}  # node -> (pod, ...)
         self._lock = threading.Lock()  # close() may come from another thread than the looks
         self._closed = False
 
     def observe(self) -> list[Observed]:
         with self._lock:
-            self.errors = []
+            self.errors, self.usage_errors = [], []
             part_of = f"app.kubernetes.io/part-of={self.net.name}"
             listed = {}
             for ns in self.namespaces:
@@ -192,16 +192,20 @@ class K8sWatch(Watch):
 
     def _reason(self, namespace: str, pod: dict) -> str:
         why = why_not_running(pod)
-        restarts = sum(c.get("restartCount") or 0 for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        containers = (pod.get("status") or {}).get("containerStatuses") or []
+        restarts = sum(c.get("restartCount") or 0 for c in containers)
         if restarts and not pod["metadata"].get("deletionTimestamp"):
             key = (namespace, pod["metadata"]["name"])
-            if self._last_words.get(key, (None,))[0] != restarts:
+            # Which run `--previous` reads: while a restarted container runs, the one before it; once
+            # that one has ended too (CrashLoopBackOff), that one, with the same restart count.
+            ended = tuple(((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt") for c in containers)
+            if self._last_words.get(key, (None,))[0] != (restarts, ended):
                 try:
                     log = self.cluster.pod_log(namespace, key[1], 20, previous=True, timeout=API_TIMEOUT)
                 except RuntimeFailure:
                     return why  # not kept: the next look tries again
                 lines = [x for x in log.splitlines() if x.strip()]
-                self._last_words[key] = (restarts, lines[-1][:300] if lines else "")
+                self._last_words[key] = ((restarts, ended), lines[-1][:300] if lines else "")
             if last := self._last_words[key][1]:
                 why += f": {last}"
         return why
@@ -216,13 +220,14 @@ class K8sWatch(Watch):
                     host, "metrics/resource", _request_timeout=API_TIMEOUT
                 )
             except Exception as exc:  # a kubelet that serves no metrics, or no nodes/proxy right: no figures
-                self.errors.append(f"resource metrics of node {host}: {_first_line(exc)}")
+                self.usage_errors.append(f"resource metrics of node {host}: {_first_line(exc)}")
                 continue
             for key, (cpu, mem, stamp) in parse_pod_usage(text, set(self.namespaces)).items():
                 self.cpu.add(key, stamp, cpu)
                 memory[key] = mem
                 seen.add(key)
-        if not self.errors:
+        self.errors.extend(self.usage_errors)
+        if not self.usage_errors:
             self.cpu.keep(seen)
         return memory
 
