@@ -97,20 +97,25 @@ class RetryingLoad(SubmitLoad):
     nodes on purpose: when a commit does not come in time it sends the same signed transaction
     again (should both be ordered, the second is a duplicate and invalid); when its peer is away
     (restarting) it endorses again through the org's other peer. A transaction that ends invalid
-    (unless the ledger shows an earlier attempt of it committed), or still fails after `attempts`,
-    is a failure. `retries` counts what the retries caught."""
+    (unless the ledger shows an earlier attempt of it committed), or still fails after `patience`
+    seconds of attempts, is a failure. `retries` counts what the retries caught.
 
-    def __init__(self, contracts: list, prefix: str, workers: int = 4, timeout: float = 10, attempts: int = 6):
+    The patience outlasts a Raft election: when the leader's node restarts (an upgrade rolls it last),
+    every orderer answers "no Raft leader" until the others elect one, after an election timeout of
+    5-10 s (ElectionTick 10 x TickInterval 500 ms, randomized up to twice that) plus the pod's
+    restart; six attempts 0.5 s apart (about 4 s) once gave up inside that window."""
+
+    def __init__(self, contracts: list, prefix: str, workers: int = 4, timeout: float = 10, patience: float = 45):
         super().__init__(contracts[0], prefix, workers, timeout)
-        self.contracts, self.attempts, self.retries = contracts, attempts, 0
+        self.contracts, self.patience, self.retries = contracts, patience, 0
 
     def _submit(self, w: int, key: str) -> str:
         import grpc
 
         from fabkube.gateway import CommitStatusError, EndorseError, GatewayError
 
-        last = ""
-        for attempt in range(self.attempts):
+        last, attempt, give_up = "", 0, time.monotonic() + self.patience
+        while attempt == 0 or time.monotonic() < give_up:
             contract = self.contracts[(w + attempt) % len(self.contracts)]
             try:
                 tx = contract.new_proposal("CreateAsset", key, "blue", "5", "tom", "100").endorse(self.timeout)
@@ -137,13 +142,14 @@ class RetryingLoad(SubmitLoad):
             except EndorseError as exc:
                 if attempt and "already exists" in str(exc):
                     return "committed"  # an earlier attempt of this very transaction committed
-                last = f"{type(exc).__name__}: {str(exc)[:160]}"
+                last = f"{type(exc).__name__}: {str(exc)[:400]}"
             except GatewayError as exc:
-                last = f"{type(exc).__name__}: {str(exc)[:160]}"
+                last = f"{type(exc).__name__}: {str(exc)[:400]}"
             with self._lock:
                 self.retries += 1
+            attempt += 1
             time.sleep(0.5)
-        return f"failed after {self.attempts} attempts: {last}"
+        return f"failed after {attempt} attempts in {self.patience:.0f}s: {last}"
 
     @staticmethod
     def _created(contract, key: str) -> bool:
