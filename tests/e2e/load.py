@@ -97,8 +97,8 @@ class RetryingLoad(SubmitLoad):
     nodes on purpose: when a commit does not come in time it sends the same signed transaction
     again (should both be ordered, the second is a duplicate and invalid); when its peer is away
     (restarting) it endorses again through the org's other peer. A transaction that ends invalid
-    (unless the ledger shows an earlier attempt of it committed), or still fails after `patience`
-    seconds of attempts, is a failure. `retries` counts what the retries caught.
+    (unless the ledger shows an earlier attempt of it committed), or still fails after six attempts
+    and `patience` seconds, is a failure. `retries` counts what the retries caught.
 
     The patience outlasts a Raft election: when the leader's node restarts (an upgrade rolls it last),
     every orderer answers "no Raft leader" until the others elect one, after an election timeout of
@@ -115,7 +115,7 @@ class RetryingLoad(SubmitLoad):
         from fabkube.gateway import CommitStatusError, EndorseError, GatewayError
 
         last, attempt, give_up = "", 0, time.monotonic() + self.patience
-        while attempt == 0 or time.monotonic() < give_up:
+        while attempt < 6 or time.monotonic() < give_up:
             contract = self.contracts[(w + attempt) % len(self.contracts)]
             try:
                 tx = contract.new_proposal("CreateAsset", key, "blue", "5", "tom", "100").endorse(self.timeout)

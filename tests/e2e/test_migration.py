@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, keep_logs, live_processes, run_cli, wait_for
@@ -289,21 +290,54 @@ def commits(home) -> bool:
     return "committed" in run_cli("invoke", "abcc", "move", "a", "b", "1", home=home).stdout
 
 
-def migrate_until(home, boundary: int) -> subprocess.CompletedProcess | str:
-    """Run `migrate --to raft` and SIGKILL it as soon as phase `boundary` of 7 has finished."""
-    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "migrate", "--to", "raft"], env=env,
+# fabkube, stopping itself (SIGSTOP) right after it wrote a stderr line that starts with $STOP_AT,
+# so that the test's SIGKILL lands exactly there. A kill sent when the test has read the line lands
+# later: under load, once, `migrate` was already in its next phase and had stopped the orderers.
+STOPPING_AT_A_LINE = """
+import os, runpy, signal, sys
+marker = os.environ["STOP_AT"]
+class Stopping:
+    def __init__(self, f):
+        self.f, self.rest = f, ""
+    def write(self, s):
+        n = self.f.write(s)
+        self.f.flush()
+        *lines, self.rest = (self.rest + s).split("\\n")
+        if any(line.startswith(marker) for line in lines):
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return n
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+sys.stderr = Stopping(sys.stderr)
+runpy.run_module("fabkube.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_until(home, args: list[str], marker: str) -> str:
+    """Run `fabkube ARGS` and SIGKILL it right after it printed a line starting with `marker`."""
+    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200", STOP_AT=marker)
+    proc = subprocess.Popen([sys.executable, "-c", STOPPING_AT_A_LINE, *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     seen = []
     assert proc.stderr is not None
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith(f"✓ {boundary}/7 "):
+        if line.startswith(marker):
+            wait_for(f"{args[0]} to stop itself", lambda: _state(proc.pid) == "T", timeout=30)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return "".join(seen)
     proc.wait()
-    raise AssertionError(f"migrate ended before phase {boundary} finished (exit {proc.returncode}):\n{''.join(seen)}")
+    raise AssertionError(f"{args[0]} ended before {marker!r} (exit {proc.returncode}):\n{''.join(seen)}")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def migrate_until(home, boundary: int) -> str:
+    """`migrate --to raft`, killed as soon as phase `boundary` of 7 has finished."""
+    return run_until(home, ["migrate", "--to", "raft"], f"✓ {boundary}/7 ")
 
 
 def test_channel_below_the_capability_is_refused_before_anything_changes(ha):
@@ -343,6 +377,11 @@ def test_migrate_killed_at_every_phase_boundary_finishes_when_run_again(ha):
     before = run_cli("query", "abcc", "a", home=home).stdout.strip()
     for boundary in range(1, 7):
         migrate_until(home, boundary)
+        if boundary == 4:
+            # Killed inside the restart, with the orderers stopped before Raft was recorded: they
+            # start again (to resume) serving the switched channels as etcdraft chains.
+            run_until(home, ["migrate", "--to", "raft"], "  stopping the orderers, then Kafka's services")
+            run_cli("stop", "orderer0", "orderer1", "orderer2", home=home)
     done = run_cli("migrate", "--to", "raft", home=home, timeout=900)
     assert "7/7" in done.stderr and "runs Raft" in done.stdout
     for ch in ("hachannel", "second"):
@@ -371,20 +410,8 @@ def test_migrated_ha_survives_an_orderer_killed_under_load(ha):
 
 
 def upgrade_until(home, marker: str) -> str:
-    """Run `upgrade --fabric 3.1.1` and SIGKILL it as soon as a progress line starts with `marker`."""
-    env = dict(os.environ, FABKUBE_HOME=str(home), COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "fabkube.cli", "upgrade", "--fabric", "3.1.1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    seen = []
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith(marker):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return "".join(seen)
-    proc.wait()
-    raise AssertionError(f"upgrade ended before {marker!r} (exit {proc.returncode}):\n{''.join(seen)}")
+    """`upgrade --fabric 3.1.1`, killed as soon as a progress line starts with `marker`."""
+    return run_until(home, ["upgrade", "--fabric", "3.1.1"], marker)
 
 
 def test_upgrade_killed_at_each_phase_boundary_and_mid_roll_finishes_when_run_again(ha):

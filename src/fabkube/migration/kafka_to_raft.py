@@ -371,6 +371,7 @@ class KafkaToRaft:
         if host.recorded_type == "raft" and self._raft_serving():
             return "already running as Raft"
         raft_text = raft_spec_text(self._spec_text()) if host.recorded_type == "kafka" else self._spec_text()
+        self.report.info("stopping the orderers, then Kafka's services")
         host.stop_orderers()
         stopped = host.stop_services()
         # Recorded before the orderers start as Raft: from here the network opens as Raft.

@@ -11,7 +11,12 @@ import yaml
 
 from fabkube.components import Component, Health, properties_text
 from fabkube.consensus.kafka.model import kafka_model
-from fabkube.consensus.kafka.probes import kafka_brokers, kafka_orderer_started, zookeeper_mode
+from fabkube.consensus.kafka.probes import (
+    kafka_brokers,
+    kafka_chain_started_line,
+    kafka_orderer_started,
+    zookeeper_mode,
+)
 from fabkube.consensus.kafka.sasl import jaas_files, jaas_option, sasl_dir
 from fabkube.consensus.kafka.settings import (
     JMX_EXPORTER_RULES,
@@ -21,8 +26,9 @@ from fabkube.consensus.kafka.settings import (
     kafka_properties,
     zookeeper_properties,
 )
-from fabkube.consensus.local import LocalOrdering, Stage, register_local
-from fabkube.health import client_tls
+from fabkube.consensus.local import LocalOrdering, Stage, read_from, register_local
+from fabkube.consensus.raft.local import channels_with_leader
+from fabkube.health import client_tls, tcp_open
 from fabkube.layout import Layout
 from fabkube.nodes import Endpoint, OrdererNode
 from fabkube.toolchain import Toolchain
@@ -169,7 +175,15 @@ class KafkaLocal(LocalOrdering):
         self, node: OrdererNode, log: Path, offset: int, channels: list[str], ops_tls: ssl.SSLContext | None
     ) -> bool:
         # Never /healthz on a Kafka orderer: see probes.kafka_orderer_started.
-        return kafka_orderer_started(node.address, log, offset, channels)
+        if kafka_orderer_started(node.address, log, offset, channels):
+            return True
+        # A migration to Raft interrupted after its switch, before it recorded Raft (its restart
+        # had stopped the orderers): the orderer serves the switched channels as etcdraft chains,
+        # and starting the network to resume waits for those to have a leader.
+        text = read_from(log, offset)
+        led = channels_with_leader(text)
+        switched = all(ch in led or kafka_chain_started_line(ch) in text for ch in channels)
+        return bool(led) and switched and tcp_open(node.address)
 
     def restart_delay(self, comp: Component, recent_log: str) -> float | None:
         # A broker restarted within ZooKeeper's session timeout finds its old registration
